@@ -1,0 +1,3 @@
+from soulsync_core.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""``/api-keys``: list, create, revoke, and bootstrap the first key."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from aiohttp import web
+
+from soulsync_core.api.endpoints import Routes, core_of
+from soulsync_core.api.envelope import ApiError, not_found, ok
+from soulsync_core.apikeys import ApiKeyInfo, NewApiKey
+
+routes = Routes("api-keys")
+
+Label = Annotated[str, msgspec.Meta(max_length=200)]
+
+
+class CreateKey(msgspec.Struct):
+    label: Label = ""
+
+
+class BootstrapKey(msgspec.Struct):
+    label: Label = "Default"
+
+
+class KeyList(msgspec.Struct):
+    keys: list[ApiKeyInfo]
+
+
+class Message(msgspec.Struct):
+    message: str
+
+
+@routes.get("/api-keys", "List keys (prefix and label, never the key or its hash).",
+            response=KeyList)
+async def list_keys(request: web.Request) -> web.Response:
+    return ok(KeyList(await core_of(request).keys.list()))
+
+
+@routes.post("/api-keys", "Create a key; the raw key is in this answer only.", body=CreateKey,
+             response=NewApiKey, status=201)
+async def create_key(request: web.Request, body: CreateKey) -> web.Response:
+    return ok(await core_of(request).keys.create(body.label), status=201)
+
+
+@routes.delete("/api-keys/{key_id}", "Revoke a key (a key may revoke itself).", response=Message,
+               errors=(404,))
+async def revoke_key(request: web.Request) -> web.Response:
+    if await core_of(request).keys.revoke(request.match_info["key_id"]) is None:
+        raise not_found("API key not found.")
+    return ok(Message("API key revoked."))
+
+
+@routes.post("/api-keys/bootstrap", "Create the first key; needs no key, 403 once any exists.",
+             body=BootstrapKey, response=NewApiKey, status=201, auth=False, errors=(403,))
+async def bootstrap_key(request: web.Request, body: BootstrapKey) -> web.Response:
+    new = await core_of(request).keys.bootstrap(body.label)
+    if new is None:
+        raise ApiError(403, "FORBIDDEN",
+                       "API keys already exist. Use an authenticated request to create more.")
+    return ok(new, status=201)

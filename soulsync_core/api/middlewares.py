@@ -1,0 +1,103 @@
+"""Middlewares, outermost first: error envelope, rate limit, authentication.
+
+Rate limiting runs before authentication so that guessing keys is throttled like anything else.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from soulsync_core.api.endpoints import API_PREFIX, core_of, endpoint_of
+from soulsync_core.api.envelope import ApiError, error_response
+from soulsync_core.ratelimit import categorize, client_address
+
+log = logging.getLogger(__name__)
+
+API_KEY_ID = web.RequestKey("api_key_id", str)
+
+_HTTP_CODES = {400: "BAD_REQUEST", 401: "AUTH_REQUIRED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+               405: "METHOD_NOT_ALLOWED", 408: "REQUEST_TIMEOUT", 409: "CONFLICT",
+               413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 429: "RATE_LIMITED"}
+
+
+def is_api(request: web.Request) -> bool:
+    return request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
+
+
+@web.middleware
+async def error_envelope(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """Answer every failure under /api/v1/ with the envelope; never leak a traceback."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc)
+    except web.HTTPException as exc:
+        if not is_api(request) or exc.status < 400:
+            raise
+        return error_response(_from_http_exception(request, exc))
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(ApiError(500, "INTERNAL_ERROR", "An internal server error occurred."))
+
+
+def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiError:
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        return ApiError(405, "METHOD_NOT_ALLOWED",
+                        f"{request.method} is not allowed on {request.path}; use {allowed}.",
+                        {"Allow": allowed})
+    if exc.status == 404:
+        return ApiError(404, "NOT_FOUND",
+                        f"No endpoint {request.method} {request.path}. "
+                        f"The endpoints are listed in {API_PREFIX}/openapi.json.")
+    code = _HTTP_CODES.get(exc.status, "BAD_REQUEST" if exc.status < 500 else "INTERNAL_ERROR")
+    message = exc.reason if exc.status < 500 else "An internal server error occurred."
+    return ApiError(exc.status, code, message)
+
+
+@web.middleware
+async def rate_limit(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """Refuse a request over its (client, category) limit with 429 and Retry-After."""
+    if not is_api(request):
+        return await handler(request)
+    core = core_of(request)
+    client = client_address(request.remote, request.headers.get("X-Forwarded-For"),
+                            core.trusted_proxies)
+    category = categorize(request.method, request.path)
+    retry_after = await core.limiter.check(client, category)
+    if retry_after is not None:
+        limit = core.settings.get(f"api.rate_limits.{category}")
+        raise ApiError(429, "RATE_LIMITED",
+                       f"Too many requests: at most {limit} per minute for this kind of request. "
+                       f"Retry after {retry_after} s.",
+                       {"Retry-After": str(retry_after)})
+    return await handler(request)
+
+
+def presented_key(request: web.Request) -> str | None:
+    """Return the key from ``Authorization: Bearer …``, else from ``?api_key=``, else None."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.query.get("api_key") or None
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """Require a valid key on every endpoint declared with ``auth=True``."""
+    endpoint = endpoint_of(request)
+    if endpoint is None or not endpoint.auth:
+        return await handler(request)
+    raw = presented_key(request)
+    if raw is None:
+        raise ApiError(401, "AUTH_REQUIRED",
+                       "API key is required. Pass via Authorization: Bearer <key> header "
+                       "or ?api_key= query parameter.")
+    key_id = await core_of(request).keys.authenticate(raw)
+    if key_id is None:
+        raise ApiError(403, "INVALID_KEY", "Invalid API key.")
+    request[API_KEY_ID] = key_id
+    return await handler(request)

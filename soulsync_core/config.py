@@ -1,0 +1,337 @@
+"""The settings schema: every key with its type, default, limits and secret flag.
+
+The core declares its sections here; plugins add theirs through the settings-section hook.
+Everything that reads or writes a setting (config file, environment, ``PATCH /settings``, the
+database) validates through :meth:`Schema.coerce`, so there is one set of rules.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REDACTED = "***REDACTED***"
+ENV_PREFIX = "SOULSYNC_"
+
+SettingType = type[str] | type[int] | type[float] | type[bool] | type[list]
+
+
+class SettingError(ValueError):
+    """A value that does not fit the schema; ``key`` names the setting, ``str()`` says what to fix."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: ``key`` is the full dotted name, e.g. ``logging.level``.
+
+    ``type`` is one of ``str, int, float, bool, list`` (a list of strings). ``choices`` makes a
+    string an enum (matched case-insensitively, stored in the canonical spelling). ``check``
+    returns an error message for a value that has the right type but is still wrong.
+    """
+
+    key: str
+    type: SettingType
+    default: Any
+    description: str
+    secret: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+    restart_required: bool = False
+    check: Callable[[Any], str | None] | None = None
+
+    @property
+    def env_var(self) -> str:
+        """The environment variable that sets this key: dots become ``__`` (``SOULSYNC_LOGGING__LEVEL``)."""
+        return ENV_PREFIX + self.key.upper().replace(".", "__")
+
+
+@dataclass(frozen=True)
+class Section:
+    """A named group of settings; every key of its settings starts with ``name + "."``."""
+
+    name: str
+    settings: tuple[Setting, ...]
+    description: str = ""
+
+
+@dataclass
+class Schema:
+    """All known settings, by dotted key."""
+
+    settings: dict[str, Setting] = field(default_factory=dict)
+
+    def add_section(self, section: Section) -> None:
+        """Add a section; raise ValueError when a key is outside the section or already defined."""
+        for setting in section.settings:
+            if not setting.key.startswith(section.name + "."):
+                raise ValueError(f"setting {setting.key} does not belong to section {section.name}")
+            if setting.key in self.settings:
+                raise ValueError(f"setting {setting.key} is defined twice")
+            self.settings[setting.key] = self.coerce_default(setting)
+
+    @staticmethod
+    def coerce_default(setting: Setting) -> Setting:
+        # Validating defaults at registration makes a plugin with a bad default fail at load.
+        _coerce(setting, setting.default)
+        return setting
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.settings
+
+    def __getitem__(self, key: str) -> Setting:
+        return self.settings[key]
+
+    def keys(self) -> list[str]:
+        """Return every dotted key, sorted."""
+        return sorted(self.settings)
+
+    def coerce(self, key: str, value: Any) -> Any:
+        """Return ``value`` validated (and normalised) for ``key``; raise SettingError otherwise."""
+        setting = self.settings.get(key)
+        if setting is None:
+            raise SettingError(key, self.unknown_key_message(key))
+        return _coerce(setting, value)
+
+    def unknown_key_message(self, key: str) -> str:
+        section = key.split(".", 1)[0]
+        siblings = [k.split(".", 1)[1] for k in self.keys() if k.startswith(section + ".")]
+        if siblings:
+            return f"Unknown setting '{key}'. Keys in section '{section}': {', '.join(siblings)}."
+        sections = sorted({k.split(".", 1)[0] for k in self.settings})
+        return f"Unknown setting '{key}'. Known sections: {', '.join(sections)}."
+
+    def is_secret(self, key: str) -> bool:
+        setting = self.settings.get(key)
+        return bool(setting and setting.secret)
+
+
+def _type_name(kind: SettingType) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+            list: "a list of strings"}[kind]
+
+
+def _coerce(setting: Setting, value: Any) -> Any:
+    key, kind = setting.key, setting.type
+    # bool is a subclass of int; a JSON true must never pass as the integer 1.
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif kind is list:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise SettingError(key, f"{key} must be {_describe(setting)}, not {_json_type(value)}.")
+    if setting.choices is not None:
+        matches = [c for c in setting.choices if c.lower() == value.lower()]
+        if not matches:
+            raise SettingError(key, f"{key} must be one of {', '.join(setting.choices)}.")
+        value = matches[0]
+    if kind in (int, float):
+        low, high = setting.minimum, setting.maximum
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise SettingError(key, f"{key} must be {_describe(setting)}.")
+    if setting.check is not None:
+        problem = setting.check(value)
+        if problem:
+            raise SettingError(key, f"{key}: {problem}")
+    return value
+
+
+def _describe(setting: Setting) -> str:
+    text = _type_name(setting.type)
+    if setting.choices:
+        return f"one of {', '.join(setting.choices)}"
+    low, high = setting.minimum, setting.maximum
+    if low is not None and high is not None:
+        return f"{text} between {_num(low)} and {_num(high)}"
+    if low is not None:
+        return f"{text} of at least {_num(low)}"
+    if high is not None:
+        return f"{text} of at most {_num(high)}"
+    return text
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list" if not all(isinstance(v, str) for v in value) else "a list of strings"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def flatten(tree: Mapping[str, Any], schema: Schema, prefix: str = "") -> dict[str, Any]:
+    """Turn nested objects and dotted keys into one flat ``{dotted_key: value}`` mapping.
+
+    A mapping value is descended into unless its dotted key names a setting, so
+    ``{"logging": {"level": "DEBUG"}}`` and ``{"logging.level": "DEBUG"}`` are the same.
+    """
+    flat: dict[str, Any] = {}
+    for name, value in tree.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, Mapping) and key not in schema:
+            flat.update(flatten(value, schema, key + "."))
+        else:
+            flat[key] = value
+    return flat
+
+
+def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn ``{dotted_key: value}`` into nested objects (the shape ``GET /settings`` returns)."""
+    tree: dict[str, Any] = {}
+    for key in sorted(flat):
+        node = tree
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = flat[key]
+    return tree
+
+
+def redact(flat: Mapping[str, Any], schema: Schema) -> dict[str, Any]:
+    """Return a copy of ``flat`` with every secret value replaced by ``***REDACTED***``."""
+    return {k: (REDACTED if schema.is_secret(k) else v) for k, v in flat.items()}
+
+
+def parse_env_value(setting: Setting, raw: str) -> Any:
+    """Convert an environment string to the setting's type (before validation)."""
+    text = raw.strip()
+    if setting.type is bool:
+        lowered = text.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise SettingError(setting.key, f"{setting.env_var} must be true or false, not {raw!r}.")
+    if setting.type in (int, float):
+        try:
+            return setting.type(text)
+        except ValueError:
+            raise SettingError(
+                setting.key, f"{setting.env_var} must be {_describe(setting)}, not {raw!r}."
+            ) from None
+    if setting.type is list:
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return raw
+
+
+def read_env(schema: Schema, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return the validated settings given by ``SOULSYNC_<SECTION>__<KEY>`` variables."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for key, setting in schema.settings.items():
+        raw = environ.get(setting.env_var)
+        if raw is not None:
+            values[key] = schema.coerce(key, parse_env_value(setting, raw))
+    return values
+
+
+class ConfigFileError(ValueError):
+    """The TOML config file is missing, unreadable or holds a value that does not validate."""
+
+
+def read_config_file(path: Path, schema: Schema) -> tuple[dict[str, Any], list[str]]:
+    """Return ``(validated values, unknown keys)`` from a TOML config file.
+
+    Unknown keys are returned rather than rejected, so that a section of an uninstalled plugin
+    does not stop the daemon; the caller logs them.
+    """
+    try:
+        with path.open("rb") as handle:
+            tree = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigFileError(f"config file {path} does not exist") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigFileError(f"config file {path} cannot be read: {exc}") from None
+    values: dict[str, Any] = {}
+    unknown: list[str] = []
+    for key, value in flatten(tree, schema).items():
+        if key not in schema:
+            unknown.append(key)
+            continue
+        try:
+            values[key] = schema.coerce(key, value)
+        except SettingError as exc:
+            raise ConfigFileError(f"config file {path}: {exc}") from None
+    return values, unknown
+
+
+def _check_networks(value: list[str]) -> str | None:
+    for entry in value:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            return f"{entry!r} is not an IP address or CIDR network (e.g. 127.0.0.1 or 10.0.0.0/8)"
+    return None
+
+
+RATE_LIMIT_CATEGORIES: tuple[tuple[str, int, str], ...] = (
+    ("system", 120, "GET /api/v1/system/*"),
+    ("search", 20, "POST /api/v1/search/*"),
+    ("downloads", 10, "POST /api/v1/downloads"),
+    ("write", 30, "other POST, PUT, PATCH and DELETE requests"),
+    ("read", 60, "other GET requests"),
+)
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+CORE_SECTIONS: tuple[Section, ...] = (
+    Section("server", (
+        Setting("server.host", str, "0.0.0.0", "Address the HTTP server listens on.",
+                restart_required=True),
+        Setting("server.port", int, 8008, "TCP port of the HTTP server.", minimum=1,
+                maximum=65535, restart_required=True),
+        Setting("server.trusted_proxies", list, [],
+                "Reverse proxies (IPs or CIDR networks) whose X-Forwarded-For header is believed "
+                "when deciding a client's address for rate limits.", check=_check_networks),
+        Setting("server.max_body_kb", int, 1024, "Largest request body accepted, in KiB.",
+                minimum=1, maximum=65536),
+    ), "The HTTP server."),
+    Section("api", tuple(
+        Setting(f"api.rate_limits.{name}", int, default,
+                f"Requests per minute per client IP for {what}.", minimum=1, maximum=1_000_000)
+        for name, default, what in RATE_LIMIT_CATEGORIES
+    ), "The REST API."),
+    Section("library", (
+        Setting("library.music_dir", str, "~/Music", "The music folder SoulSync keeps complete."),
+    ), "The music library."),
+    Section("logging", (
+        Setting("logging.level", str, "INFO", "Lowest level written to the log.",
+                choices=LOG_LEVELS),
+        Setting("logging.access_log", bool, True, "Write one line per HTTP request."),
+    ), "Logging."),
+)
+
+
+def core_schema(extra: Iterable[Section] = ()) -> Schema:
+    """Return a schema holding the core sections plus ``extra`` (plugins' sections)."""
+    schema = Schema()
+    for section in (*CORE_SECTIONS, *extra):
+        schema.add_section(section)
+    return schema

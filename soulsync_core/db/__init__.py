@@ -1,0 +1,130 @@
+"""The SQLite database: one writer connection, one read-only connection, migrations on open.
+
+Writes go through :meth:`Database.write`, which serialises them with a lock so that two
+coroutines never interleave statements inside one transaction. Reads use a second connection
+so that a long write transaction (a library scan batch) never delays an API read; WAL mode
+gives that reader a consistent snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from soulsync_core.db.migrate import migrate
+
+log = logging.getLogger(__name__)
+
+DB_FILENAME = "soulsync.db"
+BUSY_TIMEOUT_MS = 5000
+
+Row = sqlite3.Row
+
+
+async def _connect(path: Path, *, readonly: bool) -> aiosqlite.Connection:
+    # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE in write()), never implicit.
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    await conn.execute("PRAGMA foreign_keys = ON")
+    if readonly:
+        await conn.execute("PRAGMA query_only = ON")
+    else:
+        await conn.execute("PRAGMA journal_mode = WAL")
+        # NORMAL is durable in WAL mode against process crashes; only an OS crash may lose
+        # the last commits, which is the usual trade for a NAS disk.
+        await conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+class Database:
+    """An open SoulSync database. Create with :meth:`open`, release with :meth:`close`."""
+
+    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection):
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, data_dir: Path) -> Database:
+        """Open (creating if needed) ``soulsync.db`` in ``data_dir`` and bring its schema up to date.
+
+        Raises :class:`~soulsync_core.db.migrate.SchemaTooNewError` for a database written by a
+        newer SoulSync, and :class:`~soulsync_core.db.migrate.MigrationError` when a migration
+        fails (the failed migration is rolled back).
+        """
+        await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+        path = data_dir / DB_FILENAME
+        writer = await _connect(path, readonly=False)
+        try:
+            await migrate(writer)
+            reader = await _connect(path, readonly=True)
+        except BaseException:
+            await writer.close()
+            raise
+        return cls(path, writer, reader)
+
+    async def close(self) -> None:
+        """Checkpoint the WAL into the main file and close both connections."""
+        async with self._write_lock:
+            await self._reader.close()
+            try:
+                await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                await self._writer.close()
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Yield the writer connection inside ``BEGIN IMMEDIATE``; commit on exit, roll back on error."""
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            await self._writer.execute("COMMIT")
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one write statement in its own transaction; return the number of rows it changed."""
+        async with self.write() as conn:
+            cursor = await conn.execute(sql, params)
+            return cursor.rowcount
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one write statement for each parameter row, all in one transaction."""
+        async with self.write() as conn:
+            await conn.executemany(sql, rows)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """Return the first row of a read query, or None when it yields no row."""
+        async with self._reader.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Return every row of a read query."""
+        async with self._reader.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Return the first column of the first row, or None when the query yields no row."""
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    def size_bytes(self) -> int:
+        """Return the size on disk of the database file plus its WAL (a cheap ``stat``)."""
+        total = 0
+        for suffix in ("", "-wal"):
+            try:
+                total += Path(f"{self.path}{suffix}").stat().st_size
+            except FileNotFoundError:
+                pass
+        return total

@@ -1,0 +1,79 @@
+"""Cached health of outside services, checked in the background, never per request.
+
+``GET /system/status`` reads :meth:`ServiceHealth.snapshot`. A service is ``true`` only when it
+has a check (a plugin that provides it is loaded and configured) and that check passed last
+time it ran. The core always lists ``spotify``, ``soulseek`` and ``hydrabase`` so clients
+written against the public server find the keys they expect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+ALWAYS_LISTED = ("spotify", "soulseek", "hydrabase")
+CHECK_TIMEOUT = 10.0
+CHECK_INTERVAL = 60.0
+
+HealthCheck = Callable[[], Awaitable[bool]]
+
+
+@dataclass
+class HealthState:
+    ok: bool = False
+    checked_at: float | None = None
+    error: str | None = None
+
+
+class ServiceHealth:
+    """Registry of health checks and their last results."""
+
+    def __init__(self, timeout: float = CHECK_TIMEOUT):
+        self._checks: dict[str, HealthCheck] = {}
+        self._states: dict[str, HealthState] = {name: HealthState() for name in ALWAYS_LISTED}
+        self._timeout = timeout
+
+    def register(self, name: str, check: HealthCheck) -> None:
+        """Add (or replace) the check of service ``name``; it is false until the check passes."""
+        self._checks[name] = check
+        self._states.setdefault(name, HealthState())
+
+    def snapshot(self) -> dict[str, bool]:
+        """Return ``{service: healthy}`` from the cache, names sorted."""
+        return {name: self._states[name].ok for name in sorted(self._states)}
+
+    def state(self, name: str) -> HealthState:
+        """Return the last result of one service (KeyError for an unknown name)."""
+        return self._states[name]
+
+    async def check_all(self) -> None:
+        """Run every check concurrently, each bounded by the timeout, and cache the results."""
+        names = list(self._checks)
+        results = await asyncio.gather(*(self._run(name) for name in names))
+        for name, state in zip(names, results, strict=True):
+            previous = self._states.get(name)
+            if previous is None or previous.ok != state.ok:
+                log.info("service %s is %s%s", name, "up" if state.ok else "down",
+                         f" ({state.error})" if state.error else "")
+            self._states[name] = state
+
+    async def _run(self, name: str) -> HealthState:
+        try:
+            async with asyncio.timeout(self._timeout):
+                ok = bool(await self._checks[name]())
+            return HealthState(ok, time.time(), None)
+        except TimeoutError:
+            return HealthState(False, time.time(), f"no answer within {self._timeout:g} s")
+        except Exception as exc:
+            return HealthState(False, time.time(), str(exc) or type(exc).__name__)
+
+    async def run_forever(self, interval: float = CHECK_INTERVAL) -> None:
+        """Check all services now and then every ``interval`` seconds until cancelled."""
+        while True:
+            await self.check_all()
+            await asyncio.sleep(interval)
