@@ -83,15 +83,17 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def core(data_dir: Path) -> AsyncIterator[Core]:
-    """A core whose lifecycle the app manages (started with the client, closed after)."""
+    """A core in a temp data dir; an app built on it starts and stops it, this closes it."""
     core = await Core.open(data_dir, environ={})
     yield core
+    await core.close()
 
 
 @pytest.fixture
-async def api(aiohttp_client: Any, core: Core, openapi_doc: dict[str, Any]) -> Api:
+async def api(aiohttp_client: Any, core: Core, openapi_doc: dict[str, Any]) -> AsyncIterator[Api]:
     client = await aiohttp_client(create_app(core))
-    return Api(client, OpenApiChecker(openapi_doc))
+    yield Api(client, OpenApiChecker(openapi_doc))
+    await client.close()  # stops the app (and its core) before the core fixture closes it
 
 
 @pytest.fixture

@@ -52,6 +52,7 @@ class Database:
         self._writer = writer
         self._reader = reader
         self._write_lock = asyncio.Lock()
+        self._closed = False
 
     @classmethod
     async def open(cls, data_dir: Path) -> Database:
@@ -73,8 +74,11 @@ class Database:
         return cls(path, writer, reader)
 
     async def close(self) -> None:
-        """Checkpoint the WAL into the main file and close both connections."""
+        """Checkpoint the WAL into the main file and close both connections (once)."""
         async with self._write_lock:
+            if self._closed:
+                return
+            self._closed = True
             await self._reader.close()
             try:
                 await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -1,0 +1,407 @@
+"""Benchmark the SoulSync daemon's HTTP API against a bare aiohttp handler.
+
+What it measures, on the real daemon started as ``python -m soulsync_core serve``:
+
+* start-up time: wall time from ``Popen`` to the first 200 answer of ``GET /ping`` (median of
+  three fresh processes, each with its own empty data dir);
+* idle memory: the daemon's resident set (``VmRSS``) about a second after the first API key
+  was bootstrapped;
+* throughput and latency (requests/s, p50, p99) at a fixed concurrency of authenticated
+  ``GET /api/v1/system/status`` and ``GET /api/v1/api-keys``, compared with a bare aiohttp
+  "hello" handler loaded the same way.
+
+Why: SoulSync is meant to run on a small NAS next to other services, so it must start fast,
+stay small when idle, and the cost of its request pipeline (middlewares, rate limiting, key
+lookup in SQLite, envelope encoding, access log) must stay a modest multiple of what aiohttp
+itself costs. The goals checked are: idle RSS <= 60 MB, start-up <= 1000 ms, and the status
+endpoint at >= 50 % of the bare handler's requests/s.
+
+The load generator runs in its own process (this file, re-invoked with an internal flag), so
+it never shares an event loop or the GIL with the server under test. Per-IP rate limits are
+raised to their maximum through the environment; every other setting keeps its default (the
+access log stays on and goes to /dev/null). Only loopback addresses are used.
+
+Run it from the repository root: ``.venv/bin/python benchmarks/bench_api.py [--seconds 5]``.
+It is not part of the pytest run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HOST = "127.0.0.1"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOADGEN_FLAG = "--_loadgen"
+RATE_LIMIT_MAX = "1000000"
+POLL_INTERVAL = 0.005
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+# No proxy from the environment: every request goes straight to the loopback address.
+_URLOPEN = urllib.request.build_opener(urllib.request.ProxyHandler({})).open
+
+GOAL_IDLE_RSS_MB = 60.0
+GOAL_STARTUP_MS = 1000.0
+GOAL_STATUS_RATIO = 0.5
+
+HELLO_SERVER = """
+import sys
+from aiohttp import web
+
+async def hello(request: web.Request) -> web.Response:
+    return web.Response(text="hello")
+
+app = web.Application()
+app.router.add_get("/", hello)
+web.run_app(app, host=sys.argv[1], port=int(sys.argv[2]), access_log=None, print=None)
+"""
+
+
+# --------------------------------------------------------------------------- load generator
+
+
+def _process_cpu_seconds(pid: int) -> float | None:
+    """Return user+system CPU seconds used so far by ``pid`` (None when not readable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # After the ")" closing the command name, utime and stime are the 12th and 13th fields.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _load(config: dict[str, Any]) -> dict[str, Any]:
+    """Hit one URL with ``concurrency`` workers; return counts and latencies of the window."""
+    import aiohttp  # only the load generator process needs it
+
+    url: str = config["url"]
+    headers: dict[str, str] = config["headers"]
+    concurrency: int = config["concurrency"]
+    server_pid: int = config["server_pid"]
+    latencies: list[float] = []
+    loop = asyncio.get_running_loop()
+    begin = loop.time()
+    window_start = begin + config["warmup"]
+    window_end = window_start + config["seconds"]
+    marks: dict[str, float | None] = {}
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while True:
+            sent = loop.time()
+            if sent >= window_end:
+                return
+            async with session.get(url, headers=headers) as response:
+                body = await response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"GET {url} answered {response.status}: {body[:300]!r}")
+            done = loop.time()
+            if window_start <= done < window_end:
+                latencies.append(done - sent)
+
+    async def sample_cpu() -> None:
+        await asyncio.sleep(max(0.0, window_start - loop.time()))
+        marks["server_cpu0"] = _process_cpu_seconds(server_pid)
+        marks["own_cpu0"] = time.process_time()
+        await asyncio.sleep(max(0.0, window_end - loop.time()))
+        marks["server_cpu1"] = _process_cpu_seconds(server_pid)
+        marks["own_cpu1"] = time.process_time()
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(sample_cpu())
+            for _ in range(concurrency):
+                group.create_task(worker(session))
+
+    seconds = config["seconds"]
+    server_cpu = None
+    if marks.get("server_cpu0") is not None and marks.get("server_cpu1") is not None:
+        server_cpu = (marks["server_cpu1"] - marks["server_cpu0"]) / seconds  # type: ignore[operator]
+    own_cpu = (marks["own_cpu1"] - marks["own_cpu0"]) / seconds  # type: ignore[operator]
+    return {"latencies": latencies, "seconds": seconds, "server_cpu": server_cpu,
+            "loadgen_cpu": own_cpu}
+
+
+def loadgen_main(raw_config: str) -> int:
+    """Entry point of the load generator process: config JSON in argv, result JSON on stdout."""
+    try:
+        result = asyncio.run(_load(json.loads(raw_config)))
+    except BaseException as exc:
+        # TaskGroup wraps the first failure; report the innermost one.
+        while isinstance(exc, BaseExceptionGroup):
+            exc = exc.exceptions[0]
+        print(f"load generator failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    json.dump(result, sys.stdout)
+    return 0
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+@dataclass
+class LoadResult:
+    name: str
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    server_cpu: float | None
+    loadgen_cpu: float
+
+
+class Processes:
+    """Every subprocess started by the benchmark, so that all of them are stopped on exit."""
+
+    def __init__(self) -> None:
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(args, env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._procs.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes]) -> None:
+        """Terminate ``proc`` (SIGTERM, a graceful stop), kill it if it lingers, and reap it."""
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc in self._procs:
+            self._procs.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in list(self._procs):
+            self.stop(proc)
+
+
+def free_port() -> int:
+    """Return a loopback TCP port that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def daemon_env() -> dict[str, str]:
+    """Return the environment of the daemon: defaults, except the per-IP rate limits."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("SOULSYNC_") and k != "JOURNAL_STREAM"}
+    for category in ("SYSTEM", "READ", "WRITE"):
+        env[f"SOULSYNC_API__RATE_LIMITS__{category}"] = RATE_LIMIT_MAX
+    return env
+
+
+def http_status(url: str, timeout: float = 0.2) -> int | None:
+    """Return the status of ``GET url``, or None when nothing answers (yet)."""
+    try:
+        with _URLOPEN(url, timeout=timeout) as response:
+            response.read()
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (OSError, TimeoutError):
+        return None
+
+
+def wait_for_200(proc: subprocess.Popen[bytes], url: str, started: float) -> float:
+    """Poll ``url`` every few ms until it answers 200; return seconds since ``started``."""
+    while True:
+        if http_status(url) == 200:
+            return time.perf_counter() - started
+        if proc.poll() is not None:
+            raise RuntimeError(f"server {proc.args!r} exited with code {proc.returncode} "
+                               "before answering")
+        if time.perf_counter() - started > START_TIMEOUT:
+            raise RuntimeError(f"{url} gave no 200 within {START_TIMEOUT:g} s")
+        time.sleep(POLL_INTERVAL)
+
+
+def start_daemon(procs: Processes, data_dir: Path) -> tuple[subprocess.Popen[bytes], str, float]:
+    """Start the daemon on a free port; return it, its base URL and its start-up seconds."""
+    port = free_port()
+    args = [sys.executable, "-m", "soulsync_core", "serve", "--data-dir", str(data_dir),
+            "--host", HOST, "--port", str(port)]
+    env = daemon_env()
+    started = time.perf_counter()
+    proc = procs.start(args, env)
+    base = f"http://{HOST}:{port}"
+    return proc, base, wait_for_200(proc, base + "/ping", started)
+
+
+def bootstrap_key(base: str) -> str:
+    """Create the first API key through the API and return it."""
+    request = urllib.request.Request(
+        base + "/api/v1/api-keys/bootstrap", data=json.dumps({"label": "bench"}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST")
+    with _URLOPEN(request, timeout=5) as response:
+        answer = json.load(response)
+    if not answer.get("success"):
+        raise RuntimeError(f"bootstrap failed: {answer}")
+    return str(answer["data"]["key"])
+
+
+def rss_mb(pid: int) -> float:
+    """Return the resident set size of ``pid`` in MB (MiB, as ``VmRSS`` counts kB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Return the nearest-rank percentile of already sorted values."""
+    index = max(0, math.ceil(fraction * len(sorted_values)) - 1)
+    return sorted_values[index]
+
+
+def run_load(name: str, url: str, headers: dict[str, str], server_pid: int,
+             args: argparse.Namespace) -> LoadResult:
+    """Load ``url`` from a separate process and return what it measured."""
+    config = {"url": url, "headers": headers, "concurrency": args.concurrency,
+              "warmup": args.warmup, "seconds": args.seconds, "server_pid": server_pid}
+    timeout = args.warmup + args.seconds + 60
+    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), LOADGEN_FLAG,
+                           json.dumps(config)], capture_output=True, text=True, timeout=timeout,
+                          check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{name}: {done.stderr.strip() or f'exit code {done.returncode}'}")
+    result = json.loads(done.stdout)
+    latencies = sorted(result["latencies"])
+    if not latencies:
+        raise RuntimeError(f"{name}: no request completed in the measuring window")
+    return LoadResult(name, len(latencies) / result["seconds"], percentile(latencies, 0.50) * 1000,
+                      percentile(latencies, 0.99) * 1000, len(latencies), result["server_cpu"],
+                      result["loadgen_cpu"])
+
+
+def print_report(rows: list[LoadResult], startups: list[float], idle_rss: float,
+                 args: argparse.Namespace) -> None:
+    """Print the results table and the goal lines."""
+    bare = rows[0].requests_per_second
+    header = ("target", "req/s", "p50 ms", "p99 ms", "vs bare", "srv CPU", "gen CPU")
+    table = [header]
+    for row in rows:
+        table.append((row.name, f"{row.requests_per_second:.0f}", f"{row.p50_ms:.2f}",
+                      f"{row.p99_ms:.2f}", f"{row.requests_per_second / bare:.2f}",
+                      "n/a" if row.server_cpu is None else f"{row.server_cpu:.0%}",
+                      f"{row.loadgen_cpu:.0%}"))
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    print()
+    print(f"concurrency {args.concurrency}, warm-up {args.warmup:g} s, measured {args.seconds:g} s "
+          "per target (CPU columns: share of one core, server / load generator)")
+    for number, line in enumerate(table):
+        cells = [line[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(line[1:], widths[1:],
+                                                                          strict=True)]
+        print("  ".join(cells))
+        if number == 0:
+            print("  ".join("-" * w for w in widths))
+    print()
+
+    status_ratio = rows[1].requests_per_second / bare
+    startup_ms = statistics.median(startups) * 1000
+    runs = ", ".join(f"{s * 1000:.0f}" for s in startups)
+
+    def verdict(ok: bool) -> str:
+        return "ok" if ok else "MISSED"
+
+    print(f"idle RSS: {idle_rss:.1f} MB (goal <= {GOAL_IDLE_RSS_MB:g}): "
+          f"{verdict(idle_rss <= GOAL_IDLE_RSS_MB)}")
+    print(f"start-up to first 200: {startup_ms:.0f} ms median of [{runs}] ms "
+          f"(goal <= {GOAL_STARTUP_MS:g}): {verdict(startup_ms <= GOAL_STARTUP_MS)}")
+    print(f"status endpoint throughput: {status_ratio:.0%} of bare aiohttp "
+          f"(goal >= {GOAL_STATUS_RATIO:.0%}): {verdict(status_ratio >= GOAL_STATUS_RATIO)}")
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    print(f"CPUs: {os.cpu_count()} (usable by this process: {affinity}); "
+          f"Python {platform.python_version()} ({platform.python_implementation()}) "
+          f"on {platform.machine()}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run every measurement; all subprocesses are stopped whatever happens."""
+    procs = Processes()
+    with tempfile.TemporaryDirectory(prefix="soulsync-bench-") as tmp:
+        try:
+            startups: list[float] = []
+            daemon = None
+            base = ""
+            for run_number in range(args.startup_runs):
+                if daemon is not None:
+                    procs.stop(daemon)
+                daemon, base, seconds = start_daemon(procs, Path(tmp) / f"data{run_number}")
+                startups.append(seconds)
+                print(f"start-up {run_number + 1}: {seconds * 1000:.0f} ms", flush=True)
+            assert daemon is not None
+
+            key = bootstrap_key(base)
+            time.sleep(1.0)
+            idle_rss = rss_mb(daemon.pid)
+            print(f"idle RSS: {idle_rss:.1f} MB", flush=True)
+
+            auth = {"Authorization": f"Bearer {key}"}
+            api_rows: list[LoadResult] = []
+            for name, path in (("GET /api/v1/system/status (auth)", "/api/v1/system/status"),
+                               ("GET /api/v1/api-keys (auth)", "/api/v1/api-keys")):
+                api_rows.append(run_load(name, base + path, auth, daemon.pid, args))
+                print(f"{name}: {api_rows[-1].requests_per_second:.0f} req/s", flush=True)
+            procs.stop(daemon)
+
+            port = free_port()
+            started = time.perf_counter()
+            hello = procs.start([sys.executable, "-c", HELLO_SERVER, HOST, str(port)])
+            wait_for_200(hello, f"http://{HOST}:{port}/", started)
+            bare = run_load("bare aiohttp hello", f"http://{HOST}:{port}/", {}, hello.pid, args)
+            print(f"{bare.name}: {bare.requests_per_second:.0f} req/s", flush=True)
+            procs.stop(hello)
+        finally:
+            procs.stop_all()
+
+    print_report([bare, *api_rows], startups, idle_rss, args)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == [LOADGEN_FLAG]:
+        return loadgen_main(argv[1])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0,
+                        help="measuring time per load target (default 5)")
+    parser.add_argument("--warmup", type=float, default=1.0,
+                        help="warm-up time per load target before measuring (default 1)")
+    parser.add_argument("--concurrency", type=int, default=16,
+                        help="concurrent connections and workers (default 16)")
+    parser.add_argument("--startup-runs", type=int, default=3,
+                        help="fresh daemons whose start-up is timed (default 3)")
+    args = parser.parse_args(argv)
+    if args.seconds <= 0 or args.warmup < 0 or args.concurrency < 1 or args.startup_runs < 1:
+        parser.error("--seconds, --concurrency and --startup-runs must be positive")
+    try:
+        return run(args)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        print(f"bench_api: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Numbered migrations: applied once each, in transactions, newer databases refused."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import aiosqlite
+import pytest
+
+from soulsync_core.db import DB_FILENAME, Database
+from soulsync_core.db.migrate import (
+    Migration,
+    MigrationError,
+    SchemaTooNewError,
+    load_migrations,
+    migrate,
+    split_statements,
+)
+
+
+async def _connect(path) -> aiosqlite.Connection:
+    return await aiosqlite.connect(path, isolation_level=None)
+
+
+async def test_open_creates_schema_in_wal_mode_with_foreign_keys(data_dir):
+    db = await Database.open(data_dir)
+    try:
+        assert await db.fetchval("PRAGMA journal_mode") == "wal"
+        assert await db.fetchval("PRAGMA foreign_keys") == 1
+        assert await db.fetchval("PRAGMA busy_timeout") == 5000
+        versions = await db.fetchall("SELECT version FROM schema_version ORDER BY version")
+        assert [r[0] for r in versions] == [m.version for m in load_migrations()]
+    finally:
+        await db.close()
+
+
+async def test_running_migrations_twice_is_a_no_op(tmp_path):
+    conn = await _connect(tmp_path / DB_FILENAME)
+    try:
+        first = await migrate(conn)
+        async with conn.execute("SELECT COUNT(*) FROM schema_version") as cur:
+            count = (await cur.fetchone())[0]
+        assert await migrate(conn) == first
+        async with conn.execute("SELECT COUNT(*) FROM schema_version") as cur:
+            assert (await cur.fetchone())[0] == count
+    finally:
+        await conn.close()
+
+
+async def test_newer_database_is_refused_untouched(data_dir):
+    db = await Database.open(data_dir)
+    await db.execute("INSERT INTO schema_version VALUES (9999, 'future', 'x')")
+    await db.close()
+    with pytest.raises(SchemaTooNewError, match="newer SoulSync"):
+        await Database.open(data_dir)
+    with sqlite3.connect(data_dir / DB_FILENAME) as conn:
+        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 9999
+
+
+async def test_failed_migration_rolls_back_whole(tmp_path):
+    good = Migration(1, "good", ("CREATE TABLE a (x INTEGER)",))
+    bad = Migration(2, "bad", ("CREATE TABLE b (x INTEGER)", "INSERT INTO nowhere VALUES (1)"))
+    conn = await _connect(tmp_path / "t.db")
+    try:
+        with pytest.raises(MigrationError, match="0002_bad failed and was rolled back"):
+            await migrate(conn, [good, bad])
+        async with conn.execute("SELECT name FROM sqlite_master WHERE type='table'") as cur:
+            tables = {r[0] for r in await cur.fetchall()}
+        assert "a" in tables and "b" not in tables
+        async with conn.execute("SELECT MAX(version) FROM schema_version") as cur:
+            assert (await cur.fetchone())[0] == 1
+    finally:
+        await conn.close()
+
+
+async def test_new_migration_is_applied_on_next_open(tmp_path):
+    conn = await _connect(tmp_path / "t.db")
+    try:
+        one = Migration(1, "one", ("CREATE TABLE a (x INTEGER)",))
+        assert await migrate(conn, [one]) == 1
+        two = Migration(2, "two", ("ALTER TABLE a ADD COLUMN y TEXT",))
+        assert await migrate(conn, [one, two]) == 2
+    finally:
+        await conn.close()
+
+
+def test_split_keeps_triggers_whole_and_drops_comments():
+    script = """-- a comment
+CREATE TABLE t (x INTEGER);
+CREATE TRIGGER tr AFTER INSERT ON t BEGIN
+    UPDATE t SET x = 1;
+END;
+-- trailing comment
+"""
+    statements = split_statements(script)
+    assert len(statements) == 2
+    assert statements[1].startswith("CREATE TRIGGER") and statements[1].endswith("END;")
