@@ -299,23 +299,33 @@ def print_report(rows: list[LoadResult], startups: list[float], idle_rss: float,
                  args: argparse.Namespace) -> None:
     """Print the results table and the goal lines."""
     bare = rows[0].requests_per_second
-    header = ("target", "req/s", "p50 ms", "p99 ms", "vs bare", "srv CPU", "gen CPU")
+    header = ("target", "req/s", "p50 ms", "p99 ms", "vs bare", "srv CPU", "gen CPU",
+              "srv CPU us/req")
     table = [header]
     for row in rows:
+        cpu_per_request = (None if row.server_cpu is None
+                           else row.server_cpu / row.requests_per_second * 1e6)
         table.append((row.name, f"{row.requests_per_second:.0f}", f"{row.p50_ms:.2f}",
                       f"{row.p99_ms:.2f}", f"{row.requests_per_second / bare:.2f}",
                       "n/a" if row.server_cpu is None else f"{row.server_cpu:.0%}",
-                      f"{row.loadgen_cpu:.0%}"))
+                      f"{row.loadgen_cpu:.0%}",
+                      "n/a" if cpu_per_request is None else f"{cpu_per_request:.0f}"))
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     print()
     print(f"concurrency {args.concurrency}, warm-up {args.warmup:g} s, measured {args.seconds:g} s "
-          "per target (CPU columns: share of one core, server / load generator)")
+          f"per target, best of {args.rounds} round(s)")
+    print("srv CPU / gen CPU: share of one core used by the server / the load generator; "
+          "srv CPU us/req: server CPU time per request")
     for number, line in enumerate(table):
         cells = [line[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(line[1:], widths[1:],
                                                                           strict=True)]
         print("  ".join(cells))
         if number == 0:
             print("  ".join("-" * w for w in widths))
+    if rows[0].loadgen_cpu >= 0.9:
+        print(f"note: the load generator used {rows[0].loadgen_cpu:.0%} of a core on the bare "
+              "handler, so that row is probably limited by the client, not the server, and the "
+              "'vs bare' ratios are then upper bounds.")
     print()
 
     status_ratio = rows[1].requests_per_second / bare
@@ -358,25 +368,32 @@ def run(args: argparse.Namespace) -> int:
             idle_rss = rss_mb(daemon.pid)
             print(f"idle RSS: {idle_rss:.1f} MB", flush=True)
 
-            auth = {"Authorization": f"Bearer {key}"}
-            api_rows: list[LoadResult] = []
-            for name, path in (("GET /api/v1/system/status (auth)", "/api/v1/system/status"),
-                               ("GET /api/v1/api-keys (auth)", "/api/v1/api-keys")):
-                api_rows.append(run_load(name, base + path, auth, daemon.pid, args))
-                print(f"{name}: {api_rows[-1].requests_per_second:.0f} req/s", flush=True)
-            procs.stop(daemon)
-
             port = free_port()
+            hello_url = f"http://{HOST}:{port}/"
             started = time.perf_counter()
             hello = procs.start([sys.executable, "-c", HELLO_SERVER, HOST, str(port)])
-            wait_for_200(hello, f"http://{HOST}:{port}/", started)
-            bare = run_load("bare aiohttp hello", f"http://{HOST}:{port}/", {}, hello.pid, args)
-            print(f"{bare.name}: {bare.requests_per_second:.0f} req/s", flush=True)
-            procs.stop(hello)
+            wait_for_200(hello, hello_url, started)
+
+            auth = {"Authorization": f"Bearer {key}"}
+            targets = [("bare aiohttp hello", hello_url, {}, hello.pid),
+                       ("GET /api/v1/system/status (auth)", base + "/api/v1/system/status", auth,
+                        daemon.pid),
+                       ("GET /api/v1/api-keys (auth)", base + "/api/v1/api-keys", auth, daemon.pid)]
+            # Rounds alternate the targets; the best round of each counts, since noise from the
+            # machine (other load, a host stealing CPU) only ever makes a round slower.
+            best: dict[str, LoadResult] = {}
+            for round_number in range(args.rounds):
+                for name, url, headers, pid in targets:
+                    result = run_load(name, url, headers, pid, args)
+                    print(f"round {round_number + 1}, {name}: "
+                          f"{result.requests_per_second:.0f} req/s", flush=True)
+                    previous = best.get(name)
+                    if previous is None or result.requests_per_second > previous.requests_per_second:
+                        best[name] = result
         finally:
             procs.stop_all()
 
-    print_report([bare, *api_rows], startups, idle_rss, args)
+    print_report([best[name] for name, *_ in targets], startups, idle_rss, args)
     return 0
 
 
@@ -391,11 +408,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="warm-up time per load target before measuring (default 1)")
     parser.add_argument("--concurrency", type=int, default=16,
                         help="concurrent connections and workers (default 16)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="times each target is loaded, alternating; the best counts (default 1)")
     parser.add_argument("--startup-runs", type=int, default=3,
                         help="fresh daemons whose start-up is timed (default 3)")
     args = parser.parse_args(argv)
-    if args.seconds <= 0 or args.warmup < 0 or args.concurrency < 1 or args.startup_runs < 1:
-        parser.error("--seconds, --concurrency and --startup-runs must be positive")
+    if args.seconds <= 0 or args.warmup < 0 or args.concurrency < 1 or args.startup_runs < 1 \
+            or args.rounds < 1:
+        parser.error("--seconds, --concurrency, --rounds and --startup-runs must be positive")
     try:
         return run(args)
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:

@@ -318,6 +318,19 @@ CORE_SECTIONS: tuple[Section, ...] = (
                 f"Requests per minute per client IP for {what}.", minimum=1, maximum=1_000_000)
         for name, default, what in RATE_LIMIT_CATEGORIES
     ), "The REST API."),
+    Section("search", (
+        Setting("search.auto_order", list, ["hydrabase", "spotify", "itunes"],
+                "Metadata sources source=auto tries, in order; the first with results answers."),
+        Setting("search.timeout_seconds", float, 8.0,
+                "How long one metadata source may take to answer before it is skipped.",
+                minimum=0.1, maximum=120),
+    ), "Metadata search."),
+    Section("plugins", (
+        Setting("plugins.enabled", list, [],
+                "Plugins to load by entry-point name; empty loads every installed plugin. "
+                "The SOULSYNC_PLUGINS variable (comma-separated) overrides it.",
+                restart_required=True),
+    ), "Plugin loading."),
     Section("library", (
         Setting("library.music_dir", str, "~/Music", "The music folder SoulSync keeps complete."),
     ), "The music library."),

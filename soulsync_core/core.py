@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,9 +22,12 @@ from soulsync_core.apikeys import ApiKeys
 from soulsync_core.config import Section, core_schema
 from soulsync_core.db import Database
 from soulsync_core.health import ServiceHealth
+from soulsync_core.hooks import DownloadClient, MetadataProvider, PlaylistSource
 from soulsync_core.jobs import JobRunner
 from soulsync_core.logs import set_access_log, set_level
+from soulsync_core.plugins import PluginHost, allow_list
 from soulsync_core.ratelimit import CATEGORIES, IPNetwork, RateLimiter, parse_networks
+from soulsync_core.search import MetadataSearch
 from soulsync_core.settings import Settings
 from soulsync_core.stats import StatsContributor, SystemStats
 
@@ -41,6 +45,10 @@ class Core:
     jobs: JobRunner
     limiter: RateLimiter
     trusted_proxies: list[IPNetwork]
+    plugins: PluginHost
+    search: MetadataSearch
+    download_clients: list[DownloadClient]
+    playlist_sources: list[PlaylistSource]
     started_at: float = field(default_factory=time.monotonic)
     stats_contributors: list[StatsContributor] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -48,27 +56,47 @@ class Core:
     @classmethod
     async def open(cls, data_dir: Path, *, config_path: Path | None = None,
                    environ: Mapping[str, str] | None = None,
-                   sections: Iterable[Section] = ()) -> Core:
-        """Open the database in ``data_dir`` and load settings from every layer.
+                   sections: Iterable[Section] = (), entry_points: bool = True,
+                   plugins: Iterable[tuple[str, object]] = ()) -> Core:
+        """Open the database in ``data_dir``, load plugins and settings from every layer.
 
-        Raises SchemaTooNewError/MigrationError for the database and ConfigFileError/
-        SettingError for a bad config file or environment variable.
+        ``entry_points`` loads installed plugins (filtered by the allow-list); ``plugins`` adds
+        ``(name, module)`` pairs directly, as tests and embedders do. Raises
+        SchemaTooNewError/MigrationError for the database and ConfigFileError/SettingError for
+        a bad config file or environment variable.
         """
+        environ = os.environ if environ is None else environ
         db = await Database.open(data_dir)
         try:
             settings = await Settings.load(core_schema(sections), db, config_path=config_path,
                                            environ=environ)
+            host = PluginHost.load(allow=allow_list(environ, settings.get("plugins.enabled")),
+                                   entry_points=entry_points, extra=plugins)
+            await settings.add_sections(host.sections())
         except BaseException:
             await db.close()
             raise
         activity = Activity(db)
+        health = ServiceHealth()
         limiter = RateLimiter({c: settings.get(f"api.rate_limits.{c}") for c in CATEGORIES})
-        core = cls(data_dir, db, settings, activity, ApiKeys(db, activity), ServiceHealth(),
-                   JobRunner(db), limiter, parse_networks(settings.get("server.trusted_proxies")))
+        metadata: list[MetadataProvider] = host.providers("metadata_providers", settings)
+        core = cls(data_dir, db, settings, activity, ApiKeys(db, activity), health,
+                   JobRunner(db), limiter, parse_networks(settings.get("server.trusted_proxies")),
+                   host, MetadataSearch(metadata, settings, health),
+                   host.providers("download_clients", settings),
+                   host.providers("playlist_sources", settings))
         core._listen()
         set_level(settings.get("logging.level"))
         set_access_log(settings.get("logging.access_log"))
         return core
+
+    def providers(self) -> list[MetadataProvider | DownloadClient | PlaylistSource]:
+        """Return every provider object (one object may serve several roles), each once."""
+        seen: dict[int, MetadataProvider | DownloadClient | PlaylistSource] = {}
+        for provider in (*self.search._providers.values(), *self.download_clients,
+                         *self.playlist_sources):
+            seen.setdefault(id(provider), provider)
+        return list(seen.values())
 
     def _listen(self) -> None:
         self.settings.on_change("logging.level", lambda c: set_level(c["logging.level"]))
@@ -95,8 +123,28 @@ class Core:
             log.warning("%d job(s) were interrupted by the last shutdown", interrupted)
         await self.activity.record("system.started", "System Started",
                                    f"SoulSync {__version__} started")
+        for provider in self.providers():
+            await self._start_provider(provider)
         self._spawn(self.health.run_forever(), "health checks")
         self._spawn(self.keys.run_flusher(), "api key last-used flusher")
+
+    async def _start_provider(self, provider: MetadataProvider | DownloadClient | PlaylistSource) -> None:
+        try:
+            async with asyncio.timeout(10):
+                await provider.start()
+        except Exception as exc:
+            # A provider that cannot start is reported unhealthy; the daemon serves regardless.
+            log.error("provider %s failed to start: %r", provider.name, exc)
+
+        async def check() -> bool:
+            if not provider.configured:
+                return False
+            result = await provider.health()
+            if not result.ok and result.message:
+                raise ConnectionError(result.message)
+            return result.ok
+
+        self.health.register(provider.name, check)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
@@ -110,6 +158,12 @@ class Core:
                 await task
         self._tasks.clear()
         await self.jobs.shutdown()
+        for provider in self.providers():
+            try:
+                async with asyncio.timeout(5):
+                    await provider.close()
+            except Exception as exc:
+                log.warning("provider %s did not close cleanly: %r", provider.name, exc)
         await self.keys.flush_last_used()
 
     async def close(self) -> None:
@@ -123,3 +177,4 @@ class Core:
         for contribute in self.stats_contributors:
             await contribute(stats)
         return stats
+

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -79,11 +79,11 @@ class Settings:
             except (SettingError, msgspec.DecodeError) as exc:
                 log.warning("ignoring stored setting %s: %s", key, exc)
 
-    def add_section(self, section: Section) -> None:
-        """Register a plugin's section after start-up; its env variables are read at once."""
-        self.schema.add_section(section)
-        env = read_env(Schema({s.key: s for s in section.settings}), self._environ)
-        self._env.update(env)
+    async def add_sections(self, sections: Iterable[Section]) -> None:
+        """Add plugins' sections after start-up and read their values from every layer."""
+        for section in sections:
+            self.schema.add_section(section)
+        await self._read_layers()
 
     def get(self, key: str) -> Any:
         """Return the effective value of ``key`` (KeyError for an unknown key)."""

@@ -51,18 +51,18 @@ def command(*args: str | Path) -> list[str]:
 
 
 async def run_cli(args: Sequence[str | Path], home: Path,
-                  timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
+                  seconds: float = 20.0) -> subprocess.CompletedProcess[str]:
     """Run ``python -m soulsync_core <args>`` to completion; return its exit code and output."""
     proc = await asyncio.create_subprocess_exec(
         *command(*args), env=clean_env(home), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        out, err = await asyncio.wait_for(proc.communicate(), seconds)
     except TimeoutError:
         proc.kill()
         await proc.wait()
-        raise AssertionError(f"soulsync {' '.join(map(str, args))} did not finish in {timeout} s") from None
+        raise AssertionError(f"soulsync {' '.join(map(str, args))} did not finish in {seconds} s") from None
     assert proc.returncode is not None
     return subprocess.CompletedProcess(list(map(str, args)), proc.returncode, out.decode(), err.decode())
 
@@ -143,19 +143,19 @@ class DaemonProcess:
         self.sigterm_at = time.monotonic()
         self.proc.send_signal(signal.SIGTERM)
 
-    async def wait(self, timeout: float) -> int:
-        """Wait for the process to exit; fail with the log if it is still running after ``timeout``."""
+    async def wait(self, seconds: float) -> int:
+        """Wait for the process to exit; fail with the log if it is still running after ``seconds``."""
         assert self.proc is not None
         try:
-            return await asyncio.to_thread(self.proc.wait, timeout)
+            return await asyncio.to_thread(self.proc.wait, seconds)
         except subprocess.TimeoutExpired:
             self.kill()
-            pytest.fail(f"soulsync serve still running {timeout} s later; log:\n{self.log_text()}")
+            pytest.fail(f"soulsync serve still running {seconds:g} s later; log:\n{self.log_text()}")
 
-    async def stop(self, timeout: float = STOP_DEADLINE) -> int:
-        """SIGTERM the daemon and return its exit code; fail if it takes longer than ``timeout``."""
+    async def stop(self, seconds: float = STOP_DEADLINE) -> int:
+        """SIGTERM the daemon and return its exit code; fail if it takes longer than ``seconds``."""
         self.terminate()
-        return await self.wait(timeout)
+        return await self.wait(seconds)
 
     def kill(self) -> None:
         """Kill the process if it still runs and reap it (idempotent; for finalizers)."""

@@ -45,7 +45,7 @@ async def test_fifty_concurrent_bootstraps_make_exactly_one_key(api, core: Core)
 async def test_fifty_concurrent_bootstraps_from_two_processes_worth_of_connections(data_dir, api):
     # A second Core on the same file is what `soulsync keys create` is to the daemon: another
     # connection. The single INSERT … WHERE NOT EXISTS decides across connections too.
-    other = await Core.open(data_dir, environ={})
+    other = await Core.open(data_dir, environ={}, entry_points=False)
     try:
         results = await asyncio.gather(
             *(api.post("/api/v1/api-keys/bootstrap") for _ in range(25)),

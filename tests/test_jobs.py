@@ -56,12 +56,12 @@ async def test_concurrent_starts_give_exactly_one_job(core: Core):
 
 
 async def test_job_running_at_crash_is_interrupted_on_next_start(data_dir):
-    core = await Core.open(data_dir, environ={})
+    core = await Core.open(data_dir, environ={}, entry_points=False)
     # What a kill -9 in the middle of a job leaves behind: a row that says running.
     await core.db.execute("INSERT INTO jobs (id, kind, state, created_at) "
                           "VALUES ('j1', 'scan', 'running', '2026-01-01T00:00:00+00:00')")
     await core.close()
-    core = await Core.open(data_dir, environ={})
+    core = await Core.open(data_dir, environ={}, entry_points=False)
     try:
         assert await core.jobs.recover() == 1
         row = await core.jobs.get("j1")

@@ -19,7 +19,7 @@ from soulsync_core.config import (
 )
 from soulsync_core.core import Core
 from tests.conftest import Api
-from tests.openapi_check import OpenApiChecker
+from soulsync_core.testing import OpenApiChecker
 
 DEMO = Section("demo", (
     Setting("demo.token", str, "", "A secret token.", secret=True),
@@ -29,7 +29,7 @@ DEMO = Section("demo", (
 
 @pytest.fixture
 async def demo_api(aiohttp_client, data_dir, openapi_doc) -> Api:
-    core = await Core.open(data_dir, environ={}, sections=[DEMO])
+    core = await Core.open(data_dir, environ={}, entry_points=False, sections=[DEMO])
     api = Api(await aiohttp_client(create_app(core)), OpenApiChecker(openapi_doc))
     api.key = (await api.post("/api/v1/api-keys/bootstrap")).data["key"]
     return api
@@ -124,11 +124,11 @@ async def test_secrets_are_redacted_and_redacted_value_is_ignored_on_write(demo_
 
 
 async def test_changes_persist_across_restart(data_dir):
-    core = await Core.open(data_dir, environ={})
+    core = await Core.open(data_dir, environ={}, entry_points=False)
     changes = core.settings.validate_patch({"logging.level": "WARNING", "server.max_body_kb": 64})
     await core.settings.apply(changes)
     await core.close()
-    core = await Core.open(data_dir, environ={})
+    core = await Core.open(data_dir, environ={}, entry_points=False)
     try:
         assert core.settings.get("logging.level") == "WARNING"
         assert core.settings.get("server.max_body_kb") == 64
@@ -137,14 +137,14 @@ async def test_changes_persist_across_restart(data_dir):
 
 
 async def test_precedence_env_over_file_over_api_over_default(data_dir, tmp_path):
-    core = await Core.open(data_dir, environ={})
+    core = await Core.open(data_dir, environ={}, entry_points=False)
     await core.settings.apply({"api.rate_limits.read": 61, "api.rate_limits.write": 31,
                                "api.rate_limits.system": 121})
     await core.close()
     config = tmp_path / "soulsync.toml"
     config.write_text("[api.rate_limits]\nwrite = 32\nsystem = 122\n")
     env = {"SOULSYNC_API__RATE_LIMITS__SYSTEM": "123"}
-    core = await Core.open(data_dir, config_path=config, environ=env)
+    core = await Core.open(data_dir, config_path=config, environ=env, entry_points=False)
     try:
         get, source = core.settings.get, core.settings.source
         assert (get("api.rate_limits.search"), source("api.rate_limits.search")) == (20, "default")
@@ -160,7 +160,7 @@ async def test_keys_fixed_by_env_or_file_cannot_be_patched(aiohttp_client, data_
     config = tmp_path / "soulsync.toml"
     config.write_text('[logging]\nlevel = "WARNING"\n')
     core = await Core.open(data_dir, config_path=config,
-                           environ={"SOULSYNC_API__RATE_LIMITS__READ": "99"})
+                           environ={"SOULSYNC_API__RATE_LIMITS__READ": "99"}, entry_points=False)
     api = Api(await aiohttp_client(create_app(core)), OpenApiChecker(openapi_doc))
     api.key = (await api.post("/api/v1/api-keys/bootstrap")).data["key"]
     reply = await api.patch("/api/v1/settings", {"api.rate_limits.read": 5})
@@ -183,23 +183,23 @@ def test_env_values_are_parsed_and_validated():
         "server.port": 9000}
     with pytest.raises(SettingError, match="SOULSYNC_SERVER__PORT must be an integer"):
         read_env(schema, {"SOULSYNC_SERVER__PORT": "http"})
-    with pytest.raises(SettingError, match="server.port must be an integer between 1 and 65535"):
+    with pytest.raises(SettingError, match=r"server\.port must be an integer between 1 and 65535"):
         read_env(schema, {"SOULSYNC_SERVER__PORT": "0"})
 
 
 async def test_config_file_errors_are_clear(data_dir, tmp_path, caplog):
     bad = tmp_path / "bad.toml"
     bad.write_text("[server]\nport = 'x'\n")
-    with pytest.raises(ConfigFileError, match="server.port must be an integer"):
-        await Core.open(data_dir, config_path=bad, environ={})
+    with pytest.raises(ConfigFileError, match=r"server\.port must be an integer"):
+        await Core.open(data_dir, config_path=bad, environ={}, entry_points=False)
     broken = tmp_path / "broken.toml"
     broken.write_text("[server\n")
     with pytest.raises(ConfigFileError, match="cannot be read"):
-        await Core.open(data_dir, config_path=broken, environ={})
+        await Core.open(data_dir, config_path=broken, environ={}, entry_points=False)
     with pytest.raises(ConfigFileError, match="does not exist"):
-        await Core.open(data_dir, config_path=tmp_path / "missing.toml", environ={})
+        await Core.open(data_dir, config_path=tmp_path / "missing.toml", environ={}, entry_points=False)
     unknown = tmp_path / "unknown.toml"
     unknown.write_text("[someplugin]\nkey = 1\n")
-    core = await Core.open(data_dir, config_path=unknown, environ={})
+    core = await Core.open(data_dir, config_path=unknown, environ={}, entry_points=False)
     await core.close()
     assert "ignoring unknown setting someplugin.key" in caplog.text

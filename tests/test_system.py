@@ -92,10 +92,10 @@ async def test_activity_paging_is_clamped_and_validated(api, key):
 
 
 async def test_activity_survives_restart(data_dir):
-    core = await Core.open(data_dir, environ={})
+    core = await Core.open(data_dir, environ={}, entry_points=False)
     await core.activity.record("test.event", "Persisted")
     await core.close()
-    core = await Core.open(data_dir, environ={})
+    core = await Core.open(data_dir, environ={}, entry_points=False)
     try:
         items, total = await core.activity.page(0, 10)
         assert total == 1 and items[0].title == "Persisted"

@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 import msgspec
 from aiohttp import web
 
-from soulsync_core.api import apikeys, openapi, settings, system
+from soulsync_core.api import apikeys, openapi, search, settings, system
 from soulsync_core.api.endpoints import CORE, Endpoint, aiohttp_handler
 from soulsync_core.api.middlewares import authenticate, error_envelope, rate_limit
 from soulsync_core.api.openapi import OPENAPI_DOC, build_openapi
 from soulsync_core.core import Core
 
-ROUTE_MODULES = (system, apikeys, settings, openapi)
+ROUTE_MODULES = (system, apikeys, settings, search, openapi)
 
 
 def all_endpoints() -> list[Endpoint]:

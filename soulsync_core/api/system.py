@@ -10,6 +10,7 @@ from soulsync_core.activity import ActivityItem
 from soulsync_core.api.endpoints import Routes, core_of
 from soulsync_core.api.envelope import ok
 from soulsync_core.api.paging import clamp_page
+from soulsync_core.plugins import PluginInfo
 from soulsync_core.stats import SystemStats
 from soulsync_core.timefmt import format_uptime
 
@@ -31,6 +32,10 @@ class ActivityPage(msgspec.Struct):
 class PageQuery(msgspec.Struct):
     page: int = 1
     limit: int = 50
+
+
+class PluginList(msgspec.Struct):
+    plugins: list[PluginInfo]
 
 
 class Pong(msgspec.Struct):
@@ -64,3 +69,9 @@ async def activity(request: web.Request, query: PageQuery) -> web.Response:
 @routes.get("/system/stats", "Library, database and download counts.", response=SystemStats)
 async def stats(request: web.Request) -> web.Response:
     return ok(await core_of(request).stats())
+
+
+@routes.get("/system/plugins", "Installed plugins: version, hooks, providers, load errors.",
+            response=PluginList)
+async def plugins(request: web.Request) -> web.Response:
+    return ok(PluginList(core_of(request).plugins.report()))

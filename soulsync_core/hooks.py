@@ -1,0 +1,178 @@
+"""The plugin contract: pluggy hookspecs, the ``hookimpl`` marker, provider protocols, errors.
+
+A plugin is a module listed under the entry-point group ``soulsync.plugins`` whose functions
+are marked ``@hookimpl``. Hooks are called synchronously and return provider objects; all I/O
+happens on the providers' async methods, which the core awaits with its own timeouts, order
+and fallback. Plugins import this module and :mod:`soulsync_core.models`, nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import pluggy
+
+from soulsync_core.config import Section, Setting
+from soulsync_core.models import Album, Artist, Candidate, Health, Playlist, Track, Transfer
+
+PROJECT = "soulsync"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+__all__ = [
+    "AuthFailed", "DownloadClient", "MetadataProvider", "NotConfigured", "PlaylistSource",
+    "ProviderError", "RateLimited", "Section", "Setting", "SettingsReader", "hookimpl",
+]
+
+
+# --- errors a provider raises ------------------------------------------------------------
+
+
+class ProviderError(Exception):
+    """The provider could not answer. ``str()`` says why, in words meant for a person."""
+
+
+class NotConfigured(ProviderError):
+    """A setting the provider needs (URL, credentials) is missing."""
+
+
+class AuthFailed(ProviderError):
+    """The service refused the configured credentials (a wrong API key or client secret)."""
+
+
+class RateLimited(ProviderError):
+    """The service asked us to slow down; ``retry_after`` is in seconds.
+
+    The core puts the provider into a cool-down for that long (``auto`` skips it meanwhile)
+    instead of sleeping inside a request.
+    """
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# --- what hooks receive --------------------------------------------------------------------
+
+
+class SettingsReader(Protocol):
+    """The settings as a plugin sees them: read a value, hear about changes."""
+
+    def get(self, key: str) -> Any:
+        """Return the effective value of a dotted key."""
+
+    def on_change(self, prefix: str, listener: Any) -> None:
+        """Call ``listener({key: value})`` (sync or async) after keys under ``prefix`` change."""
+
+
+# --- providers hooks return ------------------------------------------------------------------
+
+
+@runtime_checkable
+class MetadataProvider(Protocol):
+    """A metadata source (iTunes, Spotify, Hydrabase …).
+
+    ``name`` is the source name used by ``search.auto_order``, the ``source`` field of the
+    search API and the ``services`` map of ``/system/status``. ``configured`` must not do I/O.
+    Search methods return at most ``limit`` results, ``[]`` when nothing matches, and raise a
+    :class:`ProviderError` when they cannot answer.
+    """
+
+    name: str
+
+    @property
+    def configured(self) -> bool: ...
+
+    async def start(self) -> None:
+        """Open sessions or sockets. Must not raise because the service is down."""
+
+    async def close(self) -> None:
+        """Release everything :meth:`start` opened."""
+
+    async def health(self) -> Health:
+        """Probe the service once; the core calls this in the background, never per request."""
+
+    async def search_tracks(self, query: str, limit: int) -> list[Track]: ...
+
+    async def search_albums(self, query: str, limit: int) -> list[Album]: ...
+
+    async def search_artists(self, query: str, limit: int) -> list[Artist]: ...
+
+    async def artist_albums(self, artist_id: str, limit: int) -> list[Album]:
+        """Return an artist's releases (albums, singles, EPs, compilations), newest first."""
+
+    async def album_tracks(self, album_id: str) -> list[Track]:
+        """Return an album's tracks in disc and track order."""
+
+
+@runtime_checkable
+class DownloadClient(Protocol):
+    """A download source (slskd). Searches return candidates; transfers are polled in bulk."""
+
+    name: str
+
+    @property
+    def configured(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def health(self) -> Health: ...
+
+    async def search(self, query: str) -> list[Candidate]:
+        """Run one search to completion and return every file found, unranked."""
+
+    async def enqueue(self, candidate: Candidate) -> Transfer:
+        """Ask for ``candidate`` to be downloaded; return the transfer as first reported."""
+
+    async def transfers(self) -> list[Transfer]:
+        """Return every transfer the client knows, in one request."""
+
+    async def cancel(self, transfer: Transfer) -> None:
+        """Cancel ``transfer`` and remove it from the client's list."""
+
+
+@runtime_checkable
+class PlaylistSource(Protocol):
+    """A streaming account whose playlists can be mirrored (Spotify, TIDAL)."""
+
+    name: str
+
+    @property
+    def configured(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def health(self) -> Health: ...
+
+    async def list_playlists(self) -> list[Playlist]:
+        """Return every playlist of the connected account (all pages), without tracks."""
+
+    async def get_playlist(self, playlist_id: str) -> Playlist:
+        """Return one playlist with all its tracks (items without a track are left out)."""
+
+
+# --- hookspecs --------------------------------------------------------------------------------
+
+
+@hookspec
+def settings_sections() -> list[Section]:
+    """Return the settings sections this plugin adds (keys, defaults, types, secret flags)."""
+
+
+@hookspec
+def metadata_providers(settings: SettingsReader) -> list[MetadataProvider]:
+    """Return the metadata providers this plugin offers; an empty list offers none."""
+
+
+@hookspec
+def download_clients(settings: SettingsReader) -> list[DownloadClient]:
+    """Return the download clients this plugin offers; an empty list offers none."""
+
+
+@hookspec
+def playlist_sources(settings: SettingsReader) -> list[PlaylistSource]:
+    """Return the playlist sources this plugin offers; an empty list offers none."""
