@@ -44,7 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (2 for bad configuration)."""
     args = _parser().parse_args(argv)
     data_dir = (args.data_dir or default_data_dir()).expanduser()
-    setup_logging("INFO" if args.command == "serve" else "WARNING")
+    # Command output goes to stdout (a created key can be captured); logs of commands go to stderr.
+    setup_logging("INFO" if args.command == "serve" else "WARNING",
+                  sys.stdout if args.command == "serve" else sys.stderr)
     try:
         if args.command == "serve":
             from soulsync_core.daemon import serve

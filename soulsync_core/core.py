@@ -86,8 +86,6 @@ class Core:
                    host.providers("download_clients", settings),
                    host.providers("playlist_sources", settings))
         core._listen()
-        set_level(settings.get("logging.level"))
-        set_access_log(settings.get("logging.access_log"))
         return core
 
     def providers(self) -> list[MetadataProvider | DownloadClient | PlaylistSource]:
@@ -97,6 +95,11 @@ class Core:
                          *self.playlist_sources):
             seen.setdefault(id(provider), provider)
         return list(seen.values())
+
+    def apply_logging_settings(self) -> None:
+        """Set the log level and access log from the settings (the daemon does this at start)."""
+        set_level(self.settings.get("logging.level"))
+        set_access_log(self.settings.get("logging.access_log"))
 
     def _listen(self) -> None:
         self.settings.on_change("logging.level", lambda c: set_level(c["logging.level"]))

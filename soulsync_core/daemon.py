@@ -15,7 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from soulsync_core import __version__
-from soulsync_core.api.app import create_app
+from soulsync_core.api.app import IN_FLIGHT, create_app
 from soulsync_core.core import Core
 from soulsync_core.logs import ACCESS_LOGGER, AccessLogger
 
@@ -28,9 +28,11 @@ async def serve(data_dir: Path, config_path: Path | None, host: str | None,
                 port: int | None) -> int:
     """Serve until a stop signal; return the process exit code."""
     core = await Core.open(data_dir, config_path=config_path)
+    core.apply_logging_settings()
     host = host or core.settings.get("server.host")
     port = port or core.settings.get("server.port")
-    runner = web.AppRunner(create_app(core), handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE,
+    app = create_app(core)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0,
                            access_log_class=AccessLogger,
                            access_log=logging.getLogger(ACCESS_LOGGER))
     await runner.setup()
@@ -48,7 +50,18 @@ async def serve(data_dir: Path, config_path: Path | None, host: str | None,
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
-    log.info("stopping: finishing requests in flight (at most %g s)", SHUTDOWN_GRACE)
+    in_flight = app[IN_FLIGHT]
+    log.info("stopping: finishing %d request(s) in flight (at most %g s)", in_flight.count,
+             SHUTDOWN_GRACE)
+    in_flight.stopping = True
+    for site in list(runner.sites):
+        await site.stop()  # close the listener: new connections are refused from now on
+    try:
+        async with asyncio.timeout(SHUTDOWN_GRACE):
+            await in_flight.idle.wait()
+    except TimeoutError:
+        log.warning("%d request(s) still running after %g s; cancelling them", in_flight.count,
+                    SHUTDOWN_GRACE)
     await runner.cleanup()
     log.info("stopped")
     return 0

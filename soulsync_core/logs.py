@@ -20,7 +20,7 @@ from aiohttp.web import BaseRequest, StreamResponse
 
 from soulsync_core.apikeys import RAW_KEY_PATTERN
 
-_QUERY_SECRET = re.compile(r"((?:^|[?&])api_key=)[^&#\s]*", re.IGNORECASE)
+_QUERY_SECRET = re.compile(r"((?:^|[?&])api_key=)[^&#\s\"']*", re.IGNORECASE)
 _SYSLOG_PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4,
                     logging.INFO: 6, logging.DEBUG: 7}
 
@@ -57,6 +57,9 @@ def setup_logging(level: str, stream: TextIO | None = None) -> None:
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
+    # aiosqlite logs every statement with its parameters at DEBUG: key hashes and secret
+    # settings would reach the log, so it never goes below INFO.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     set_level(level)
 
 

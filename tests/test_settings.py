@@ -18,8 +18,8 @@ from soulsync_core.config import (
     read_env,
 )
 from soulsync_core.core import Core
-from tests.conftest import Api
 from soulsync_core.testing import OpenApiChecker
+from tests.conftest import Api
 
 DEMO = Section("demo", (
     Setting("demo.token", str, "", "A secret token.", secret=True),

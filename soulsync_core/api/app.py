@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -12,6 +13,38 @@ from soulsync_core.api.endpoints import CORE, Endpoint, aiohttp_handler
 from soulsync_core.api.middlewares import authenticate, error_envelope, rate_limit
 from soulsync_core.api.openapi import OPENAPI_DOC, build_openapi
 from soulsync_core.core import Core
+
+
+class InFlight:
+    """Counts requests being handled, so shutdown can wait for them to finish.
+
+    aiohttp's own shutdown stops reading from open connections at once, which drops a request
+    whose body is still arriving; the daemon instead closes the listener, waits for this count
+    to reach zero (within its grace period), and only then runs aiohttp's cleanup.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.stopping = False
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: web.Handler) -> web.StreamResponse:
+        self.count += 1
+        self.idle.clear()
+        try:
+            response = await handler(request)
+            if self.stopping:
+                response.force_close()  # no keep-alive: the next request would find us gone
+            return response
+        finally:
+            self.count -= 1
+            if self.count == 0:
+                self.idle.set()
+
+
+IN_FLIGHT = web.AppKey("in_flight", InFlight)
 
 ROUTE_MODULES = (system, apikeys, settings, search, openapi)
 
@@ -30,8 +63,11 @@ def create_app(core: Core, *, manage_core: bool = True) -> web.Application:
     With ``manage_core`` the app starts the core's background work on startup and stops and
     closes it on cleanup, so running the app is all a caller has to do.
     """
-    app = web.Application(middlewares=[error_envelope, rate_limit, authenticate])
+    in_flight = InFlight()
+    app = web.Application(middlewares=[in_flight.middleware, error_envelope, rate_limit,
+                                       authenticate])
     app[CORE] = core
+    app[IN_FLIGHT] = in_flight
     endpoints = all_endpoints()
     for endpoint in endpoints:
         app.router.add_route(endpoint.method, endpoint.path, aiohttp_handler(endpoint))
