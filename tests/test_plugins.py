@@ -135,8 +135,8 @@ async def test_settings_sections_of_plugins_join_the_schema(soulsync_factory):
         return [Section("demo", (Setting("demo.url", str, "", "URL."),
                                  Setting("demo.password", str, "", "Password.", secret=True)))]
 
-    api = await soulsync_factory(plugins=[("demo", types.SimpleNamespace(settings_sections=settings_sections))],
-                                 environ={"SOULSYNC_DEMO__URL": "http://x"})
+    plugin = types.SimpleNamespace(settings_sections=settings_sections)
+    api = await soulsync_factory(plugins=[("demo", plugin)], environ={"SOULSYNC_DEMO__URL": "http://x"})
     view = (await api.get("/api/v1/settings")).data
     assert view["settings"]["demo"] == {"url": "http://x", "password": REDACTED}
     assert view["sources"]["demo.url"] == "env"
@@ -234,7 +234,8 @@ async def test_playlist_sources_are_collected_and_closed_at_shutdown(soulsync_fa
     def playlist_sources(settings: Any) -> list[Any]:
         return [source]
 
-    api = await soulsync_factory(plugins=[("tidal", types.SimpleNamespace(playlist_sources=playlist_sources))])
+    plugin = types.SimpleNamespace(playlist_sources=playlist_sources)
+    api = await soulsync_factory(plugins=[("tidal", plugin)])
     assert api.core.playlist_sources == [source] and source.started
     await api.client.close()
     assert source.closed
