@@ -21,7 +21,9 @@ it never shares an event loop or the GIL with the server under test. Per-IP rate
 raised to their maximum through the environment; every other setting keeps its default (the
 access log stays on and goes to /dev/null). Only loopback addresses are used.
 
-Run it from the repository root: ``.venv/bin/python benchmarks/bench_api.py [--seconds 5]``.
+Run it from the repository root: ``.venv/bin/python benchmarks/bench_api.py [--seconds 5]
+[--rounds 3]``; with ``--rounds N`` the targets are loaded N times, alternating, and each
+target's best round counts (a shared or virtual machine only ever makes a round slower).
 It is not part of the pytest run.
 """
 
@@ -45,6 +47,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import aiohttp
 
 HOST = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -88,8 +92,6 @@ def _process_cpu_seconds(pid: int) -> float | None:
 
 async def _load(config: dict[str, Any]) -> dict[str, Any]:
     """Hit one URL with ``concurrency`` workers; return counts and latencies of the window."""
-    import aiohttp  # only the load generator process needs it
-
     url: str = config["url"]
     headers: dict[str, str] = config["headers"]
     concurrency: int = config["concurrency"]
@@ -99,7 +101,7 @@ async def _load(config: dict[str, Any]) -> dict[str, Any]:
     begin = loop.time()
     window_start = begin + config["warmup"]
     window_end = window_start + config["seconds"]
-    marks: dict[str, float | None] = {}
+    seconds: float = config["seconds"]
 
     async def worker(session: aiohttp.ClientSession) -> None:
         while True:
@@ -114,27 +116,23 @@ async def _load(config: dict[str, Any]) -> dict[str, Any]:
             if window_start <= done < window_end:
                 latencies.append(done - sent)
 
-    async def sample_cpu() -> None:
+    async def sample_cpu() -> tuple[float | None, float]:
+        """Return the CPU shares of the server and of this process during the window."""
         await asyncio.sleep(max(0.0, window_start - loop.time()))
-        marks["server_cpu0"] = _process_cpu_seconds(server_pid)
-        marks["own_cpu0"] = time.process_time()
+        server0, own0 = _process_cpu_seconds(server_pid), time.process_time()
         await asyncio.sleep(max(0.0, window_end - loop.time()))
-        marks["server_cpu1"] = _process_cpu_seconds(server_pid)
-        marks["own_cpu1"] = time.process_time()
+        server1, own1 = _process_cpu_seconds(server_pid), time.process_time()
+        server = None if server0 is None or server1 is None else (server1 - server0) / seconds
+        return server, (own1 - own0) / seconds
 
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         async with asyncio.TaskGroup() as group:
-            group.create_task(sample_cpu())
+            sampler = group.create_task(sample_cpu())
             for _ in range(concurrency):
                 group.create_task(worker(session))
-
-    seconds = config["seconds"]
-    server_cpu = None
-    if marks.get("server_cpu0") is not None and marks.get("server_cpu1") is not None:
-        server_cpu = (marks["server_cpu1"] - marks["server_cpu0"]) / seconds  # type: ignore[operator]
-    own_cpu = (marks["own_cpu1"] - marks["own_cpu0"]) / seconds  # type: ignore[operator]
+    server_cpu, own_cpu = sampler.result()
     return {"latencies": latencies, "seconds": seconds, "server_cpu": server_cpu,
             "loadgen_cpu": own_cpu}
 

@@ -110,13 +110,12 @@ class Database:
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         """Return the first row of a read query, or None when it yields no row."""
-        async with self._reader.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        rows = await self._reader.execute_fetchall(sql, params)
+        return next(iter(rows), None)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        """Return every row of a read query."""
-        async with self._reader.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        """Return every row of a read query (one round trip to the database thread)."""
+        return list(await self._reader.execute_fetchall(sql, params))
 
     async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Return the first column of the first row, or None when the query yields no row."""
