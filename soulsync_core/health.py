@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 ALWAYS_LISTED = ("spotify", "soulseek", "hydrabase")
 CHECK_TIMEOUT = 10.0
 CHECK_INTERVAL = 60.0
+# A service that is down is checked again sooner, so that auto search (which skips services
+# known to be down) takes it back soon after it recovers.
+RETRY_INTERVAL = 15.0
 
 HealthCheck = Callable[[], Awaitable[bool]]
 
@@ -72,8 +75,12 @@ class ServiceHealth:
         except Exception as exc:
             return HealthState(False, time.time(), str(exc) or type(exc).__name__)
 
-    async def run_forever(self, interval: float = CHECK_INTERVAL) -> None:
-        """Check all services now and then every ``interval`` seconds until cancelled."""
+    async def run_forever(self, interval: float = CHECK_INTERVAL,
+                          retry_interval: float = RETRY_INTERVAL) -> None:
+        """Check all services now, then every ``interval`` seconds (``retry_interval`` while any
+        checked service is down) until cancelled."""
         while True:
             await self.check_all()
-            await asyncio.sleep(interval)
+            # A failed check carries an error; an unconfigured service is just false.
+            down = any(self._states[name].error is not None for name in self._checks)
+            await asyncio.sleep(retry_interval if down else interval)

@@ -28,7 +28,7 @@ class Faults:
     latency: float = 0.0          # seconds added before every answer
     status: int = 0               # answer this HTTP status (e.g. 500, 503) …
     status_count: int = 0         # … for this many requests
-    retry_after: int = 0          # answer 429 with this Retry-After …
+    retry_after: int | None = 0   # answer 429 with this Retry-After (None: no header) …
     rate_limit_count: int = 0     # … for this many requests
     drop_count: int = 0           # close the connection without answering, this many times
     requests: int = 0             # requests seen (read-only, for tests)
@@ -63,8 +63,9 @@ async def _fault_middleware(request: web.Request, handler: Callable) -> web.Stre
         request.transport.close()
         raise asyncio.CancelledError  # the client sees a dropped connection
     if faults.take("rate_limit_count"):
+        headers = {} if faults.retry_after is None else {"Retry-After": str(faults.retry_after)}
         return web.json_response({"error": {"status": 429, "message": "API rate limit exceeded"}},
-                                 status=429, headers={"Retry-After": str(faults.retry_after)})
+                                 status=429, headers=headers)
     if faults.take("status_count"):
         return web.json_response({"error": {"status": faults.status, "message": "Server error"}},
                                  status=faults.status)
@@ -83,12 +84,16 @@ async def _set_faults(request: web.Request) -> web.Response:
     return web.json_response(asdict(faults))
 
 
+async def _get_faults(request: web.Request) -> web.Response:
+    return web.json_response(asdict(request.app[FAULTS]))
+
+
 def with_faults(app: web.Application) -> web.Application:
     """Install the fault middleware and ``/_fake/faults`` on ``app`` and return it."""
     app[FAULTS] = Faults()
     app.middlewares.insert(0, _fault_middleware)
     app.router.add_post("/_fake/faults", _set_faults)
-    app.router.add_get("/_fake/faults", lambda r: web.json_response(asdict(r.app[FAULTS])))
+    app.router.add_get("/_fake/faults", _get_faults)
     return app
 
 
