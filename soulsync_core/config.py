@@ -321,7 +321,7 @@ CORE_SECTIONS: tuple[Section, ...] = (
     Section("search", (
         Setting("search.auto_order", list, ["hydrabase", "spotify", "itunes"],
                 "Metadata sources source=auto tries, in order; the first with results answers."),
-        Setting("search.timeout_seconds", float, 8.0,
+        Setting("search.timeout_seconds", float, 10.0,
                 "How long one metadata source may take to answer before it is skipped.",
                 minimum=0.1, maximum=120),
     ), "Metadata search."),

@@ -25,6 +25,7 @@ from soulsync_core.health import ServiceHealth
 from soulsync_core.hooks import DownloadClient, MetadataProvider, PlaylistSource
 from soulsync_core.jobs import JobRunner
 from soulsync_core.logs import set_access_log, set_level
+from soulsync_core.models import Health
 from soulsync_core.plugins import PluginHost, allow_list
 from soulsync_core.ratelimit import CATEGORIES, IPNetwork, RateLimiter, parse_networks
 from soulsync_core.search import MetadataSearch
@@ -139,13 +140,9 @@ class Core:
             # A provider that cannot start is reported unhealthy; the daemon serves regardless.
             log.error("provider %s failed to start: %r", provider.name, exc)
 
-        async def check() -> bool:
-            if not provider.configured:
-                return False
-            result = await provider.health()
-            if not result.ok and result.message:
-                raise ConnectionError(result.message)
-            return result.ok
+        async def check() -> Health | bool:
+            # An unconfigured provider is simply off: false, with no error to retry on.
+            return await provider.health() if provider.configured else False
 
         self.health.register(provider.name, check)
 

@@ -12,7 +12,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+from soulsync_core.models import Health
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +26,9 @@ CHECK_INTERVAL = 60.0
 # known to be down) takes it back soon after it recovers.
 RETRY_INTERVAL = 15.0
 
-HealthCheck = Callable[[], Awaitable[bool]]
+# A check answers a bool, or a Health whose message says why it is down and whose details
+# carry figures worth showing (a peer count).
+HealthCheck = Callable[[], Awaitable[bool | Health]]
 
 
 @dataclass
@@ -31,6 +36,7 @@ class HealthState:
     ok: bool = False
     checked_at: float | None = None
     error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 class ServiceHealth:
@@ -50,6 +56,10 @@ class ServiceHealth:
         """Return ``{service: healthy}`` from the cache, names sorted."""
         return {name: self._states[name].ok for name in sorted(self._states)}
 
+    def states(self) -> dict[str, HealthState]:
+        """Return the last result of every service, names sorted."""
+        return {name: self._states[name] for name in sorted(self._states)}
+
     def state(self, name: str) -> HealthState:
         """Return the last result of one service (KeyError for an unknown name)."""
         return self._states[name]
@@ -68,8 +78,11 @@ class ServiceHealth:
     async def _run(self, name: str) -> HealthState:
         try:
             async with asyncio.timeout(self._timeout):
-                ok = bool(await self._checks[name]())
-            return HealthState(ok, time.time(), None)
+                result = await self._checks[name]()
+            if isinstance(result, Health):
+                error = (result.message or "unhealthy") if not result.ok else None
+                return HealthState(result.ok, time.time(), error, dict(result.details))
+            return HealthState(bool(result), time.time(), None)
         except TimeoutError:
             return HealthState(False, time.time(), f"no answer within {self._timeout:g} s")
         except Exception as exc:

@@ -11,6 +11,11 @@ def utc_now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def iso_from_epoch(seconds: float) -> str:
+    """Return an epoch time in the same ISO-8601 UTC form as :func:`utc_now_iso`."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
+
+
 def format_uptime(seconds: float) -> str:
     """Return ``"{h}h {m}m {s}s"`` for a duration; hours are not wrapped at 24 (``"50h 3m 2s"``)."""
     total = max(0, int(seconds))

@@ -130,3 +130,23 @@ async def test_stats_take_feature_contributions(api, key, core: Core):
 
     core.stats_contributors.append(library)
     assert (await api.get("/api/v1/system/stats")).data["library"]["tracks"] == 42
+
+
+async def test_status_details_carry_check_errors_and_figures(api, key, core: Core):
+    from soulsync_core.models import Health
+
+    async def hydrabase() -> Health:
+        return Health(ok=True, details={"peers": 3})
+
+    async def soulseek() -> Health:
+        return Health(ok=False, message="slskd refused the API key")
+
+    core.health.register("hydrabase", hydrabase)
+    core.health.register("soulseek", soulseek)
+    await core.health.check_all()
+    data = (await api.get("/api/v1/system/status")).data
+    assert data["services"]["hydrabase"] is True and data["services"]["soulseek"] is False
+    assert data["service_details"]["hydrabase"]["details"] == {"peers": 3}
+    assert data["service_details"]["soulseek"]["error"] == "slskd refused the API key"
+    assert data["service_details"]["spotify"] == {"ok": False, "error": None, "checked_at": None,
+                                                  "details": {}}

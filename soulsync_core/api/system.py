@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from aiohttp import web
 
@@ -12,16 +14,26 @@ from soulsync_core.api.envelope import ok
 from soulsync_core.api.paging import clamp_page
 from soulsync_core.plugins import PluginInfo
 from soulsync_core.stats import SystemStats
-from soulsync_core.timefmt import format_uptime
+from soulsync_core.timefmt import format_uptime, iso_from_epoch
 
 routes = Routes("system")
 liveness = Routes("system", prefix="")
+
+
+class ServiceDetail(msgspec.Struct):
+    """Why a service is up or down: the last background check, never a live probe."""
+
+    ok: bool
+    error: str | None
+    checked_at: str | None
+    details: dict[str, Any]
 
 
 class Status(msgspec.Struct):
     uptime: str
     uptime_seconds: int
     services: dict[str, bool]
+    service_details: dict[str, ServiceDetail]
     version: str
 
 
@@ -55,7 +67,14 @@ async def ping(request: web.Request) -> web.Response:
 async def status(request: web.Request) -> web.Response:
     core = core_of(request)
     seconds = core.uptime_seconds()
-    return ok(Status(format_uptime(seconds), int(seconds), core.health.snapshot(), __version__))
+    details = {
+        name: ServiceDetail(state.ok, state.error,
+                            None if state.checked_at is None else iso_from_epoch(state.checked_at),
+                            state.details)
+        for name, state in core.health.states().items()
+    }
+    return ok(Status(format_uptime(seconds), int(seconds), core.health.snapshot(), details,
+                     __version__))
 
 
 @routes.get("/system/activity", "The activity feed, newest first.", response=ActivityPage,
