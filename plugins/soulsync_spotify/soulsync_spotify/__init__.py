@@ -1,0 +1,1 @@
+"""SoulSync metadata source for the Spotify Web API (search, discographies, album tracks)."""
