@@ -93,6 +93,8 @@ def _process_cpu_seconds(pid: int) -> float | None:
 async def _load(config: dict[str, Any]) -> dict[str, Any]:
     """Hit one URL with ``concurrency`` workers; return counts and latencies of the window."""
     url: str = config["url"]
+    method: str = config.get("method", "GET")
+    body: bytes | None = config["body"].encode() if config.get("body") else None
     headers: dict[str, str] = config["headers"]
     concurrency: int = config["concurrency"]
     server_pid: int = config["server_pid"]
@@ -108,10 +110,10 @@ async def _load(config: dict[str, Any]) -> dict[str, Any]:
             sent = loop.time()
             if sent >= window_end:
                 return
-            async with session.get(url, headers=headers) as response:
-                body = await response.read()
+            async with session.request(method, url, headers=headers, data=body) as response:
+                answer = await response.read()
                 if response.status != 200:
-                    raise RuntimeError(f"GET {url} answered {response.status}: {body[:300]!r}")
+                    raise RuntimeError(f"{method} {url} answered {response.status}: {answer[:300]!r}")
             done = loop.time()
             if window_start <= done < window_end:
                 latencies.append(done - sent)
@@ -274,10 +276,11 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 
 
 def run_load(name: str, url: str, headers: dict[str, str], server_pid: int,
-             args: argparse.Namespace) -> LoadResult:
-    """Load ``url`` from a separate process and return what it measured."""
+             args: argparse.Namespace, method: str = "GET", body: str | None = None) -> LoadResult:
+    """Load ``url`` (``method``, JSON ``body``) from a separate process; return what it measured."""
     config = {"url": url, "headers": headers, "concurrency": args.concurrency,
-              "warmup": args.warmup, "seconds": args.seconds, "server_pid": server_pid}
+              "warmup": args.warmup, "seconds": args.seconds, "server_pid": server_pid,
+              "method": method, "body": body}
     timeout = args.warmup + args.seconds + 60
     done = subprocess.run([sys.executable, str(Path(__file__).resolve()), LOADGEN_FLAG,
                            json.dumps(config)], capture_output=True, text=True, timeout=timeout,

@@ -12,15 +12,15 @@ from typing import Any
 
 import aiohttp
 import pytest
-import soulsync_itunes.plugin
 from aiohttp.test_utils import TestServer
-from soulsync_itunes import mapping
-from soulsync_itunes.client import ITunesClient
-from soulsync_itunes.provider import ITunesProvider
 
+import soulsync_itunes.plugin
 from soulsync_core.config import SettingError, core_schema
 from soulsync_core.hooks import ProviderError, RateLimited
 from soulsync_core.testing import ApiClient, free_port
+from soulsync_itunes import mapping
+from soulsync_itunes.client import ITunesClient
+from soulsync_itunes.provider import ITunesProvider
 from tests.fakes.base import FAULTS, Faults, load_wire
 from tests.fakes.itunes import ITUNES, ITunesState, make_app
 
