@@ -70,7 +70,7 @@ class ServiceHealth:
         results = await asyncio.gather(*(self._run(name) for name in names))
         for name, state in zip(names, results, strict=True):
             previous = self._states.get(name)
-            if previous is None or previous.ok != state.ok:
+            if previous is None or previous.checked_at is None or previous.ok != state.ok:
                 log.info("service %s is %s%s", name, "up" if state.ok else "down",
                          f" ({state.error})" if state.error else "")
             self._states[name] = state
