@@ -71,8 +71,9 @@ class ServiceHealth:
         for name, state in zip(names, results, strict=True):
             previous = self._states.get(name)
             if previous is None or previous.checked_at is None or previous.ok != state.ok:
-                log.info("service %s is %s%s", name, "up" if state.ok else "down",
-                         f" ({state.error})" if state.error else "")
+                condition = ("up" if state.ok else f"down ({state.error})" if state.error
+                             else "off (not configured)")
+                log.info("service %s is %s", name, condition)
             self._states[name] = state
 
     async def _run(self, name: str) -> HealthState:
