@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from soulsync_core import testing
 from tests.daemon_process import DaemonProcess, run_cli
 
 KEY_SHAPE = re.compile(r"^sk_[A-Za-z0-9_-]{43}$")
@@ -31,21 +32,12 @@ ACCESS_LINE = re.compile(r' soulsync\.access: \S+ "[A-Z]+ /\S*" \d{3} \d+ [\d.]+
 Spawn = Callable[..., Awaitable[DaemonProcess]]
 
 
-class Reply:
-    """A decoded answer of the daemon."""
+class Reply(testing.Reply):
+    """A decoded answer of the daemon, with its raw text for failure messages."""
 
     def __init__(self, status: int, body: Any, text: str):
-        self.status = status
-        self.json = body
+        super().__init__(status, body, None)
         self.text = text
-
-    @property
-    def data(self) -> Any:
-        return self.json["data"]
-
-    @property
-    def error(self) -> Any:
-        return self.json["error"]
 
     def __repr__(self) -> str:
         return f"<Reply {self.status} {self.text[:500]}>"
