@@ -8,6 +8,7 @@ and fallback. Plugins import this module and :mod:`soulsync_core.models`, nothin
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import pluggy
@@ -131,6 +132,13 @@ class DownloadClient(Protocol):
 
     async def cancel(self, transfer: Transfer) -> None:
         """Cancel ``transfer`` and remove it from the client's list."""
+
+    async def local_file(self, transfer: Transfer) -> Path | None:
+        """Return where a completed transfer's file is on this host, or None if it is not there.
+
+        The client knows its own layout (slskd: ``<download_path>/<last remote folder>/<name>``,
+        with ``_<digits>`` added on a name clash); the core only moves the file it is given.
+        """
 
 
 @runtime_checkable

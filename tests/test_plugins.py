@@ -205,6 +205,9 @@ class StubClient:
     async def cancel(self, transfer: Transfer) -> None:
         pass
 
+    async def local_file(self, transfer: Transfer) -> Path | None:
+        return None
+
     async def list_playlists(self) -> list[Playlist]:
         return []
 
