@@ -1,0 +1,133 @@
+"""The ``soulseek`` download client: slskd searches, enqueues, the transfer list, local files."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from urllib.parse import quote
+
+from soulsync_core.hooks import NotConfigured, ProviderError, SettingsReader
+from soulsync_core.models import Candidate, Health, Transfer
+from soulsync_slskd import layout, mapping
+from soulsync_slskd.search import NOT_CONNECTED, SearchRunner
+from soulsync_slskd.transport import SlskdTransport
+
+log = logging.getLogger(__name__)
+
+DOWNLOADS = "/transfers/downloads"
+
+
+def _user_path(username: str) -> str:
+    # Usernames may hold spaces and slashes; slskd URL-decodes the route segment.
+    return f"{DOWNLOADS}/{quote(username, safe='')}"
+
+
+class SlskdClient:
+    """Implements :class:`soulsync_core.hooks.DownloadClient` over slskd's REST API v0.
+
+    Transfer ids are slskd's (GUIDs); ``filename`` is always the remote path exactly as the
+    peer sent it (backslashes included), which is what slskd needs to enqueue it again.
+    """
+
+    name = "soulseek"
+
+    def __init__(self, settings: SettingsReader):
+        self._settings = settings
+        self._transport = SlskdTransport(settings)
+        self.searches = SearchRunner(self._transport, settings)
+        # slskd answers 429 to overlapping enqueue requests, so this client sends one at a time.
+        self._enqueue_lock = asyncio.Lock()
+
+    @property
+    def configured(self) -> bool:
+        """True when both the slskd URL and the API key are set."""
+        return bool(self._settings.get("soulseek.slskd_url") and self._settings.get("soulseek.api_key"))
+
+    async def start(self) -> None:
+        await self._transport.start()
+
+    async def close(self) -> None:
+        await self.searches.close()
+        await self._transport.close()
+
+    async def health(self) -> Health:
+        """Ask ``GET /server``; ok only when slskd is connected and logged in to Soulseek."""
+        try:
+            answer = await self._transport.request("GET", "/server")
+        except ProviderError as exc:
+            return Health(ok=False, message=str(exc))
+        server = answer.body if isinstance(answer.body, dict) else {}
+        state = str(server.get("state") or "unknown")
+        details = {"state": state, "server": str(server.get("address") or "")}
+        if server.get("isConnected") and server.get("isLoggedIn"):
+            return Health(ok=True, details=details)
+        return Health(ok=False, message=f"{NOT_CONNECTED} (state: {state})", details=details)
+
+    async def search(self, query: str) -> list[Candidate]:
+        """Run one search to completion; return every unlocked file of the peers that pass the
+        ``soulseek.min_peer_upload_speed`` and ``soulseek.max_peer_queue`` filters, unranked."""
+        responses = await self.searches.run(query)
+        return mapping.candidates(responses,
+                                  min_upload_speed=self._settings.get("soulseek.min_peer_upload_speed"),
+                                  max_queue=self._settings.get("soulseek.max_peer_queue"))
+
+    async def enqueue(self, candidate: Candidate) -> Transfer:
+        """Ask slskd to download ``candidate``; return the transfer as slskd first reports it.
+
+        When slskd already has an unfinished transfer of that file from that user (it then
+        lists the file as failed), that transfer is returned, so asking twice never downloads
+        twice. Raises ProviderError with slskd's reason (e.g. the user is offline) otherwise.
+        """
+        body = [{"filename": candidate.filename, "size": candidate.size}]
+        what = f"{candidate.filename} from {candidate.username}"
+        async with self._enqueue_lock:
+            answer = await self._transport.request("POST", _user_path(candidate.username), body=body,
+                                                   allow=(400, 404, 500))
+        if answer.status >= 400:
+            raise ProviderError(f"slskd could not enqueue {what}: {answer.detail or answer.status}")
+        enqueued = answer.body.get("enqueued") if isinstance(answer.body, dict) else None
+        for row in enqueued if isinstance(enqueued, list) else []:
+            if isinstance(row, dict) and row.get("filename") == candidate.filename:
+                return mapping.to_transfer({"username": candidate.username, **row})
+        existing = await self._unfinished(candidate)
+        if existing is not None:
+            return existing
+        raise ProviderError(f"slskd did not enqueue {what}")
+
+    async def _unfinished(self, candidate: Candidate) -> Transfer | None:
+        """Return slskd's queued or running transfer of this user's file, if it has one."""
+        answer = await self._transport.request("GET", _user_path(candidate.username), allow=(404,))
+        if answer.status == 404:
+            return None
+        for transfer in mapping.transfers([answer.body]):
+            if transfer.filename == candidate.filename and transfer.state in ("queued", "downloading"):
+                return transfer
+        return None
+
+    async def transfers(self) -> list[Transfer]:
+        """Return every download slskd lists (all users), with one ``GET /transfers/downloads``."""
+        answer = await self._transport.request("GET", DOWNLOADS)
+        if not isinstance(answer.body, list):
+            raise ProviderError("slskd answered its transfer list with something that is not a list")
+        return mapping.transfers(answer.body)
+
+    async def cancel(self, transfer: Transfer) -> None:
+        """Cancel ``transfer`` and remove it from slskd's list (a finished one is only removed;
+        its file stays). A transfer slskd no longer knows counts as removed."""
+        await self._transport.request(
+            "DELETE", f"{_user_path(transfer.username)}/{quote(transfer.id, safe='')}",
+            params={"remove": "true"}, allow=(404,))
+
+    async def local_file(self, transfer: Transfer) -> Path | None:
+        """Return the file slskd saved for ``transfer`` under ``soulseek.download_path``, or None.
+
+        See :func:`soulsync_slskd.layout.find_download` for the layout and the clash rule; the
+        path is always inside the download folder. Raises NotConfigured when
+        ``soulseek.download_path`` is not set.
+        """
+        root = self._settings.get("soulseek.download_path")
+        if not root:
+            raise NotConfigured("soulseek.download_path is not set: SoulSync cannot see where "
+                                "slskd saves downloads")
+        return await asyncio.to_thread(layout.find_download, root, transfer.filename, transfer.size)

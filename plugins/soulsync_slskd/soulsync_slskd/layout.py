@@ -1,0 +1,90 @@
+"""Where slskd saves a completed download, and finding it there without leaving the folder.
+
+slskd (0.18 to 0.26, default settings) saves a remote path as
+``<downloads>/<last remote directory>/<file name>``: the path is split on ``\\`` and ``/``, only
+the last two parts are kept, characters that are invalid in a file name on slskd's system
+become ``_`` (only NUL on Linux; ``<>:"|?*`` and control characters too on Windows), and when
+the file exists already the new one is saved as ``<stem>_<DateTime.Ticks>.<ext>``.
+
+The functions here are blocking (they list folders); callers run them in a thread.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+_SEPARATORS = re.compile(r"[\\/]")
+_WINDOWS_INVALID = re.compile(r'[<>:"|?*\x00-\x1f]')
+_UNSAFE = ("", ".", "..")
+
+
+def relative_parts(remote_filename: str) -> tuple[str, str] | None:
+    """Return ``(last directory or "", file name)`` of a remote path, as slskd keeps them.
+
+    None when the path cannot name a file inside the downloads folder: an empty file name, or a
+    ``.``/``..`` part (slskd refuses to enqueue those, so no such file was written there).
+    """
+    parts = _SEPARATORS.split(remote_filename)
+    name = parts[-1]
+    directory = parts[-2] if len(parts) > 1 else ""
+    if name in _UNSAFE or directory in (".", ".."):
+        return None
+    return directory, name
+
+
+def _spellings(part: str) -> list[str]:
+    """The ways slskd may have written ``part``: sanitised for Linux, and for Windows."""
+    linux = part.replace("\x00", "_")
+    windows = _WINDOWS_INVALID.sub("_", part)
+    return [linux] if windows == linux else [linux, windows]
+
+
+def _name_pattern(name: str) -> re.Pattern[str]:
+    """Match ``name`` and its clash variants ``<stem>_<digits><.ext>``."""
+    stem, dot, extension = name.rpartition(".") if "." in name[1:] else (name, "", "")
+    return re.compile(re.escape(stem) + r"(?:_\d+)?" + re.escape(dot + extension))
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):
+        return False
+
+
+def find_download(download_root: str | Path, remote_filename: str, size: int = 0) -> Path | None:
+    """Return the file slskd saved for ``remote_filename`` under ``download_root``, or None.
+
+    Among the file and its ``_<digits>`` clash variants, those of exactly ``size`` bytes (when
+    ``size`` > 0) come first, then the newest. The result always resolves to a path inside
+    ``download_root``, whatever the remote path holds (``..``, absolute paths, symbolic links).
+    """
+    relative = relative_parts(remote_filename)
+    root = Path(download_root).expanduser()
+    if relative is None or not root.is_dir():
+        return None
+    real_root = root.resolve()
+    directory, name = relative
+    patterns = [_name_pattern(spelling) for spelling in _spellings(name)]
+    found: list[tuple[bool, int, Path]] = []
+    for folder_name in _spellings(directory) if directory else [""]:
+        folder = root / folder_name if folder_name else root
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if not any(pattern.fullmatch(entry.name) for pattern in patterns):
+                continue
+            path = folder / entry.name
+            try:
+                stat = entry.stat()
+            except OSError:
+                continue
+            if entry.is_file() and _inside(path, real_root):
+                found.append((size > 0 and stat.st_size == size, stat.st_mtime_ns, path))
+    if not found:
+        return None
+    return max(found, key=lambda item: (item[0], item[1]))[2]
