@@ -1,17 +1,20 @@
-"""The ``soulsync`` command: ``serve`` the daemon, manage ``keys`` on the box."""
+"""The ``soulsync`` command: ``serve`` the daemon, ``scan`` the library, manage ``keys`` on the box."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, TextIO
 
 from soulsync_core import __version__
 from soulsync_core.config import ConfigFileError, SettingError
 from soulsync_core.core import Core
 from soulsync_core.db.migrate import MigrationError
+from soulsync_core.library.scanner import ScanError, ScanProgress
+from soulsync_core.library.service import JOB_KIND
 from soulsync_core.logs import setup_logging
 from soulsync_core.paths import default_data_dir
 
@@ -29,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", parents=[common], help="run the daemon")
     serve.add_argument("--host", help="listen address (default: the server.host setting, 0.0.0.0)")
     serve.add_argument("--port", type=int, help="listen port (default: the server.port setting, 8008)")
+
+    commands.add_parser("scan", parents=[common],
+                        help="scan the music folder (library.music_dir) into the library")
 
     keys = commands.add_parser("keys", help="manage API keys on this machine")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
@@ -52,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from soulsync_core.daemon import serve
 
             return asyncio.run(serve(data_dir, args.config, args.host, args.port))
+        if args.command == "scan":
+            return asyncio.run(_with_core(data_dir, args.config, _scan))
         action = {"create": _keys_create, "list": _keys_list, "revoke": _keys_revoke}[args.keys_command]
         return asyncio.run(_with_core(data_dir, args.config, lambda core: action(core, args)))
     except (ConfigFileError, SettingError, MigrationError) as exc:
@@ -97,3 +105,53 @@ async def _keys_revoke(core: Core, args: argparse.Namespace) -> int:
         return 1
     print(f"revoked {revoked.key_prefix}… ({revoked.label})")
     return 0
+
+
+PROGRESS_REFRESH_SECONDS = 0.2
+
+
+def progress_line(progress: Mapping[str, Any], width: int = 30) -> str:
+    """Return the one-line progress bar of a scan from its job progress (for a terminal)."""
+    total = progress.get("files_total")
+    seen = progress.get("files_seen", 0)
+    if total is None:
+        return f"counting files in {progress.get('music_dir', 'the music folder')}..."
+    done = min(width, width * seen // total) if total else width
+    counts = (f"read {progress.get('files_read', 0):,}, unchanged {progress.get('files_unchanged', 0):,}, "
+              f"skipped {progress.get('files_skipped', 0):,}")
+    return f"[{'#' * done}{'.' * (width - done)}] {seen:,}/{total:,} files ({counts})"
+
+
+async def _scan(core: Core) -> int:
+    try:
+        info = await core.library.start_scan("cli")
+    except ScanError as exc:
+        print(f"soulsync: {exc}", file=sys.stderr)
+        return 1
+    out: TextIO | None = sys.stderr if sys.stderr.isatty() else None
+    try:
+        while core.jobs.running(JOB_KIND) is not None:
+            if out is not None:
+                out.write("\r\x1b[K" + progress_line(info.progress))
+                out.flush()
+            await asyncio.sleep(PROGRESS_REFRESH_SECONDS)
+        await core.jobs.wait(JOB_KIND)
+    except asyncio.CancelledError:
+        await core.jobs.shutdown()  # Ctrl-C: the job stops and its row says so before we close
+        raise
+    finally:
+        if out is not None:
+            out.write("\r\x1b[K")
+    final = await core.jobs.get(info.id)
+    if final is None or final.state != "completed":
+        print(f"soulsync: the scan {final.state if final else 'vanished'}: "
+              f"{final.error if final else ''}", file=sys.stderr)
+        return 1
+    result = final.result or {}
+    print(f"Scanned {result.get('music_dir')}: {_summary(result)}")
+    return 0
+
+
+def _summary(result: Mapping[str, Any]) -> str:
+    known = {k: v for k, v in result.items() if k in ScanProgress.__dataclass_fields__}
+    return ScanProgress(**known).summary()

@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from soulsync_core.downloads.naming import DEFAULT_PATH_TEMPLATE, check_path_template
+from soulsync_core.matching.quality import DEFAULT_QUALITY_PROFILE, check_quality_profile
+from soulsync_core.matching.similarity import DEFAULT_DURATION_TOLERANCE_S, DEFAULT_MIN_CONFIDENCE
+
 REDACTED = "***REDACTED***"
 ENV_PREFIX = "SOULSYNC_"
 
@@ -333,7 +337,85 @@ CORE_SECTIONS: tuple[Section, ...] = (
     ), "Plugin loading."),
     Section("library", (
         Setting("library.music_dir", str, "~/Music", "The music folder SoulSync keeps complete."),
+        Setting("library.scan_on_start", bool, False,
+                "Scan the music folder each time SoulSync starts."),
+        Setting("library.scan_interval_minutes", int, 0,
+                "Scan the music folder every this many minutes; 0 never scans on a schedule.",
+                minimum=0, maximum=10080),
+        Setting("library.scan_workers", int, 4,
+                "Files whose tags are read at the same time during a scan.", minimum=1,
+                maximum=32),
+        Setting("library.path_template", str, DEFAULT_PATH_TEMPLATE,
+                "Where a download goes, relative to the music folder. Variables: $albumartist, "
+                "$artist, $album, $title, $track (two digits), $disc, $year, $ext; each folder "
+                "and file name is made safe, and the file always ends with its extension.",
+                check=check_path_template),
     ), "The music library."),
+    Section("downloads", (
+        Setting("downloads.max_concurrent", int, 3,
+                "Downloads searched for, transferred or imported at the same time; the others "
+                "wait, queued.", minimum=1, maximum=1000),
+        Setting("downloads.quality_profile", list, list(DEFAULT_QUALITY_PROFILE),
+                "Acceptable files, best first: a format with optional minimums, e.g. flac, "
+                "mp3>=320, flac>=24bit>=96khz, lossless.", check=check_quality_profile),
+        Setting("downloads.quality_fallback", bool, True,
+                "When no file meets the quality profile, take the best other one (lossless "
+                "first, then by bitrate) rather than none."),
+        Setting("downloads.duration_tolerance_seconds", float, DEFAULT_DURATION_TOLERANCE_S,
+                "How far a file's length may be from the wanted track's, in search results and "
+                "in the downloaded file.", minimum=0.5, maximum=120),
+        Setting("downloads.min_confidence", float, DEFAULT_MIN_CONFIDENCE,
+                "Lowest match confidence (0 to 1) a search result needs to be downloaded.",
+                minimum=0, maximum=1),
+        Setting("downloads.max_attempts", int, 5,
+                "Files tried for one track (a new peer or file each time) before it fails.",
+                minimum=1, maximum=100),
+        Setting("downloads.queued_timeout_seconds", float, 300.0,
+                "A transfer the peer keeps queued this long is given up for the next file.",
+                minimum=0.01, maximum=86400),
+        Setting("downloads.stalled_timeout_seconds", float, 120.0,
+                "A transfer that receives no data this long (stuck at 0 % or stalled later) is "
+                "given up for the next file.", minimum=0.01, maximum=86400),
+        Setting("downloads.monitor_interval_seconds", float, 2.0,
+                "How often the transfer list is read (one request for all downloads).",
+                minimum=0.01, maximum=300),
+        Setting("downloads.search_timeout_seconds", float, 300.0,
+                "Longest one Soulseek search may take, waiting for the search pacing included.",
+                minimum=0.1, maximum=3600),
+        Setting("downloads.file_wait_seconds", float, 30.0,
+                "How long a completed file may take to appear in the download client's folder "
+                "and stop growing.", minimum=0, maximum=3600),
+    ), "Downloads: choosing files, following transfers, importing into the library."),
+    Section("wishlist", (
+        Setting("wishlist.interval_minutes", int, 30,
+                "Process the wishlist every this many minutes; 0 only on request "
+                "(POST /api/v1/wishlist/process).", minimum=0, maximum=10080),
+        Setting("wishlist.concurrency", int, 3,
+                "Wishlist tracks being downloaded at the same time during a run.", minimum=1,
+                maximum=50),
+        Setting("wishlist.retry_hours_after_2_failures", float, 4.0,
+                "Hours an automatic run waits before trying a track that failed twice (after "
+                "0 or 1 failures every run tries it). Manual runs try every track.",
+                minimum=0, maximum=8760),
+        Setting("wishlist.retry_hours_after_3_failures", float, 24.0,
+                "Hours an automatic run waits before trying a track that failed 3 times.",
+                minimum=0, maximum=8760),
+        Setting("wishlist.retry_hours_after_more_failures", float, 168.0,
+                "Hours an automatic run waits before trying a track that failed 4 times or "
+                "more; tracks are never given up.", minimum=0, maximum=8760),
+    ), "The wishlist: tracks wanted but not in the library yet."),
+    Section("watchlist", (
+        Setting("watchlist.interval_hours", int, 24,
+                "Scan watched artists for new releases every this many hours; 0 only on "
+                "request (POST /api/v1/watchlist/scan).", minimum=0, maximum=8760),
+        Setting("watchlist.lookback_days", int, 30,
+                "How far back the first scan of a newly watched artist looks for releases.",
+                minimum=0, maximum=36500),
+        Setting("watchlist.max_tracks_per_scan", int, 500,
+                "Most tracks one scan adds to the wishlist; the scan stops there and the "
+                "artists it did not finish are scanned again next time.", minimum=1,
+                maximum=100000),
+    ), "The watchlist: artists whose new releases are wanted."),
     Section("logging", (
         Setting("logging.level", str, "INFO", "Lowest level written to the log.",
                 choices=LOG_LEVELS),

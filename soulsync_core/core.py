@@ -21,9 +21,11 @@ from soulsync_core.activity import Activity
 from soulsync_core.apikeys import ApiKeys
 from soulsync_core.config import Section, core_schema
 from soulsync_core.db import Database
+from soulsync_core.downloads.service import DownloadService
 from soulsync_core.health import ServiceHealth
 from soulsync_core.hooks import DownloadClient, MetadataProvider, PlaylistSource
 from soulsync_core.jobs import JobRunner
+from soulsync_core.library import LibraryService
 from soulsync_core.logs import set_access_log, set_level
 from soulsync_core.models import Health
 from soulsync_core.plugins import PluginHost, allow_list
@@ -31,6 +33,8 @@ from soulsync_core.ratelimit import CATEGORIES, IPNetwork, RateLimiter, parse_ne
 from soulsync_core.search import MetadataSearch
 from soulsync_core.settings import Settings
 from soulsync_core.stats import StatsContributor, SystemStats
+from soulsync_core.watchlist import WatchlistService
+from soulsync_core.wishlist import WishlistService
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,10 @@ class Core:
     playlist_sources: list[PlaylistSource]
     started_at: float = field(default_factory=time.monotonic)
     stats_contributors: list[StatsContributor] = field(default_factory=list)
+    library: LibraryService = field(init=False)
+    downloads: DownloadService = field(init=False)
+    wishlist: WishlistService = field(init=False)
+    watchlist: WatchlistService = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -86,6 +94,15 @@ class Core:
                    host, MetadataSearch(metadata, settings, health),
                    host.providers("download_clients", settings),
                    host.providers("playlist_sources", settings))
+        core.library = LibraryService(db, settings, core.jobs, activity)
+        core.stats_contributors.append(core.library.contribute_stats)
+        core.downloads = DownloadService(db, settings, activity, core.library, core.download_clients)
+        core.stats_contributors.append(core.downloads.contribute_stats)
+        core.wishlist = WishlistService(db, settings, core.jobs, activity, core.library.queries,
+                                        core.downloads)
+        core.watchlist = WatchlistService(db, settings, core.jobs, activity, core.search,
+                                          core.wishlist)
+        core.stats_contributors.append(core._contribute_watch_stats)
         core._listen()
         return core
 
@@ -131,6 +148,11 @@ class Core:
             await self._start_provider(provider)
         self._spawn(self.health.run_forever(), "health checks")
         self._spawn(self.keys.run_flusher(), "api key last-used flusher")
+        self._spawn(self.library.run_scheduler(), "library scan schedule")
+        # After the providers started: resumed downloads talk to their client at once.
+        self._spawn(self.downloads.run(), "download monitor")
+        self._spawn(self.wishlist.run_scheduler(), "wishlist schedule")
+        self._spawn(self.watchlist.run_scheduler(), "watchlist scan schedule")
 
     async def _start_provider(self, provider: MetadataProvider | DownloadClient | PlaylistSource) -> None:
         try:
@@ -157,6 +179,7 @@ class Core:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.downloads.stop()  # before the clients it uses close
         await self.jobs.shutdown()
         for provider in self.providers():
             try:
@@ -169,6 +192,14 @@ class Core:
     async def close(self) -> None:
         """Close the database (call after :meth:`stop`)."""
         await self.db.close()
+
+    async def _contribute_watch_stats(self, stats: SystemStats) -> None:
+        counts = await self.wishlist.counts()
+        stats.wishlist.total = counts["total"]
+        stats.wishlist.downloading = counts["downloading"]
+        stats.wishlist.failed = counts["failed"]
+        stats.watchlist.artists = await self.watchlist.count()
+        stats.downloads.failed = await self.downloads.store.count(("failed", "not_found"))
 
     async def stats(self) -> SystemStats:
         """Return system stats: database size here, the rest from each feature's contributor."""

@@ -164,6 +164,13 @@ class JobRunner:
         )
         return _from_row(row) if row else None
 
+    async def last_failure(self, kind: str) -> JobInfo | None:
+        """Return the most recent job of ``kind`` that ended with an error, or None."""
+        row = await self._db.fetchone(
+            "SELECT * FROM jobs WHERE kind = ? AND error IS NOT NULL "
+            "ORDER BY created_at DESC, rowid DESC LIMIT 1", (kind,))
+        return _from_row(row) if row else None
+
     async def wait(self, kind: str) -> None:
         """Wait until the running job of ``kind`` (if any) has ended and its row is saved."""
         entry = self._running.get(kind)

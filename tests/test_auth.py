@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from soulsync_core.api.app import all_endpoints
 
@@ -38,7 +39,7 @@ async def test_non_bearer_authorization_header_falls_back_to_query(api, key):
 async def test_every_endpoint_but_bootstrap_and_ping_requires_a_key(api, key):
     open_paths = set()
     for endpoint in all_endpoints():
-        path = endpoint.path.replace("{key_id}", "some-id")
+        path = re.sub(r"{\w+}", "1", endpoint.path)
         reply = await api.client.request(endpoint.method, path)
         if reply.status != 401:
             open_paths.add(endpoint.path)

@@ -119,7 +119,9 @@ async def test_stats_zeros_and_database_size(api, key):
     assert reply.status == 200
     data = reply.data
     assert data["library"] == {"artists": 0, "albums": 0, "tracks": 0}
-    assert data["downloads"] == {"active": 0}
+    assert data["downloads"] == {"active": 0, "failed": 0}
+    assert data["wishlist"] == {"total": 0, "downloading": 0, "failed": 0}
+    assert data["watchlist"] == {"artists": 0}
     assert data["database"]["size_mb"] > 0
     assert data["database"]["last_update"] is None
 

@@ -8,7 +8,18 @@ from collections.abc import AsyncIterator
 import msgspec
 from aiohttp import web
 
-from soulsync_core.api import apikeys, openapi, search, settings, system
+from soulsync_core.api import (
+    apikeys,
+    downloads,
+    jobs,
+    library,
+    openapi,
+    search,
+    settings,
+    system,
+    watchlist,
+    wishlist,
+)
 from soulsync_core.api.endpoints import CORE, Endpoint, aiohttp_handler
 from soulsync_core.api.middlewares import authenticate, error_envelope, rate_limit
 from soulsync_core.api.openapi import OPENAPI_DOC, build_openapi
@@ -46,7 +57,8 @@ class InFlight:
 
 IN_FLIGHT = web.AppKey("in_flight", InFlight)
 
-ROUTE_MODULES = (system, apikeys, settings, search, openapi)
+ROUTE_MODULES = (system, jobs, apikeys, settings, search, library, downloads, wishlist,
+                 watchlist, openapi)
 
 
 def all_endpoints() -> list[Endpoint]:

@@ -35,7 +35,9 @@ class Endpoint:
 
     ``body`` and ``query`` are msgspec types the request is converted to and passed to the
     handler as ``body=`` and ``query=``; ``response`` is the type of the envelope's ``data``.
-    ``errors`` lists the statuses the handler itself may answer besides the common ones.
+    ``errors`` lists the statuses the handler itself may answer besides the common ones;
+    ``also`` other success statuses answered with the same ``response`` (201 created / 200
+    updated).
     """
 
     method: str
@@ -52,6 +54,7 @@ class Endpoint:
     paginated: bool = False
     enveloped: bool = True
     errors: tuple[int, ...] = ()
+    also: tuple[int, ...] = ()
 
     @property
     def path_params(self) -> list[str]:
@@ -100,6 +103,25 @@ def aiohttp_handler(endpoint: Endpoint) -> Handler:
 
     handle.endpoint = endpoint  # type: ignore[attr-defined]
     return handle
+
+
+_INTEGER = re.compile(r"-?[0-9]+")
+_MAX_ID = 2**63 - 1
+
+
+def path_id(request: web.Request, name: str, what: str) -> int:
+    """Return the integer path parameter ``name`` (CONTRACT decision 5).
+
+    Raises a 400 ``"<name> must be an integer."`` when it is not one, and a 404
+    ``"<what> <id> not found."`` when it is beyond any SQLite id.
+    """
+    raw = request.match_info[name]
+    if not _INTEGER.fullmatch(raw):
+        raise bad_request(f"{name} must be an integer.")
+    value = int(raw)
+    if abs(value) > _MAX_ID:
+        raise ApiError(404, "NOT_FOUND", f"{what} {raw} not found.")
+    return value
 
 
 def endpoint_of(request: web.Request) -> Endpoint | None:

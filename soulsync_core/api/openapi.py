@@ -98,8 +98,9 @@ def _responses(endpoint: Endpoint, schema_of: dict[int, dict[str, Any]]) -> dict
                       else {"type": "null"})
         data = _envelope(True, data, {"type": "null"}, pagination)
     responses: dict[str, Any] = {
-        str(endpoint.status): {"description": "Success.",
-                               "content": {"application/json": {"schema": data}}},
+        str(status): {"description": "Success.",
+                      "content": {"application/json": {"schema": data}}}
+        for status in (endpoint.status, *endpoint.also)
     }
     errors = set(endpoint.errors) | {500}
     if endpoint.enveloped:

@@ -1,14 +1,16 @@
-"""The SQLite database: one writer connection, one read-only connection, migrations on open.
+"""The SQLite database: one writer connection, read-only connections, migrations on open.
 
 Writes go through :meth:`Database.write`, which serialises them with a lock so that two
-coroutines never interleave statements inside one transaction. Reads use a second connection
-so that a long write transaction (a library scan batch) never delays an API read; WAL mode
-gives that reader a consistent snapshot.
+coroutines never interleave statements inside one transaction. Reads use other connections,
+taken in turn, so that a long write transaction (a library scan batch) never delays an API
+read; WAL mode gives each reader a consistent snapshot.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -24,6 +26,9 @@ log = logging.getLogger(__name__)
 
 DB_FILENAME = "soulsync.db"
 BUSY_TIMEOUT_MS = 5000
+# Read connections, each with its own aiosqlite thread. SQLite releases the GIL while it works,
+# so two let a slow query (a big search) run beside quick ones on a 2-core NAS.
+READERS = 2
 
 Row = sqlite3.Row
 
@@ -47,10 +52,12 @@ async def _connect(path: Path, *, readonly: bool) -> aiosqlite.Connection:
 class Database:
     """An open SoulSync database. Create with :meth:`open`, release with :meth:`close`."""
 
-    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection):
+    def __init__(self, path: Path, writer: aiosqlite.Connection,
+                 readers: list[aiosqlite.Connection]):
         self.path = path
         self._writer = writer
-        self._reader = reader
+        self._readers = readers
+        self._next_reader = itertools.cycle(readers)
         self._write_lock = asyncio.Lock()
         self._closed = False
 
@@ -67,11 +74,11 @@ class Database:
         writer = await _connect(path, readonly=False)
         try:
             await migrate(writer)
-            reader = await _connect(path, readonly=True)
+            readers = [await _connect(path, readonly=True) for _ in range(READERS)]
         except BaseException:
             await writer.close()
             raise
-        return cls(path, writer, reader)
+        return cls(path, writer, readers)
 
     async def close(self) -> None:
         """Checkpoint the WAL into the main file and close both connections (once)."""
@@ -79,7 +86,8 @@ class Database:
             if self._closed:
                 return
             self._closed = True
-            await self._reader.close()
+            for reader in self._readers:
+                await reader.close()
             try:
                 await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
@@ -89,11 +97,14 @@ class Database:
     async def write(self) -> AsyncIterator[aiosqlite.Connection]:
         """Yield the writer connection inside ``BEGIN IMMEDIATE``; commit on exit, roll back on error."""
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
             try:
+                # Inside the try: a task cancelled while awaiting BEGIN still has the BEGIN run
+                # by the database thread, and the ROLLBACK queued behind it must close it.
+                await self._writer.execute("BEGIN IMMEDIATE")
                 yield self._writer
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.OperationalError):  # BEGIN itself failed
+                    await self._writer.execute("ROLLBACK")
                 raise
             await self._writer.execute("COMMIT")
 
@@ -110,12 +121,12 @@ class Database:
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         """Return the first row of a read query, or None when it yields no row."""
-        rows = await self._reader.execute_fetchall(sql, params)
+        rows = await next(self._next_reader).execute_fetchall(sql, params)
         return next(iter(rows), None)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Return every row of a read query (one round trip to the database thread)."""
-        return list(await self._reader.execute_fetchall(sql, params))
+        return list(await next(self._next_reader).execute_fetchall(sql, params))
 
     async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Return the first column of the first row, or None when the query yields no row."""

@@ -1,0 +1,325 @@
+"""``/library/*``: browse and search the music library, its stats, and library scans."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from aiohttp import web
+from msgspec import UNSET, UnsetType
+
+from soulsync_core.api.endpoints import Routes, core_of, path_id
+from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
+from soulsync_core.api.paging import clamp_page
+from soulsync_core.jobs import JobConflict
+from soulsync_core.library.objects import (
+    Fields,
+    LibraryAlbum,
+    LibraryArtist,
+    LibraryTrack,
+    raw,
+    raw_list,
+)
+from soulsync_core.library.queries import LOOKUP_COLUMNS, LibraryQueries
+from soulsync_core.library.scanner import ScanError
+from soulsync_core.library.service import ScanStatus
+
+routes = Routes("library")
+
+_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz#")
+
+
+# ------------------------------------------------------------------------ query types
+
+
+class FieldsQuery(msgspec.Struct):
+    fields: str = ""
+
+
+class ArtistsQuery(msgspec.Struct):
+    search: str = ""
+    letter: str = "all"
+    page: int = 1
+    limit: int = 50
+    watchlist: str = "all"
+    fields: str = ""
+
+
+class AlbumsQuery(msgspec.Struct):
+    search: str = ""
+    artist_id: int | UnsetType = UNSET
+    year: int | UnsetType = UNSET
+    page: int = 1
+    limit: int = 50
+    fields: str = ""
+
+
+class TracksQuery(msgspec.Struct):
+    title: str = ""
+    artist: str = ""
+    limit: int = 50
+    fields: str = ""
+
+
+class RecentQuery(msgspec.Struct):
+    type: str = "albums"
+    limit: int = 50
+    fields: str = ""
+
+
+class GenresQuery(msgspec.Struct):
+    source: str = "artists"
+
+
+class LookupQuery(msgspec.Struct):
+    type: str = ""
+    provider: str = ""
+    id: str = ""
+    fields: str = ""
+
+
+# --------------------------------------------------------------------- response types
+
+
+class ArtistList(msgspec.Struct):
+    artists: list[LibraryArtist]
+
+
+class ArtistDetail(msgspec.Struct):
+    artist: LibraryArtist
+    albums: list[LibraryAlbum]
+
+
+class AlbumList(msgspec.Struct):
+    albums: list[LibraryAlbum]
+
+
+class AlbumDetail(msgspec.Struct):
+    album: LibraryAlbum
+    tracks: list[LibraryTrack]
+
+
+class TrackList(msgspec.Struct):
+    tracks: list[LibraryTrack]
+
+
+class TrackDetail(msgspec.Struct):
+    track: LibraryTrack
+
+
+class RecentlyAdded(msgspec.Struct):
+    """``items`` are artist, album or track objects, as ``type`` says."""
+
+    items: list[dict[str, Any]]
+    type: str
+
+
+class GenreCount(msgspec.Struct):
+    name: str
+    count: int
+
+
+class GenreList(msgspec.Struct):
+    genres: list[GenreCount]
+    source: str
+
+
+class LookupResult(msgspec.Struct):
+    """Exactly one of the keys, named after the ``type`` asked for."""
+
+    artist: LibraryArtist | UnsetType = UNSET
+    album: LibraryAlbum | UnsetType = UNSET
+    track: LibraryTrack | UnsetType = UNSET
+
+
+class LibraryStats(msgspec.Struct):
+    artists: int
+    albums: int
+    tracks: int
+    database_size_mb: float
+    last_update: str | None
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _queries(request: web.Request) -> LibraryQueries:
+    return core_of(request).library.queries
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    value = value.strip().lower()
+    if value not in choices:
+        raise bad_request(f"{name} must be one of {', '.join(choices)}, not {value!r}.")
+    return value
+
+
+def _letter(raw: str) -> str:
+    letter = raw.strip().lower() or "all"
+    if letter != "all" and letter not in _LETTERS:
+        raise bad_request("letter must be one letter a-z, '#' (names not starting with A-Z) "
+                          "or 'all'.")
+    return letter
+
+
+# -------------------------------------------------------------------------- endpoints
+
+@routes.get("/library/artists", "Library artists by name: search, first letter, paging, fields.",
+            query=ArtistsQuery, response=ArtistList, paginated=True)
+async def list_artists(request: web.Request, query: ArtistsQuery) -> web.Response:
+    page = clamp_page(query.page, query.limit)
+    watchlist = _choice("watchlist", query.watchlist, ("all", "watched", "unwatched"))
+    objects, total = await _queries(request).artists(
+        search=query.search.strip(), letter=_letter(query.letter), watchlist=watchlist,  # type: ignore[arg-type]
+        offset=page.offset, limit=page.limit, wanted=Fields(query.fields, "artist").wanted("artist"))
+    return ok({"artists": raw_list(objects)}, pagination=page.pagination(total))
+
+
+@routes.get("/library/artists/{artist_id}", "One artist with its albums (by year, then title).",
+            query=FieldsQuery, response=ArtistDetail, errors=(404,), path_types={"artist_id": int})
+async def get_artist(request: web.Request, query: FieldsQuery) -> web.Response:
+    artist_id = path_id(request, "artist_id", "Artist")
+    queries = _queries(request)
+    fields = Fields(query.fields, "artist")
+    artist = await queries.artist(artist_id, fields.wanted("artist"))
+    if artist is None:
+        raise not_found(f"Artist {artist_id} not found.")
+    albums = await queries.artist_albums(artist_id, fields.wanted("album")) or []
+    return ok({"artist": raw(artist), "albums": raw_list(albums)})
+
+
+@routes.get("/library/artists/{artist_id}/albums", "An artist's albums (by year, then title).",
+            query=FieldsQuery, response=AlbumList, errors=(404,), path_types={"artist_id": int})
+async def get_artist_albums(request: web.Request, query: FieldsQuery) -> web.Response:
+    artist_id = path_id(request, "artist_id", "Artist")
+    albums = await _queries(request).artist_albums(artist_id,
+                                                   Fields(query.fields, "album").wanted("album"))
+    if albums is None:
+        raise not_found(f"Artist {artist_id} not found.")
+    return ok({"albums": raw_list(albums)})
+
+
+@routes.get("/library/albums", "Library albums by title: search, artist_id, year, paging.",
+            query=AlbumsQuery, response=AlbumList, paginated=True)
+async def list_albums(request: web.Request, query: AlbumsQuery) -> web.Response:
+    page = clamp_page(query.page, query.limit)
+    objects, total = await _queries(request).albums(
+        search=query.search.strip(),
+        artist_id=None if query.artist_id is UNSET else query.artist_id,  # type: ignore[arg-type]
+        year=None if query.year is UNSET else query.year,  # type: ignore[arg-type]
+        offset=page.offset, limit=page.limit, wanted=Fields(query.fields, "album").wanted("album"))
+    return ok({"albums": raw_list(objects)}, pagination=page.pagination(total))
+
+
+@routes.get("/library/albums/{album_id}", "One album with its tracks (by disc and track number).",
+            query=FieldsQuery, response=AlbumDetail, errors=(404,), path_types={"album_id": int})
+async def get_album(request: web.Request, query: FieldsQuery) -> web.Response:
+    album_id = path_id(request, "album_id", "Album")
+    queries = _queries(request)
+    fields = Fields(query.fields, "album")
+    album = await queries.album(album_id, fields.wanted("album"))
+    if album is None:
+        raise not_found(f"Album {album_id} not found.")
+    tracks = await queries.album_tracks(album_id, fields.wanted("track")) or []
+    return ok({"album": raw(album), "tracks": raw_list(tracks)})
+
+
+@routes.get("/library/albums/{album_id}/tracks", "An album's tracks, by disc and track number.",
+            query=FieldsQuery, response=TrackList, errors=(404,), path_types={"album_id": int})
+async def get_album_tracks(request: web.Request, query: FieldsQuery) -> web.Response:
+    album_id = path_id(request, "album_id", "Album")
+    tracks = await _queries(request).album_tracks(album_id,
+                                                  Fields(query.fields, "track").wanted("track"))
+    if tracks is None:
+        raise not_found(f"Album {album_id} not found.")
+    return ok({"tracks": raw_list(tracks)})
+
+
+@routes.get("/library/tracks", "Search tracks by title and/or artist (accent-insensitive substring).",
+            query=TracksQuery, response=TrackList)
+async def search_library_tracks(request: web.Request, query: TracksQuery) -> web.Response:
+    title, artist = query.title.strip(), query.artist.strip()
+    if not title and not artist:
+        raise bad_request("Provide at least 'title' or 'artist' query param.")
+    limit = clamp_page(1, query.limit).limit
+    tracks = await _queries(request).search_tracks(title, artist, limit,
+                                                   Fields(query.fields, "track").wanted("track"))
+    return ok({"tracks": raw_list(tracks)})
+
+
+@routes.get("/library/tracks/{track_id}", "One track, with its artist name and album title.",
+            query=FieldsQuery, response=TrackDetail, errors=(404,), path_types={"track_id": int})
+async def get_track(request: web.Request, query: FieldsQuery) -> web.Response:
+    track_id = path_id(request, "track_id", "Track")
+    track = await _queries(request).track(track_id, Fields(query.fields, "track").wanted("track"))
+    if track is None:
+        raise not_found(f"Track {track_id} not found.")
+    return ok({"track": raw(track)})
+
+
+_RECENT = {"artists": "artist", "albums": "album", "tracks": "track"}
+
+
+@routes.get("/library/recently-added", "The newest artists, albums or tracks, newest first.",
+            query=RecentQuery, response=RecentlyAdded)
+async def recently_added(request: web.Request, query: RecentQuery) -> web.Response:
+    kind = _choice("type", query.type, tuple(_RECENT))
+    limit = clamp_page(1, query.limit).limit
+    object_kind = _RECENT[kind]
+    items = await _queries(request).recently_added(
+        kind, limit, Fields(query.fields, object_kind).wanted(object_kind))  # type: ignore[arg-type]
+    return ok({"items": raw_list(items), "type": kind})
+
+
+@routes.get("/library/genres", "Genres of the library's artists or albums, with counts.",
+            query=GenresQuery, response=GenreList)
+async def library_genres(request: web.Request, query: GenresQuery) -> web.Response:
+    source = _choice("source", query.source, ("artists", "albums"))
+    rows = await _queries(request).genres(source)  # type: ignore[arg-type]
+    return ok({"genres": [{"name": r["name"], "count": r["count"]} for r in rows],
+               "source": source})
+
+
+@routes.get("/library/lookup", "Find a library artist, album or track by a provider's id.",
+            query=LookupQuery, response=LookupResult, errors=(404,))
+async def library_lookup(request: web.Request, query: LookupQuery) -> web.Response:
+    kind = _choice("type", query.type, tuple(LOOKUP_COLUMNS))
+    provider = _choice("provider", query.provider, tuple(LOOKUP_COLUMNS[kind]))  # type: ignore[index]
+    value = query.id.strip()
+    if not value:
+        raise bad_request("id must be a non-empty provider id.")
+    found = await _queries(request).lookup(kind, provider, value,  # type: ignore[arg-type]
+                                           Fields(query.fields, kind).wanted(kind))
+    if found is None:
+        raise not_found(f"No {kind} with {provider} id {value} in the library.")
+    return ok({kind: raw(found)})
+
+
+@routes.get("/library/stats", "Library counts, database size and the last library change.",
+            response=LibraryStats)
+async def library_stats(request: web.Request) -> web.Response:
+    core = core_of(request)
+    row = await core.library.queries.stats()
+    return ok(LibraryStats(row["artists"], row["albums"], row["tracks"],
+                           round(core.db.size_bytes() / (1024 * 1024), 2), row["last_update"]))
+
+
+@routes.post("/library/scan", "Start a scan of the music folder; 409 while one runs or without the folder.",
+             response=ScanStatus, status=202, errors=(409,))
+async def start_library_scan(request: web.Request) -> web.Response:
+    library = core_of(request).library
+    try:
+        await library.start_scan("api")
+    except JobConflict as exc:
+        raise ApiError(409, "CONFLICT",
+                       f"A library scan is already running (job {exc.running.id}); follow it "
+                       "with GET /api/v1/library/scan.") from None
+    except ScanError as exc:
+        raise ApiError(409, "CONFLICT", str(exc)) from None
+    return ok(await library.status(), status=202)
+
+
+@routes.get("/library/scan", "Progress of the running scan, else the result of the last one.",
+            response=ScanStatus)
+async def library_scan_status(request: web.Request) -> web.Response:
+    return ok(await core_of(request).library.status())

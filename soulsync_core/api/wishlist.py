@@ -1,0 +1,142 @@
+"""``/wishlist``: tracks wanted but not in the library, and starting a wishlist run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from aiohttp import web
+from msgspec import UNSET, UnsetType
+
+from soulsync_core.api.endpoints import Routes, core_of
+from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
+from soulsync_core.api.paging import clamp_page
+from soulsync_core.jobs import JobConflict
+from soulsync_core.wishlist import RunStatus, WishlistInputError, WishlistTrack
+
+routes = Routes("wishlist")
+
+CATEGORIES = ("all", "singles", "albums")
+
+
+def partial(struct: type[msgspec.Struct], name: str) -> Any:
+    """Return a copy of ``struct`` whose fields are all optional: ``?fields=`` may drop any."""
+    return msgspec.defstruct(name, [(f.name, f.type | UnsetType, UNSET)
+                                    for f in msgspec.structs.fields(struct)])
+
+
+def field_filter(raw: str) -> frozenset[str] | None:
+    """Return the ``?fields=`` names (trimmed, empties dropped), None for all fields."""
+    names = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    return names or None
+
+
+def filtered(obj: msgspec.Struct, wanted: frozenset[str] | None) -> dict[str, Any]:
+    """Return ``obj`` as a dict keeping only ``wanted`` keys (all when None; unknown ignored)."""
+    data = msgspec.to_builtins(obj)
+    return data if wanted is None else {k: v for k, v in data.items() if k in wanted}
+
+
+WishlistTrackObject = partial(WishlistTrack, "WishlistTrackObject")
+
+
+class WishlistQuery(msgspec.Struct):
+    category: str = ""
+    page: int = 1
+    limit: int = 50
+    fields: str = ""
+
+
+class WishlistBody(msgspec.Struct):
+    """The track under ``track_data`` or ``spotify_track_data`` (at least ``id`` and ``name``;
+    ``artists`` as ``[{"name": …}]`` or ``["…"]``; ``album`` an object)."""
+
+    track_data: Any = UNSET
+    spotify_track_data: Any = UNSET
+    failure_reason: str | None = None
+    source_type: str | None = None
+    source_info: dict[str, Any] | None = None
+
+
+class WishlistList(msgspec.Struct):
+    tracks: list[WishlistTrackObject]  # type: ignore[valid-type]
+
+
+class WishlistAdded(msgspec.Struct):
+    """``created`` is false when the id was on the list already and its row was updated."""
+
+    message: str
+    created: bool
+    track: WishlistTrack
+
+
+class Message(msgspec.Struct):
+    message: str
+
+
+class RunStarted(msgspec.Struct):
+    message: str
+    run_id: str
+    run: RunStatus
+
+
+@routes.get("/wishlist", "Wanted tracks, oldest first: category singles|albums, paging, fields.",
+            query=WishlistQuery, response=WishlistList, paginated=True)
+async def list_wishlist(request: web.Request, query: WishlistQuery) -> web.Response:
+    category = query.category.strip().lower() or "all"
+    if category not in CATEGORIES:
+        raise bad_request(f"category must be singles or albums (or absent for both), "
+                          f"not {query.category!r}.")
+    page = clamp_page(query.page, query.limit)
+    tracks, total = await core_of(request).wishlist.page(category, page.offset, page.limit)  # type: ignore[arg-type]
+    wanted = field_filter(query.fields)
+    return ok({"tracks": [filtered(t, wanted) for t in tracks]},
+              pagination=page.pagination(total))
+
+
+@routes.post("/wishlist", "Add a track (201), or update the one with its id (200).",
+             body=WishlistBody, response=WishlistAdded, status=201, also=(200,))
+async def add_to_wishlist(request: web.Request, body: WishlistBody) -> web.Response:
+    field, data = "track_data", body.track_data
+    if data is UNSET:
+        field, data = "spotify_track_data", body.spotify_track_data
+    if data is UNSET or data is None:
+        raise bad_request("Missing 'track_data' (or 'spotify_track_data') in body: a track object "
+                          'with at least id and name, e.g. {"id": "…", "name": "…", '
+                          '"artists": [{"name": "…"}]}.')
+    source_type = (body.source_type or "").strip() or "api"
+    try:
+        track, created = await core_of(request).wishlist.add(
+            data, failure_reason=body.failure_reason or "Added via API", source_type=source_type,
+            source_info=body.source_info, field=field)
+    except WishlistInputError as exc:
+        raise bad_request(str(exc)) from None
+    message = "Track added to wishlist." if created else "Track already on the wishlist; entry updated."
+    return ok(WishlistAdded(message, created, track), status=201 if created else 200)
+
+
+@routes.delete("/wishlist/{track_id}", "Remove the track with that provider track id.",
+               response=Message, errors=(404,))
+async def remove_from_wishlist(request: web.Request) -> web.Response:
+    if not await core_of(request).wishlist.remove(request.match_info["track_id"]):
+        raise not_found("Track not found in wishlist.")
+    return ok(Message("Track removed from wishlist."))
+
+
+@routes.post("/wishlist/process", "Start a wishlist run now (ignores the retry back-off); 409 "
+             "while one runs.", response=RunStarted, status=202, errors=(409,))
+async def process_wishlist(request: web.Request) -> web.Response:
+    wishlist = core_of(request).wishlist
+    try:
+        job = await wishlist.start_run(manual=True)
+    except JobConflict as exc:
+        raise ApiError(409, "CONFLICT", f"Wishlist processing is already running (run "
+                       f"{exc.running.id}); follow it with GET /api/v1/wishlist/process.") from None
+    return ok(RunStarted("Wishlist processing started.", job.id, await wishlist.status()),
+              status=202)
+
+
+@routes.get("/wishlist/process", "The running wishlist run, else the last one.",
+            response=RunStatus)
+async def wishlist_run_status(request: web.Request) -> web.Response:
+    return ok(await core_of(request).wishlist.status())

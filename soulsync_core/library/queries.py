@@ -1,0 +1,266 @@
+"""Reading the library for the API: every query walks an index or an FTS5 trigram index.
+
+Substring search compares folded text (see :mod:`folding`) through FTS5 with the trigram
+tokenizer. The trigram index cannot serve terms shorter than three characters; those match
+at the start of the name instead, through the ordinary indexes (``b`` finds ``Björk`` and
+``Beck``, but not ``Abba``). Totals come from the maintained counts, or from counting an index
+range or the FTS matches, never from counting a whole table.
+
+A list query has two levels: the inner one finds, filters, orders and limits ids only; the
+outer one builds the JSON objects (:func:`objects.json_sql`) of just those rows and orders
+them again (a few dozen rows). A paged query carries its total as a column, so a page costs
+one round trip to the database thread; only an empty page asks for the total separately.
+Joins driven by an FTS match are written ``CROSS JOIN``, which SQLite never reorders: the
+matches drive, instead of one FTS lookup per row of another index.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from soulsync_core.db import Database, Row
+from soulsync_core.library.folding import PREFIX_END, TRIGRAM, fold, fts_phrase
+from soulsync_core.library.objects import IS_WATCHED, Wanted, json_sql
+
+Watchlist = Literal["all", "watched", "unwatched"]
+Kind = Literal["artist", "album", "track"]
+
+_ALBUM_JOINS = "JOIN artists ar ON ar.id = al.artist_id"
+_TRACK_JOINS = ("JOIN folders f ON f.id = t.folder_id JOIN albums al ON al.id = t.album_id "
+                "JOIN artists ar ON ar.id = t.artist_id")
+
+# Provider id columns that /library/lookup searches, per object type (each has an index).
+LOOKUP_COLUMNS: dict[Kind, dict[str, str]] = {
+    "artist": {"spotify": "spotify_artist_id", "itunes": "itunes_artist_id", "deezer": "deezer_id",
+               "musicbrainz": "musicbrainz_id"},
+    "album": {"spotify": "spotify_album_id", "itunes": "itunes_album_id", "deezer": "deezer_id",
+              "musicbrainz": "musicbrainz_release_id"},
+    "track": {"spotify": "spotify_track_id", "itunes": "itunes_track_id", "deezer": "deezer_id",
+              "musicbrainz": "musicbrainz_recording_id", "isrc": "isrc"},
+}
+
+
+class _Filter:
+    """WHERE terms and their parameters, built up one condition at a time."""
+
+    def __init__(self) -> None:
+        self.terms: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, term: str, *params: Any) -> None:
+        self.terms.append(term)
+        self.params.extend(params)
+
+    def prefix(self, column: str, folded: str) -> None:
+        self.add(f"{column} >= ? AND {column} < ?", folded, folded + PREFIX_END)
+
+    @property
+    def where(self) -> str:
+        return f"WHERE {' AND '.join(self.terms)}" if self.terms else ""
+
+
+def _artist(wanted: Wanted, where: str) -> str:
+    return f"SELECT {json_sql('artist', wanted)} FROM artists a {where}"
+
+
+def _album(wanted: Wanted, where: str) -> str:
+    return f"SELECT {json_sql('album', wanted)} FROM albums al {_ALBUM_JOINS} {where}"
+
+
+def _track(wanted: Wanted, where: str) -> str:
+    return f"SELECT {json_sql('track', wanted)} FROM tracks t {_TRACK_JOINS} {where}"
+
+
+class LibraryQueries:
+    """The library's read queries. Objects come back as JSON text (see :mod:`objects`)."""
+
+    def __init__(self, db: Database):
+        self._db = db
+
+    async def _objects(self, sql: str, params: list[Any] | tuple[Any, ...]) -> list[str]:
+        return [row[0] for row in await self._db.fetchall(sql, params)]
+
+    async def _one(self, sql: str, params: tuple[Any, ...]) -> str | None:
+        row = await self._db.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    async def _page(self, kind: Kind, wanted: Wanted, source: str, count: str, filt: _Filter,
+                    order: str, offset: int, limit: int) -> tuple[list[str], int]:
+        alias, table, joins = {"artist": ("a", "artists", ""), "album": ("al", "albums", _ALBUM_JOINS),
+                               "track": ("t", "tracks", _TRACK_JOINS)}[kind]
+        count_params = filt.params if filt.terms else []
+        inner = (f"SELECT {alias}.id AS id, ({count}) AS total FROM {source} {filt.where} "
+                 f"ORDER BY {order} LIMIT ? OFFSET ?")
+        rows = await self._db.fetchall(
+            f"SELECT {json_sql(kind, wanted)}, s.total FROM ({inner}) s "
+            f"CROSS JOIN {table} {alias} ON {alias}.id = s.id {joins} ORDER BY {order}",
+            [*count_params, *filt.params, limit, offset])
+        if rows:
+            return [row[0] for row in rows], int(rows[0][1])
+        return [], int(await self._db.fetchval(count, count_params) or 0)
+
+    async def artists(self, *, search: str, letter: str, watchlist: Watchlist, offset: int,
+                      limit: int, wanted: Wanted = None) -> tuple[list[str], int]:
+        """Return ``(artists of the page ordered by name, total matching)``.
+
+        ``letter`` is ``all``, ``a``-``z`` or ``#``; ``search`` a raw term (folded here).
+        """
+        filt = _Filter()
+        if watchlist != "all":
+            filt.add(IS_WATCHED if watchlist == "watched" else f"NOT {IS_WATCHED}")
+        term = fold(search)
+        source = "artists a"
+        if search and len(term) >= TRIGRAM:
+            source = "artists_fts x CROSS JOIN artists a ON a.id = x.rowid"
+            filt.add("artists_fts MATCH ?", fts_phrase(term))
+        elif search:
+            filt.prefix("a.name_fold", term)
+        if letter != "all":
+            filt.add("a.letter = ?", letter)
+        count = (f"SELECT count(*) FROM {source} {filt.where}" if filt.terms
+                 else "SELECT artists FROM library_stats WHERE id = 1")
+        return await self._page("artist", wanted, source, count, filt, "a.name_fold, a.id",
+                                offset, limit)
+
+    async def artist(self, artist_id: int, wanted: Wanted = None) -> str | None:
+        return await self._one(_artist(wanted, "WHERE a.id = ?"), (artist_id,))
+
+    async def artist_albums(self, artist_id: int, wanted: Wanted = None) -> list[str] | None:
+        """Return the artist's albums by year then title; None when the artist is unknown."""
+        objects = await self._objects(
+            _album(wanted, "WHERE al.artist_id = ? ORDER BY al.year, al.title_fold, al.id"),
+            (artist_id,))
+        if objects or await self._exists("artists", artist_id):
+            return objects
+        return None
+
+    async def albums(self, *, search: str, artist_id: int | None, year: int | None, offset: int,
+                     limit: int, wanted: Wanted = None) -> tuple[list[str], int]:
+        """Return ``(albums of the page ordered by title, total matching)``."""
+        filt = _Filter()
+        term = fold(search)
+        source = "albums al"
+        if search and len(term) >= TRIGRAM:
+            source = "albums_fts x CROSS JOIN albums al ON al.id = x.rowid"
+            filt.add("albums_fts MATCH ?", fts_phrase(term))
+        elif search:
+            filt.prefix("al.title_fold", term)
+        if artist_id is not None:
+            filt.add("al.artist_id = ?", artist_id)
+        if year is not None:
+            filt.add("al.year = ?", year)
+        count = (f"SELECT count(*) FROM {source} {filt.where}" if filt.terms
+                 else "SELECT albums FROM library_stats WHERE id = 1")
+        return await self._page("album", wanted, source, count, filt, "al.title_fold, al.id",
+                                offset, limit)
+
+    async def album(self, album_id: int, wanted: Wanted = None) -> str | None:
+        return await self._one(_album(wanted, "WHERE al.id = ?"), (album_id,))
+
+    async def album_tracks(self, album_id: int, wanted: Wanted = None) -> list[str] | None:
+        """Return the album's tracks by disc, track number, title; None when the album is unknown."""
+        objects = await self._objects(
+            _track(wanted, "WHERE t.album_id = ? ORDER BY t.disc_number, t.track_number, t.title_fold"),
+            (album_id,))
+        if objects or await self._exists("albums", album_id):
+            return objects
+        return None
+
+    async def track(self, track_id: int, wanted: Wanted = None) -> str | None:
+        return await self._one(_track(wanted, "WHERE t.id = ?"), (track_id,))
+
+    async def _exists(self, table: str, row_id: int) -> bool:
+        return await self._db.fetchval(f"SELECT 1 FROM {table} WHERE id = ?", (row_id,)) is not None
+
+    async def search_tracks(self, title: str, artist: str, limit: int,
+                            wanted: Wanted = None) -> list[str]:
+        """Return up to ``limit`` tracks whose title contains ``title`` and artist ``artist``.
+
+        Either may be empty (not both: the caller refuses that). Exact titles come first, then
+        titles starting with the term, then the rest; within each, exact artist names first;
+        then by title and artist. When nothing matches and the title has a `` - `` suffix
+        ("Song - 2011 Remaster"), the part before it is tried.
+        """
+        found = await self._search_tracks(fold(title), fold(artist), limit, wanted)
+        if not found and " - " in title:
+            found = await self._search_tracks(fold(title.split(" - ", 1)[0]), fold(artist), limit,
+                                              wanted)
+        return found
+
+    async def _search_tracks(self, title: str, artist: str, limit: int,
+                             wanted: Wanted) -> list[str]:
+        if not title and not artist:
+            return []
+        filt = _Filter()
+        phrases = []
+        if len(title) >= TRIGRAM:
+            phrases.append(f"title_fold : {fts_phrase(title)}")
+        if len(artist) >= TRIGRAM:
+            phrases.append(f"{{artist_fold track_artist_fold}} : {fts_phrase(artist)}")
+        source = "tracks t"
+        if phrases:
+            source = "tracks_fts x CROSS JOIN tracks t ON t.id = x.rowid"
+            filt.add("tracks_fts MATCH ?", " AND ".join(phrases))
+        if title and len(title) < TRIGRAM:
+            filt.prefix("t.title_fold", title)
+        if artist and len(artist) < TRIGRAM:
+            if phrases or title:
+                filt.add("(t.artist_fold >= ? AND t.artist_fold < ? OR "
+                         "t.track_artist_fold >= ? AND t.track_artist_fold < ?)",
+                         artist, artist + PREFIX_END, artist, artist + PREFIX_END)
+            else:
+                # Only a short artist term: walk the artists' name index to their albums.
+                filt.add("t.album_id IN (SELECT al2.id FROM albums al2 WHERE al2.artist_id IN "
+                         "(SELECT id FROM artists WHERE name_fold >= ? AND name_fold < ?))",
+                         artist, artist + PREFIX_END)
+        order = ("CASE WHEN t.title_fold = ?1 THEN 0 WHEN substr(t.title_fold, 1, ?2) = ?1 THEN 1 "
+                 "ELSE 2 END, CASE WHEN t.artist_fold = ?3 OR t.track_artist_fold = ?3 THEN 0 "
+                 "ELSE 1 END, t.title_fold, t.artist_fold, t.id")
+        # Numbered parameters: the order is used twice (ranking the matches, then ordering the
+        # page's objects); ?1-?3 are its terms, the filter's follow from ?4, then the limit.
+        where = _renumber(filt.where, start=4)
+        inner = f"SELECT t.id AS id FROM {source} {where} ORDER BY {order} LIMIT ?{4 + len(filt.params)}"
+        return await self._objects(
+            f"SELECT {json_sql('track', wanted)} FROM ({inner}) s CROSS JOIN tracks t ON t.id = s.id "
+            f"{_TRACK_JOINS} ORDER BY {order}",
+            [title, len(title), artist, *filt.params, limit])
+
+    async def recently_added(self, kind: Literal["artists", "albums", "tracks"], limit: int,
+                             wanted: Wanted = None) -> list[str]:
+        """Return the ``limit`` newest artists, albums or tracks, newest first."""
+        if kind == "artists":
+            sql = _artist(wanted, "ORDER BY a.id DESC LIMIT ?")
+        elif kind == "albums":
+            sql = _album(wanted, "ORDER BY al.id DESC LIMIT ?")
+        else:
+            sql = _track(wanted, "ORDER BY t.id DESC LIMIT ?")
+        return await self._objects(sql, (limit,))
+
+    async def genres(self, source: Literal["artists", "albums"]) -> list[Row]:
+        """Return ``(name, count)`` rows of the genres of artists or albums, most common first."""
+        return await self._db.fetchall(
+            "SELECT name, count FROM library_genres WHERE source = ? ORDER BY count DESC, name",
+            (source,))
+
+    async def lookup(self, kind: Kind, provider: str, value: str, wanted: Wanted = None) -> str | None:
+        """Return the first artist, album or track carrying ``value`` as its ``provider`` id."""
+        column = LOOKUP_COLUMNS[kind][provider]
+        build = {"artist": (_artist, "a"), "album": (_album, "al"), "track": (_track, "t")}
+        sql, alias = build[kind]
+        return await self._one(sql(wanted, f"WHERE {alias}.{column} = ? LIMIT 1"), (value,))
+
+    async def stats(self) -> Row:
+        """Return the maintained ``artists, albums, tracks, last_update``."""
+        row = await self._db.fetchone(
+            "SELECT artists, albums, tracks, last_update FROM library_stats WHERE id = 1")
+        assert row is not None  # the migration inserts the one row
+        return row
+
+
+def _renumber(sql: str, start: int) -> str:
+    """Return ``sql`` with its plain ``?`` placeholders numbered from ``?start`` on."""
+    parts = sql.split("?")
+    out = [parts[0]]
+    for index, part in enumerate(parts[1:]):
+        out.append(f"?{start + index}{part}")
+    return "".join(out)

@@ -1,0 +1,580 @@
+"""The wishlist: tracks wanted but not in the library yet, and the runs that fetch them.
+
+* **Adding** (:meth:`WishlistService.add`): the API, the watchlist scan and anything else
+  store a track object (Spotify shape: ``id``, ``name``, ``artists``, ``album``); the same
+  ``id`` again updates the row instead of adding a second one.
+* **Runs** (:meth:`WishlistService.start_run`) are ``wishlist`` jobs of the
+  :class:`~soulsync_core.jobs.JobRunner` (one at a time; a second start is a JobConflict). A
+  run first settles the tracks whose download ended while no run was watching (after a
+  restart), removes tracks now in the library (the shared matching module decides), then
+  requests a download for each track that is due, at most ``wishlist.concurrency`` at once,
+  and waits for each to finish: a completed download removes the track, a failed one adds a
+  failure (``retry_count``, ``last_attempted``, ``failure_reason``).
+* **Back-off**: automatic runs skip a track whose last failure is too recent: with 0 or 1
+  failures it is tried every run, after 2 it waits ``wishlist.retry_hours_after_2_failures``,
+  after 3 ``…_after_3_failures``, after more ``…_after_more_failures``. Manual runs try every
+  track. No track is ever given up.
+* **Crash safety**: there is no "processing" state. A track being fetched carries only the id
+  of its download, which is a persisted row the download pipeline finishes after a restart;
+  the next run (or the completion listener) settles the track from that row.
+* A download completed by any path (playlist, manual) removes the wishlist track with the
+  same id or the same folded artist and title (:meth:`WishlistService.download_completed`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+import msgspec
+
+from soulsync_core.activity import Activity
+from soulsync_core.db import Database, Row
+from soulsync_core.downloads.models import FINISHED, Download, Wanted
+from soulsync_core.downloads.service import NoDownloadClient
+from soulsync_core.downloads.wanted import guess_source
+from soulsync_core.jobs import JobConflict, JobContext, JobInfo, JobRunner
+from soulsync_core.library.queries import LibraryQueries
+from soulsync_core.matching import TrackInfo, fold, track_similarity
+from soulsync_core.schedule import Clock, Schedule, iso, parse_iso, utc_now
+from soulsync_core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+JOB_KIND = "wishlist"
+# Library tracks compared with a wanted one: enough for several versions of one title.
+LIBRARY_CANDIDATES = 10
+# How often a run re-reads a download it waits for; completions wake it at once (listener),
+# failures are only seen by reading the row.
+DOWNLOAD_POLL_SECONDS = 5.0
+# Names listed in one activity note before "and N more".
+NOTE_NAMES = 5
+# Providers whose track ids the library stores (soulsync_core.library.queries.LOOKUP_COLUMNS).
+LIBRARY_ID_PROVIDERS = ("spotify", "itunes", "deezer")
+_LIBRARY_FIELDS = frozenset({"title", "artist_name", "track_artist", "album_title", "duration",
+                             "isrc"})
+
+Category = Literal["all", "singles", "albums"]
+
+
+class WishlistInputError(ValueError):
+    """A track object that cannot be stored; ``str()`` says which field and what it must be."""
+
+
+class NoDownloadPath(Exception):
+    """A run found no download client to fetch with; ``str()`` says what to set up."""
+
+
+class Downloads(Protocol):
+    """The narrow part of the download pipeline the wishlist uses."""
+
+    async def request(self, wanted: Wanted) -> tuple[Download, bool]:
+        """Queue (or find the unfinished) download of ``wanted``; return ``(download, created)``."""
+
+    async def get(self, download_id: int) -> Download | None:
+        """Return the stored download, or None."""
+
+    def on_completed(self, listener: Callable[[Download], Awaitable[None] | None]) -> None:
+        """Call ``listener`` after each download that completes."""
+
+
+class WishlistTrack(msgspec.Struct):
+    """A wishlist track as the API returns it.
+
+    ``track_id`` and ``spotify_track_id`` are the provider's track id (the second name is the
+    public server's); ``track_data``/``spotify_data`` the stored track object. ``next_retry_at``
+    is when an automatic run tries the track again (null: the next run). ``download_id`` is the
+    download fetching it now, if any. Timestamps are ISO-8601 UTC.
+    """
+
+    id: int
+    track_id: str
+    spotify_track_id: str
+    track_name: str
+    artist_name: str
+    album_name: str | None
+    track_data: dict[str, Any]
+    spotify_data: dict[str, Any]
+    provider: str | None
+    failure_reason: str | None
+    retry_count: int
+    last_attempted: str | None
+    next_retry_at: str | None
+    download_id: int | None
+    date_added: str
+    source_type: str
+    source_info: dict[str, Any]
+    profile_id: int = 1
+
+
+class RunStatus(msgspec.Struct):
+    """The running or last wishlist run; ``state`` is ``idle`` when none ever ran.
+
+    Counters: ``total`` tracks on the list at the start, ``due`` of them tried this run,
+    ``waiting`` skipped for their back-off or because their download is still running,
+    ``in_library`` removed because the library has them, ``downloaded``, ``failed``.
+    """
+
+    state: str
+    job_id: str | None = None
+    manual: bool | None = None
+    total: int = 0
+    due: int = 0
+    waiting: int = 0
+    in_library: int = 0
+    downloaded: int = 0
+    failed: int = 0
+    started_at: str | None = None
+    finished_at: str | None = None
+    error: str | None = None
+
+
+def run_status(job: JobInfo | None) -> RunStatus:
+    """Return the :class:`RunStatus` of a wishlist job row (``idle`` for None)."""
+    if job is None:
+        return RunStatus("idle")
+    known = set(RunStatus.__struct_fields__) - {"state", "job_id", "started_at", "finished_at",
+                                                 "error", "manual"}
+    counts = {k: v for k, v in ({**job.progress, **(job.result or {})}).items() if k in known}
+    return RunStatus(job.state, job.id, bool(job.params.get("manual")),
+                     started_at=job.created_at, finished_at=job.finished_at, error=job.error,
+                     **counts)
+
+
+# ------------------------------------------------------------------------ track objects
+
+
+def _artist_names(data: dict[str, Any]) -> list[str]:
+    names = []
+    for artist in data.get("artists") or []:
+        name = artist.get("name") if isinstance(artist, dict) else artist
+        if isinstance(name, str) and name.strip():
+            names.append(name.strip())
+    return names
+
+
+def normalize_track(data: Any, field: str = "track_data") -> dict[str, Any]:
+    """Return the track object to store, checked; raise WishlistInputError naming the problem.
+
+    Needs ``id`` (string or integer) and ``name``; ``artists`` may be ``[{"name": …}]`` or
+    ``["…"]``; ``album`` an object, a name or absent (then the track's name, as the public
+    server does, so that a single files under its own title).
+    """
+    if not isinstance(data, dict):
+        raise WishlistInputError(f"{field} must be an object with at least 'id' and 'name'.")
+    track = dict(data)
+    raw_id = track.get("id")
+    if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or not str(raw_id).strip():
+        raise WishlistInputError(f"{field}.id is required: the provider's track id "
+                                 "(a non-empty string or integer).")
+    track["id"] = str(raw_id).strip()
+    name = track.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise WishlistInputError(f"{field}.name is required: the track title (a non-empty string).")
+    track["name"] = name.strip()
+    artists = track.get("artists", [])
+    if artists is None:
+        artists = []
+    if not isinstance(artists, list) or not all(
+            isinstance(a, str) or (isinstance(a, dict) and isinstance(a.get("name"), str))
+            for a in artists):
+        raise WishlistInputError(f'{field}.artists must be a list of names or {{"name": …}} '
+                                 'objects, e.g. [{"name": "Daft Punk"}].')
+    track["artists"] = [a if isinstance(a, dict) else {"name": a} for a in artists]
+    album = track.get("album")
+    if album is None or isinstance(album, str):
+        album = {"name": (album or "").strip(), "images": []}
+    if not isinstance(album, dict):
+        raise WishlistInputError(f"{field}.album must be an object like "
+                                 '{"name": "Discovery", "album_type": "album"}, or a name.')
+    album = dict(album)
+    if not isinstance(album.get("name"), str) or album["name"].strip() in ("", "Unknown Album"):
+        album["name"] = track["name"]
+    track["album"] = album
+    for key in ("duration_ms", "track_number", "disc_number"):
+        value = track.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or value < 0):
+            raise WishlistInputError(f"{field}.{key} must be a number of at least 0 when given.")
+    provider = track.get("provider")
+    if provider is not None and not isinstance(provider, str):
+        raise WishlistInputError(f"{field}.provider must be a string (e.g. spotify) when given.")
+    return track
+
+
+def match_key(title: str, artists: list[str]) -> str:
+    """Return the key two wanted tracks share when they are the same title by the same artist."""
+    return f"{fold(artists[0]) if artists else ''}|{fold(title)}"
+
+
+def wanted_of(track: dict[str, Any]) -> Wanted:
+    """Return the download request for a stored track object (see :func:`normalize_track`)."""
+    album = track.get("album") or {}
+    track_id = str(track["id"])
+    album_artists = _artist_names(album) if isinstance(album, dict) else []
+    return Wanted(
+        title=track["name"], artists=_artist_names(track) or album_artists,
+        album=album.get("name") or "", album_artist=album_artists[0] if album_artists else "",
+        duration_ms=round(track.get("duration_ms") or 0),
+        track_number=track.get("track_number") or None, disc_number=track.get("disc_number") or None,
+        release_date=album.get("release_date") or track.get("release_date"),
+        isrc=track.get("isrc") or None, track_id=track_id,
+        album_id=str(album["id"]) if album.get("id") is not None else None,
+        source=track.get("provider") or guess_source(track_id),
+        compilation=album.get("album_type") == "compilation",
+    )
+
+
+def track_info_of(track: dict[str, Any]) -> TrackInfo:
+    """Return the matching view of a stored track object."""
+    album = track.get("album") or {}
+    return TrackInfo(track["name"], tuple(_artist_names(track)), album.get("name") or "",
+                     round(track.get("duration_ms") or 0), track.get("isrc") or None)
+
+
+def _names_note(names: list[str]) -> str:
+    shown = ", ".join(names[:NOTE_NAMES])
+    return shown + (f" and {len(names) - NOTE_NAMES} more" if len(names) > NOTE_NAMES else "")
+
+
+# ------------------------------------------------------------------------------ service
+
+
+class WishlistService:
+    """The wishlist table, its runs and their schedule, and its share of the stats.
+
+    ``clock`` returns the current aware UTC time; it dates failures and decides back-offs, so
+    tests move it instead of sleeping. ``poll_seconds`` is how often a run re-reads a download
+    it waits for (completions wake it at once).
+    """
+
+    def __init__(self, db: Database, settings: Settings, jobs: JobRunner, activity: Activity,
+                 library: LibraryQueries, downloads: Downloads, clock: Clock = utc_now):
+        self._db = db
+        self._settings = settings
+        self._jobs = jobs
+        self._activity = activity
+        self._library = library
+        self.downloads = downloads
+        self.clock = clock
+        self.poll_seconds = DOWNLOAD_POLL_SECONDS
+        self._waiters: dict[int, asyncio.Event] = {}
+        self.schedule = Schedule(db, JOB_KIND,
+                                 lambda: settings.get("wishlist.interval_minutes") * 60.0,
+                                 self._start_scheduled, lambda: self.clock(), first_delay=60.0)
+        settings.on_change("wishlist.interval_minutes", lambda _c: self.schedule.reschedule())
+        downloads.on_completed(self.download_completed)
+
+    # --------------------------------------------------------------------- the list
+
+    async def add(self, data: Any, *, failure_reason: str | None = None,
+                  source_type: str = "api", source_info: dict[str, Any] | None = None,
+                  field: str = "track_data") -> tuple[WishlistTrack, bool]:
+        """Store a track; return ``(track, created)``; the same id again updates the row.
+
+        An update replaces the track object, reason and source, and keeps the row's id, date,
+        failures and any running download. Raises WishlistInputError for a bad track object.
+        """
+        track = normalize_track(data, field)
+        names = _artist_names(track)
+        album = track["album"]
+        now = iso(self.clock())
+        values = (msgspec.json.encode(track).decode(), track["name"], ", ".join(names),
+                  album.get("name"), int(album.get("album_type") == "album"),
+                  track.get("provider"), match_key(track["name"], names), failure_reason,
+                  source_type, msgspec.json.encode(source_info or {}).decode())
+        async with self._db.write() as conn:
+            cursor = await conn.execute("SELECT id FROM wishlist_tracks WHERE track_id = ?",
+                                        (track["id"],))
+            existing = await cursor.fetchone()
+            if existing is None:
+                cursor = await conn.execute(
+                    "INSERT INTO wishlist_tracks (track_data, track_name, artist_name, album_name, "
+                    "is_album, provider, match_key, failure_reason, source_type, source_info, "
+                    "track_id, date_added) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*values, track["id"], now))
+                row_id = cursor.lastrowid
+            else:
+                row_id = existing[0]
+                await conn.execute(
+                    "UPDATE wishlist_tracks SET track_data = ?, track_name = ?, artist_name = ?, "
+                    "album_name = ?, is_album = ?, provider = ?, match_key = ?, "
+                    "failure_reason = coalesce(?, failure_reason), source_type = ?, "
+                    "source_info = ? WHERE id = ?", (*values, row_id))
+        added = await self.get(int(row_id or 0))
+        assert added is not None  # just written
+        return added, existing is None
+
+    async def get(self, row_id: int) -> WishlistTrack | None:
+        """Return one wishlist track by row id, or None."""
+        row = await self._db.fetchone("SELECT * FROM wishlist_tracks WHERE id = ?", (row_id,))
+        return self._track(row) if row else None
+
+    async def page(self, category: Category, offset: int, limit: int) -> tuple[list[WishlistTrack], int]:
+        """Return ``(tracks oldest first, total)``; ``albums`` are tracks whose album type is
+        ``album``, ``singles`` everything else."""
+        where, params = "", ()
+        if category != "all":
+            where, params = "WHERE is_album = ?", (int(category == "albums"),)
+        total = await self._db.fetchval(f"SELECT count(*) FROM wishlist_tracks {where}", params)
+        rows = await self._db.fetchall(
+            f"SELECT * FROM wishlist_tracks {where} ORDER BY date_added, id LIMIT ? OFFSET ?",
+            (*params, limit, offset))
+        return [self._track(row) for row in rows], int(total or 0)
+
+    async def remove(self, track_id: str) -> bool:
+        """Delete the track with that provider id; return whether there was one."""
+        return await self._db.execute("DELETE FROM wishlist_tracks WHERE track_id = ?",
+                                      (track_id,)) > 0
+
+    async def is_wanted(self, track_id: str, title: str, artists: list[str]) -> bool:
+        """Return whether the wishlist holds this track (same id, or same artist and title)."""
+        return await self._db.fetchval(
+            "SELECT 1 FROM wishlist_tracks WHERE track_id = ? OR match_key = ? LIMIT 1",
+            (track_id, match_key(title, artists))) is not None
+
+    async def counts(self) -> dict[str, int]:
+        """Return ``{"total", "downloading", "failed"}``: all tracks, those with a download
+        running, those that failed at least once."""
+        row = await self._db.fetchone(
+            "SELECT count(*), count(download_id), coalesce(sum(retry_count > 0), 0) "
+            "FROM wishlist_tracks")
+        assert row is not None
+        return {"total": row[0], "downloading": row[1], "failed": row[2]}
+
+    def _track(self, row: Row) -> WishlistTrack:
+        data = msgspec.json.decode(row["track_data"])
+        retry = self._next_retry(row["retry_count"], row["last_attempted"])
+        return WishlistTrack(
+            row["id"], row["track_id"], row["track_id"], row["track_name"], row["artist_name"],
+            row["album_name"], data, data, row["provider"], row["failure_reason"],
+            row["retry_count"], row["last_attempted"], iso(retry) if retry else None,
+            row["download_id"], row["date_added"], row["source_type"],
+            msgspec.json.decode(row["source_info"]))
+
+    # ------------------------------------------------------------------- library check
+
+    async def in_library(self, track: dict[str, Any]) -> bool:
+        """Return whether the library has this track: by the provider's id or ISRC, else by
+        title and artist through the shared matching module."""
+        provider = track.get("provider") or guess_source(str(track["id"]))
+        if provider in LIBRARY_ID_PROVIDERS and await self._library.lookup(
+                "track", provider, str(track["id"]), frozenset({"id"})) is not None:
+            return True
+        if track.get("isrc") and await self._library.lookup(
+                "track", "isrc", str(track["isrc"]), frozenset({"id"})) is not None:
+            return True
+        wanted = track_info_of(track)
+        if not wanted.artists:
+            return False
+        found = await self._library.search_tracks(wanted.title, wanted.artists[0],
+                                                  LIBRARY_CANDIDATES, _LIBRARY_FIELDS)
+        tolerance = self._settings.get("downloads.duration_tolerance_seconds")
+        for text in found:
+            obj = msgspec.json.decode(text)
+            artists = tuple(a for a in (obj.get("artist_name"), obj.get("track_artist")) if a)
+            candidate = TrackInfo(obj.get("title") or "", artists, obj.get("album_title") or "",
+                                  obj.get("duration") or 0, obj.get("isrc"))
+            if track_similarity(wanted, candidate, duration_tolerance_s=tolerance).matched:
+                return True
+        return False
+
+    # ------------------------------------------------------------------------- back-off
+
+    def backoff(self, retry_count: int) -> timedelta:
+        """Return how long an automatic run waits after the last failure of a track."""
+        if retry_count <= 1:
+            return timedelta(0)
+        key = {2: "after_2_failures", 3: "after_3_failures"}.get(retry_count, "after_more_failures")
+        return timedelta(hours=self._settings.get(f"wishlist.retry_hours_{key}"))
+
+    def _next_retry(self, retry_count: int, last_attempted: str | None) -> datetime | None:
+        last = parse_iso(last_attempted)
+        wait = self.backoff(retry_count)
+        if last is None or not wait:
+            return None  # never tried, unreadable or no back-off: due at the next run
+        return last + wait
+
+    def is_due(self, retry_count: int, last_attempted: str | None, now: datetime) -> bool:
+        """Return whether an automatic run tries a track with this failure history at ``now``."""
+        retry = self._next_retry(retry_count, last_attempted)
+        return retry is None or now >= retry
+
+    # ----------------------------------------------------------------------------- runs
+
+    async def start_run(self, *, manual: bool = True) -> JobInfo:
+        """Start a run and return its job row; raise JobConflict while one runs.
+
+        A manual run tries every track; an automatic one respects the back-off.
+        """
+        return await self._jobs.start(JOB_KIND, self._run, {"manual": manual})
+
+    async def status(self) -> RunStatus:
+        """Return the running run, else the latest one, else ``idle``."""
+        return run_status(await self._jobs.latest(JOB_KIND))
+
+    async def _start_scheduled(self) -> None:
+        try:
+            await self.start_run(manual=False)
+        except JobConflict:
+            log.info("scheduled wishlist run skipped: one is already running")
+
+    async def run_scheduler(self) -> None:
+        """Run automatically every ``wishlist.interval_minutes`` (0: never); until cancelled."""
+        await self.schedule.run_forever()
+
+    async def _run(self, ctx: JobContext) -> dict[str, Any]:
+        manual = bool(ctx.params.get("manual"))
+        counts = {"total": 0, "due": 0, "waiting": 0, "in_library": 0, "downloaded": 0,
+                  "failed": 0}
+        try:
+            await self._settle(counts, ctx)
+            due = await self._prune_and_pick(manual, counts, ctx)
+            await self._fetch(due, counts, ctx)
+        except NoDownloadPath as exc:
+            await self._activity.record("wishlist.failed", "Wishlist Run Failed", str(exc))
+            raise
+        await self._activity.record(
+            "wishlist.completed", "Wishlist Run Completed",
+            f"{counts['downloaded']} downloaded, {counts['failed']} failed, "
+            f"{counts['in_library']} already in the library, {counts['waiting']} waiting "
+            f"({'manual' if manual else 'automatic'} run, {counts['total']} tracks)")
+        return counts
+
+    async def _settle(self, counts: dict[str, int], ctx: JobContext) -> None:
+        """Settle tracks whose download ended while no run waited for it (e.g. a restart)."""
+        rows = await self._db.fetchall(
+            "SELECT id, download_id FROM wishlist_tracks WHERE download_id IS NOT NULL")
+        for row in rows:
+            download = await self.downloads.get(row["download_id"])
+            if download is None:
+                await self._db.execute("UPDATE wishlist_tracks SET download_id = NULL WHERE id = ?",
+                                       (row["id"],))
+            elif download.status == "completed":
+                await self._delete(row["id"])
+                counts["downloaded"] += 1
+            elif download.status in FINISHED:
+                await self._record_failure(row["id"], download)
+                counts["failed"] += 1
+        ctx.progress(**counts)
+
+    async def _prune_and_pick(self, manual: bool, counts: dict[str, int],
+                              ctx: JobContext) -> list[Row]:
+        """Remove tracks the library has; return the rest that are due, oldest first."""
+        rows = await self._db.fetchall("SELECT * FROM wishlist_tracks ORDER BY date_added, id")
+        counts["total"] = len(rows)
+        now = self.clock()
+        due: list[Row] = []
+        owned: list[str] = []
+        for row in rows:
+            if await self.in_library(msgspec.json.decode(row["track_data"])):
+                if await self._delete(row["id"]):
+                    owned.append(f"{row['artist_name']} - {row['track_name']}")
+            elif row["download_id"] is not None:
+                counts["waiting"] += 1  # its download still runs; it settles when it ends
+            elif manual or self.is_due(row["retry_count"], row["last_attempted"], now):
+                due.append(row)
+            else:
+                counts["waiting"] += 1
+        counts["in_library"] = len(owned)
+        counts["due"] = len(due)
+        ctx.progress(**counts)
+        if owned:
+            await self._activity.record(
+                "wishlist.in_library", "Wishlist Tracks Already in the Library",
+                f"Removed {len(owned)} from the wishlist: {_names_note(owned)}")
+        return due
+
+    async def _fetch(self, rows: list[Row], counts: dict[str, int], ctx: JobContext) -> None:
+        if not rows:
+            return
+        gate = asyncio.Semaphore(self._settings.get("wishlist.concurrency"))
+        unavailable: list[str] = []
+
+        async def fetch(row: Row) -> None:
+            async with gate:
+                if unavailable:
+                    return
+                try:
+                    download, _created = await self.downloads.request(
+                        wanted_of(msgspec.json.decode(row["track_data"])))
+                except NoDownloadClient as exc:
+                    unavailable.append(str(exc))
+                    return
+                except Exception as exc:
+                    log.exception("wishlist track %d: the download request failed", row["id"])
+                    await self._record_failure(row["id"], None, f"download request failed: {exc}")
+                    counts["failed"] += 1
+                    return
+                # The link is saved before waiting: after a crash the next run settles it.
+                await self._db.execute(
+                    "UPDATE wishlist_tracks SET download_id = ?, last_attempted = ? WHERE id = ?",
+                    (download.id, iso(self.clock()), row["id"]))
+                finished = await self._wait(download.id)
+                if finished is None or finished.status == "completed":
+                    await self._delete(row["id"])
+                    counts["downloaded"] += finished is not None
+                    if finished is None:
+                        log.warning("download %d of wishlist track %d vanished", download.id,
+                                    row["id"])
+                else:
+                    await self._record_failure(row["id"], finished)
+                    counts["failed"] += 1
+                ctx.progress(**counts)
+
+        async with asyncio.TaskGroup() as group:
+            for row in rows:
+                group.create_task(fetch(row))
+        if unavailable:
+            raise NoDownloadPath(f"No track could be downloaded: {unavailable[0]}")
+
+    async def _wait(self, download_id: int) -> Download | None:
+        """Return the download once finished (None when it vanished)."""
+        event = self._waiters.setdefault(download_id, asyncio.Event())
+        try:
+            while True:
+                download = await self.downloads.get(download_id)
+                if download is None or download.status in FINISHED:
+                    return download
+                event.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.poll_seconds):
+                        await event.wait()
+        finally:
+            self._waiters.pop(download_id, None)
+
+    async def _delete(self, row_id: int) -> bool:
+        return await self._db.execute("DELETE FROM wishlist_tracks WHERE id = ?", (row_id,)) > 0
+
+    async def _record_failure(self, row_id: int, download: Download | None,
+                              reason: str | None = None) -> None:
+        if download is not None:
+            reason = download.error or f"download {download.status.replace('_', ' ')}"
+        await self._db.execute(
+            "UPDATE wishlist_tracks SET retry_count = retry_count + 1, last_attempted = ?, "
+            "failure_reason = ?, download_id = NULL WHERE id = ?",
+            (iso(self.clock()), reason, row_id))
+
+    async def download_completed(self, download: Download) -> None:
+        """Remove the wishlist tracks a completed download satisfies (any path: playlist,
+        manual, a run), and wake the run waiting for it."""
+        wanted = download.wanted
+        removed = await self._db.fetchall(
+            "SELECT track_name, artist_name FROM wishlist_tracks "
+            "WHERE download_id = ? OR track_id = ? OR match_key = ?",
+            (download.id, wanted.track_id or "", match_key(wanted.title, wanted.artists)))
+        if removed:
+            await self._db.execute(
+                "DELETE FROM wishlist_tracks WHERE download_id = ? OR track_id = ? OR match_key = ?",
+                (download.id, wanted.track_id or "", match_key(wanted.title, wanted.artists)))
+            await self._activity.record(
+                "wishlist.downloaded", "Wishlist Track Downloaded",
+                f"Removed from the wishlist: "
+                f"{_names_note([f'{r[1]} - {r[0]}' for r in removed])}")
+        event = self._waiters.get(download.id)
+        if event is not None:
+            event.set()
