@@ -81,10 +81,14 @@ async def test_unexpected_error_is_500_without_internals(aiohttp_client, core):
     for endpoint in broken.endpoints:
         app.router.add_route(endpoint.method, endpoint.path, aiohttp_handler(endpoint))
     client = await aiohttp_client(app)
-    response = await client.get("/api/v1/boom")
-    body = await response.json()
+    try:
+        response = await client.get("/api/v1/boom")
+        body = await response.json()
+        text = await response.text()
+    finally:
+        await client.close()  # stop the app before the core fixture closes the database
     assert response.status == 500
     assert set(body) == KEYS
     assert body["error"] == {"code": "INTERNAL_ERROR", "message": "An internal server error occurred."}
-    assert "secret" not in await response.text()
+    assert "secret" not in text
 
