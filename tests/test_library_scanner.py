@@ -385,3 +385,18 @@ async def test_a_write_cancelled_while_it_begins_leaves_no_transaction_open(core
         await task
     assert await core.db.execute("UPDATE library_stats SET last_update = NULL") == 1
     assert await core.db.fetchval("SELECT last_update FROM library_stats") is None
+
+
+async def test_interval_scan_next_run_is_persisted_and_listed_in_system_jobs(api, key):
+    jobs = {j["kind"]: j for j in (await api.get("/api/v1/system/jobs")).data["jobs"]}
+    assert jobs["library_scan"]["next_run"] is None  # no interval: not on a schedule
+    await api.patch("/api/v1/settings", {"library.scan_interval_minutes": 60})
+    for _ in range(100):  # the schedule task stores the due time right after the change
+        jobs = {j["kind"]: j for j in (await api.get("/api/v1/system/jobs")).data["jobs"]}
+        if jobs["library_scan"]["next_run"]:
+            break
+        await asyncio.sleep(0.01)
+    assert jobs["library_scan"]["next_run"] is not None
+    stored = await api.core.db.fetchval("SELECT next_run_at FROM job_schedule WHERE kind = ?",
+                                        ("library_scan",))
+    assert stored == jobs["library_scan"]["next_run"]

@@ -37,7 +37,8 @@ class JobList(msgspec.Struct):
             response=JobList)
 async def list_jobs(request: web.Request) -> web.Response:
     core = core_of(request)
-    schedules = {WISHLIST_RUN: core.wishlist.schedule, WATCHLIST_SCAN: core.watchlist.schedule}
+    schedules = {LIBRARY_SCAN: core.library.schedule, WISHLIST_RUN: core.wishlist.schedule,
+                 WATCHLIST_SCAN: core.watchlist.schedule}
     jobs = []
     for kind in (LIBRARY_SCAN, WISHLIST_RUN, WATCHLIST_SCAN):
         latest = await core.jobs.latest(kind)

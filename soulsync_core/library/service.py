@@ -10,7 +10,6 @@ kept afterwards.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from pathlib import Path
@@ -25,6 +24,7 @@ from soulsync_core.library.queries import LibraryQueries
 from soulsync_core.library.scanner import ScanError, Scanner, missing_folder_message
 from soulsync_core.library.store import LibraryStore
 from soulsync_core.library.tags import AUDIO_EXTENSIONS, read_track
+from soulsync_core.schedule import Schedule
 from soulsync_core.settings import Settings
 from soulsync_core.stats import SystemStats
 
@@ -83,9 +83,12 @@ class LibraryService:
         self._activity = activity
         self.store = LibraryStore(db)
         self.queries = LibraryQueries(db)
-        self._schedule_changed = asyncio.Event()
+        # The interval scan runs on the shared schedule, so its next run time is persisted and
+        # shown by /system/jobs; the first one comes a whole interval after the first start.
+        self.schedule = Schedule(db, JOB_KIND, self._interval_seconds,
+                                 lambda: self._start_scheduled("interval"), first_delay=float("inf"))
         settings.on_change("library.scan_interval_minutes",
-                           lambda _changed: self._schedule_changed.set())
+                           lambda _changed: self.schedule.reschedule())
 
     def music_dir(self) -> Path:
         """Return the configured music folder, ``~`` expanded, made absolute (not resolved)."""
@@ -154,17 +157,10 @@ class LibraryService:
         """
         if self._settings.get("library.scan_on_start"):
             await self._start_scheduled("start-up")
-        while True:
-            self._schedule_changed.clear()
-            minutes = self._settings.get("library.scan_interval_minutes")
-            if minutes <= 0:
-                await self._schedule_changed.wait()
-                continue
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(minutes * SECONDS_PER_MINUTE):
-                    await self._schedule_changed.wait()
-                continue  # the interval changed: wait the new one from now
-            await self._start_scheduled("interval")
+        await self.schedule.run_forever()
+
+    def _interval_seconds(self) -> float:
+        return self._settings.get("library.scan_interval_minutes") * SECONDS_PER_MINUTE
 
     async def _start_scheduled(self, reason: str) -> None:
         try:
