@@ -172,3 +172,19 @@ def test_written_tags_are_read_back_by_the_library_scanner(tmp_path, kind: str) 
     assert (record.track_number, record.disc_number, record.year, record.isrc) == (1, 1, 2001, "GBDUW0000053")
     assert (record.spotify_track_id, record.spotify_album_id) == ("4iV5W9uYEdYUVa79Axb7Rh", "2noR")
     assert record.genres == []  # the peer's own tags are gone
+
+
+async def test_artist_dash_title_query_is_searched_without_the_dash():
+    from soulsync_core.downloads.wanted import resolve_query
+    from soulsync_core.models import Track
+
+    asked: list[str] = []
+
+    class Search:
+        async def search(self, kind: str, query: str, limit: int, source: str) -> tuple[list, str]:
+            asked.append(query)
+            return [Track("1", "One More Time", ["Daft Punk"], "Discovery", 320000)], "itunes"
+
+    wanted = await resolve_query(Search(), "Daft Punk - One More Time")  # type: ignore[arg-type]
+    assert asked == ["Daft Punk One More Time"]
+    assert wanted is not None

@@ -62,11 +62,14 @@ async def resolve_query(search: MetadataSearch, query: str) -> Wanted | None:
     With ``"Artist - Title"`` the first of the results that matches artist and title wins
     (a source may list a live version or a cover first); otherwise the first result.
     """
-    tracks, source = await search.search("tracks", query, QUERY_RESULTS, AUTO)
+    asked = _split_query(query)
+    # The dash is the user's separator, not part of any name: sources that match words
+    # literally (or take the query whole) find "Artist Title" where "Artist - Title" fails.
+    terms = query if asked is None else f"{asked.artists[0]} {asked.title}"
+    tracks, source = await search.search("tracks", terms, QUERY_RESULTS, AUTO)
     usable = [t for t in tracks if t.name.strip() and any(a.strip() for a in t.artists)]
     if not usable:
         return None
-    asked = _split_query(query)
     chosen = usable[0]
     if asked is not None:
         chosen = next((t for t in usable

@@ -117,7 +117,8 @@ def make_app() -> web.Application:
         wrapper_type = SEARCH_ENTITIES.get(request.query.get("entity", "song"))
         if wrapper_type is None:
             return _answer(invalid_entity, status=400)
-        words = request.query.get("term", "").lower().split()
+        # Like the real service, punctuation between words ("Artist - Title") matches nothing.
+        words = [w for w in request.query.get("term", "").lower().split() if any(c.isalnum() for c in w)]
         if not words:
             return _results([])
         found = [row for row in catalogue.rows(wrapper_type) if _matches(row, words)]
