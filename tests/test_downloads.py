@@ -185,7 +185,7 @@ async def test_track_is_fetched_tagged_filed_and_indexed(api, fake, music, slskd
 
 async def test_query_is_resolved_through_metadata_search_first(api, fake, music, metadata):
     queued = await request(api, {"query": "Daft Punk - One More Time"})
-    assert metadata.queries == ["Daft Punk - One More Time"]
+    assert metadata.queries == ["Daft Punk One More Time"]  # the dash is not searched for
     # The source listed a live version first; the studio track is the one that matches.
     assert (queued["track_name"], queued["track_id"], queued["source"]) == (TITLE, "697195462", "itunes")
     await service(api).settle()
