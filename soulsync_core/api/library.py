@@ -181,10 +181,10 @@ async def get_artist(request: web.Request, query: FieldsQuery) -> web.Response:
     artist_id = path_id(request, "artist_id", "Artist")
     queries = _queries(request)
     fields = Fields(query.fields, "artist")
-    artist = await queries.artist(artist_id, fields.wanted("artist"))
-    if artist is None:
+    found = await queries.artist_detail(artist_id, fields.wanted("artist"), fields.wanted("album"))
+    if found is None:
         raise not_found(f"Artist {artist_id} not found.")
-    albums = await queries.artist_albums(artist_id, fields.wanted("album")) or []
+    artist, albums = found
     return ok({"artist": raw(artist), "albums": raw_list(albums)})
 
 

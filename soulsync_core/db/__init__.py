@@ -29,6 +29,11 @@ BUSY_TIMEOUT_MS = 5000
 # Read connections, each with its own aiosqlite thread. SQLite releases the GIL while it works,
 # so two let a slow query (a big search) run beside quick ones on a 2-core NAS.
 READERS = 2
+# Page cache of each read connection, in KiB (SQLite's default is 2 MiB). A track search walks
+# a few thousand index entries spread over the file; with 2 MiB those pages keep being evicted
+# and read again through the OS (a 500,000-track search cost ~5 ms instead of ~3). Pages are
+# allocated as they are read, so an idle daemon does not pay for it.
+READER_CACHE_KIB = 8192
 
 Row = sqlite3.Row
 
@@ -41,6 +46,7 @@ async def _connect(path: Path, *, readonly: bool) -> aiosqlite.Connection:
     await conn.execute("PRAGMA foreign_keys = ON")
     if readonly:
         await conn.execute("PRAGMA query_only = ON")
+        await conn.execute(f"PRAGMA cache_size = -{READER_CACHE_KIB}")
     else:
         await conn.execute("PRAGMA journal_mode = WAL")
         # NORMAL is durable in WAL mode against process crashes; only an OS crash may lose

@@ -23,8 +23,11 @@ def _iso(column: str) -> str:
 
 # Whether the watchlist holds artist ``a``: by a provider id the artist carries, else by folded
 # name, unless the artist has an id at the watch's provider (then a different one: a namesake).
-# Each EXISTS walks one index of watchlist_artists.
+# Each EXISTS walks one index of watchlist_artists. The first EXISTS does not depend on the
+# artist, so SQLite evaluates it once per statement: with an empty watchlist (a common case)
+# the four per-artist lookups (a tenth of the SQL time of an artist page) are skipped.
 IS_WATCHED = (
+    "(EXISTS (SELECT 1 FROM watchlist_artists) AND "
     "(EXISTS (SELECT 1 FROM watchlist_artists w WHERE w.source = 'spotify' "
     "AND w.artist_id = a.spotify_artist_id) "
     "OR EXISTS (SELECT 1 FROM watchlist_artists w WHERE w.source = 'itunes' "
@@ -33,17 +36,18 @@ IS_WATCHED = (
     "AND w.artist_id = a.deezer_id) "
     "OR EXISTS (SELECT 1 FROM watchlist_artists w WHERE w.name_fold = a.name_fold "
     "AND CASE w.source WHEN 'spotify' THEN a.spotify_artist_id WHEN 'itunes' "
-    "THEN a.itunes_artist_id WHEN 'deezer' THEN a.deezer_id END IS NULL))"
+    "THEN a.itunes_artist_id WHEN 'deezer' THEN a.deezer_id END IS NULL)))"
 )
 
 # Each object's keys, in order, with the SQL expression that gives the value. The aliases are
 # those of queries.py: a = artists, al = albums, ar = the album's artist, t = tracks,
-# f = folders. NULL stands for what this library does not know (artwork, Last.fm …).
+# f = folders. NULL stands for what this library does not know (artwork, Last.fm …). Artists
+# and albums carry their timestamps already formatted (migration 0006); tracks format per row.
 ARTIST_FIELDS: tuple[tuple[str, str], ...] = (
     ("id", "a.id"), ("name", "a.name"), ("thumb_url", "NULL"), ("banner_url", "NULL"),
     ("genres", "json(a.genres)"), ("summary", "NULL"), ("style", "NULL"), ("mood", "NULL"),
     ("label", "NULL"), ("server_source", f"'{SERVER_SOURCE}'"),
-    ("created_at", _iso("a.created_at")), ("updated_at", _iso("a.updated_at")),
+    ("created_at", "a.created_iso"), ("updated_at", "a.updated_iso"),
     ("musicbrainz_id", "a.musicbrainz_id"), ("spotify_artist_id", "a.spotify_artist_id"),
     ("itunes_artist_id", "a.itunes_artist_id"), ("audiodb_id", "NULL"), ("deezer_id", "a.deezer_id"),
     ("tidal_id", "NULL"), ("qobuz_id", "NULL"), ("genius_id", "NULL"), ("lastfm_url", "NULL"),
@@ -57,7 +61,7 @@ ALBUM_FIELDS: tuple[tuple[str, str], ...] = (
     ("genres", "json(al.genres)"), ("track_count", "al.track_count"), ("duration", "al.duration"),
     ("style", "NULL"), ("mood", "NULL"), ("label", "NULL"), ("explicit", "NULL"),
     ("record_type", "al.record_type"), ("server_source", f"'{SERVER_SOURCE}'"),
-    ("created_at", _iso("al.created_at")), ("updated_at", _iso("al.updated_at")),
+    ("created_at", "al.created_iso"), ("updated_at", "al.updated_iso"),
     ("upc", "NULL"), ("copyright", "NULL"), ("musicbrainz_release_id", "al.musicbrainz_release_id"),
     ("spotify_album_id", "al.spotify_album_id"), ("itunes_album_id", "al.itunes_album_id"),
     ("audiodb_id", "NULL"), ("deezer_id", "al.deezer_id"), ("tidal_id", "NULL"),

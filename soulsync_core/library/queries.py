@@ -29,13 +29,17 @@ _ALBUM_JOINS = "JOIN artists ar ON ar.id = al.artist_id"
 _TRACK_JOINS = ("JOIN folders f ON f.id = t.folder_id JOIN albums al ON al.id = t.album_id "
                 "JOIN artists ar ON ar.id = t.artist_id")
 
-# The ids of the tracks whose album artist or own artist contains an FTS phrase (given twice):
-# album artists through artists_fts and the album and track indexes, track artists through
-# the small tracks_artist_fts (migration 0005). The UNION drops a track found both ways.
+# The ids of the tracks whose album artist or own artist contains an FTS phrase and whose
+# title contains a folded term (parameters: phrase, title, phrase, title). Album artists go
+# through artists_fts, then the album index and the track index, which holds title_fold: the
+# title is tested without reading the track rows. Track artists go through the small
+# tracks_artist_fts (migration 0005). The UNION drops a track found both ways.
 _ARTIST_TRACKS = (
     "SELECT t2.id AS id FROM albums al2 CROSS JOIN tracks t2 ON t2.album_id = al2.id "
     "WHERE al2.artist_id IN (SELECT rowid FROM artists_fts WHERE artists_fts MATCH ?) "
-    "UNION SELECT rowid AS id FROM tracks_artist_fts WHERE tracks_artist_fts MATCH ?"
+    "AND instr(t2.title_fold, ?) > 0 "
+    "UNION SELECT t3.id AS id FROM tracks_artist_fts y CROSS JOIN tracks t3 ON t3.id = y.rowid "
+    "WHERE tracks_artist_fts MATCH ? AND instr(t3.title_fold, ?) > 0"
 )
 # Up to this many tracks of the matching artists, a title-and-artist search walks the artist's
 # tracks (about 0.5 us each) rather than the trigram index of the title (whose cost grows with
@@ -132,11 +136,31 @@ class LibraryQueries:
             filt.add("a.letter = ?", letter)
         count = (f"SELECT count(*) FROM {source} {filt.where}" if filt.terms
                  else "SELECT artists FROM library_stats WHERE id = 1")
+        if filt.terms == ["artists_fts MATCH ?"]:
+            # Only the search: count the matches in the FTS index, without reading the rows.
+            count = "SELECT count(*) FROM artists_fts WHERE artists_fts MATCH ?"
         return await self._page("artist", wanted, source, count, filt, "a.name_fold, a.id",
                                 offset, limit)
 
     async def artist(self, artist_id: int, wanted: Wanted = None) -> str | None:
         return await self._one(_artist(wanted, "WHERE a.id = ?"), (artist_id,))
+
+    async def artist_detail(self, artist_id: int, wanted_artist: Wanted = None,
+                            wanted_album: Wanted = None) -> tuple[str, list[str]] | None:
+        """Return ``(artist, its albums by year then title)``; None when the artist is unknown.
+
+        One statement, so one round trip to the database thread: the artist's row (k = 0)
+        and then its albums' rows (k = 1), told apart and ordered by the leading columns.
+        """
+        rows = await self._db.fetchall(
+            f"SELECT 0 AS k, NULL AS y, NULL AS f, NULL AS i, {json_sql('artist', wanted_artist)} "
+            "FROM artists a WHERE a.id = ?1 "
+            f"UNION ALL SELECT 1, al.year, al.title_fold, al.id, {json_sql('album', wanted_album)} "
+            f"FROM albums al {_ALBUM_JOINS} WHERE al.artist_id = ?1 ORDER BY 1, 2, 3, 4",
+            (artist_id,))
+        if not rows or rows[0][0] != 0:
+            return None
+        return rows[0][4], [row[4] for row in rows[1:]]
 
     async def artist_albums(self, artist_id: int, wanted: Wanted = None) -> list[str] | None:
         """Return the artist's albums by year then title; None when the artist is unknown."""
@@ -164,6 +188,9 @@ class LibraryQueries:
             filt.add("al.year = ?", year)
         count = (f"SELECT count(*) FROM {source} {filt.where}" if filt.terms
                  else "SELECT albums FROM library_stats WHERE id = 1")
+        if filt.terms == ["albums_fts MATCH ?"]:
+            # Only the search: count the matches in the FTS index, without reading the rows.
+            count = "SELECT count(*) FROM albums_fts WHERE albums_fts MATCH ?"
         return await self._page("album", wanted, source, count, filt, "al.title_fold, al.id",
                                 offset, limit)
 
@@ -215,9 +242,8 @@ class LibraryQueries:
             # The artist is rare: its tracks, walked through the indexes, are fewer than the
             # matches of a common title term in tracks_fts (whose doclists would all be read).
             source = f"({_ARTIST_TRACKS}) m CROSS JOIN tracks t ON t.id = m.id"
-            filt.add("instr(t.title_fold, ?) > 0", title)
-            # The source's two phrases come before the filter's parameters, as in the SQL.
-            filt.params = [fts_phrase(artist), fts_phrase(artist), *filt.params]
+            # The source's parameters come before the filter's (none here), as in the SQL.
+            filt.params = [fts_phrase(artist), title, fts_phrase(artist), title, *filt.params]
         elif phrases:
             source = "tracks_fts x CROSS JOIN tracks t ON t.id = x.rowid"
             filt.add("tracks_fts MATCH ?", " AND ".join(phrases))
