@@ -38,6 +38,14 @@ class JobInfo(msgspec.Struct):
     finished_at: str | None
 
 
+class JobFailed(Exception):
+    """An expected failure (a missing folder, no download client): ``str()`` says what to fix.
+
+    The job runner records it and logs one warning line; any other exception is a bug and is
+    logged with its traceback.
+    """
+
+
 class JobConflict(Exception):
     """A job of that kind is running already; ``running`` describes it."""
 
@@ -112,6 +120,9 @@ class JobRunner:
             info.state, info.result = "completed", result
         except asyncio.CancelledError:
             info.state, info.error = "cancelled", "The job was cancelled."
+        except JobFailed as exc:
+            log.warning("job %s (%s) failed: %s", info.kind, info.id, exc)
+            info.state, info.error = "failed", str(exc) or type(exc).__name__
         except Exception as exc:
             log.exception("job %s (%s) failed", info.kind, info.id)
             info.state, info.error = "failed", str(exc) or type(exc).__name__

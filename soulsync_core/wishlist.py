@@ -37,7 +37,7 @@ from soulsync_core.db import Database, Row
 from soulsync_core.downloads.models import FINISHED, Download, Wanted
 from soulsync_core.downloads.service import NoDownloadClient
 from soulsync_core.downloads.wanted import guess_source
-from soulsync_core.jobs import JobConflict, JobContext, JobInfo, JobRunner
+from soulsync_core.jobs import JobConflict, JobContext, JobFailed, JobInfo, JobRunner
 from soulsync_core.library.queries import LibraryQueries
 from soulsync_core.matching import TrackInfo, fold, track_similarity
 from soulsync_core.schedule import Clock, Schedule, iso, parse_iso, utc_now
@@ -65,7 +65,7 @@ class WishlistInputError(ValueError):
     """A track object that cannot be stored; ``str()`` says which field and what it must be."""
 
 
-class NoDownloadPath(Exception):
+class NoDownloadPath(JobFailed):
     """A run found no download client to fetch with; ``str()`` says what to set up."""
 
 

@@ -80,3 +80,20 @@ async def test_shutdown_cancels_running_jobs(core: Core):
     await core.jobs.shutdown()
     assert (await core.jobs.get(info.id)).state == "cancelled"
     assert core.jobs.running("scan") is None
+
+
+async def test_expected_failure_is_one_warning_line_without_traceback(core: Core, caplog):
+    import logging
+
+    from soulsync_core.jobs import JobFailed
+
+    async def work(ctx: JobContext) -> None:
+        raise JobFailed("The music folder /nope does not exist.")
+
+    with caplog.at_level(logging.WARNING, logger="soulsync_core.jobs"):
+        info = await core.jobs.start("scan", work)
+        await core.jobs.wait("scan")
+    done = await core.jobs.get(info.id)
+    assert (done.state, done.error) == ("failed", "The music folder /nope does not exist.")
+    record = next(r for r in caplog.records if "failed" in r.getMessage())
+    assert record.levelno == logging.WARNING and record.exc_info is None

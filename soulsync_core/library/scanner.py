@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from soulsync_core.jobs import JobFailed
 from soulsync_core.library.store import KnownFile, LibraryStore, SkippedFile
 from soulsync_core.library.tags import AUDIO_EXTENSIONS, TrackRecord, UnreadableFile, read_track
 
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 CHUNK_FILES = 500
 
 
-class ScanError(Exception):
+class ScanError(JobFailed):
     """The scan cannot run (or must not remove anything); ``str()`` says why and what to do."""
 
 
