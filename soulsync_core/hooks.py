@@ -23,6 +23,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 __all__ = [
     "AuthFailed", "DownloadClient", "MetadataProvider", "NotConfigured", "PlaylistSource",
     "ProviderError", "RateLimited", "Section", "Setting", "SettingsReader", "hookimpl",
+    "retry_after_seconds",
 ]
 
 
@@ -51,6 +52,19 @@ class RateLimited(ProviderError):
     def __init__(self, message: str, retry_after: float):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+def retry_after_seconds(value: str | None, default: float) -> float:
+    """Return a ``Retry-After`` header in seconds for :class:`RateLimited`.
+
+    An absent header, an HTTP date (services here send seconds) or a negative or unreadable
+    value gives ``default``.
+    """
+    try:
+        seconds = float(value) if value is not None else default
+    except ValueError:
+        return default
+    return seconds if seconds >= 0 else default
 
 
 # --- what hooks receive --------------------------------------------------------------------

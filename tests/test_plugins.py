@@ -242,3 +242,13 @@ async def test_playlist_sources_are_collected_and_closed_at_shutdown(soulsync_fa
     assert api.core.playlist_sources == [source] and source.started
     await api.client.close()
     assert source.closed
+
+
+def test_retry_after_header_parsing_for_rate_limited_providers():
+    from soulsync_core.hooks import retry_after_seconds
+
+    assert retry_after_seconds("30", 60) == 30
+    assert retry_after_seconds("1.5", 60) == 1.5
+    assert retry_after_seconds(None, 60) == 60
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", 5) == 5
+    assert retry_after_seconds("-3", 5) == 5

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 from aiolimiter import AsyncLimiter
 
-from soulsync_core.hooks import ProviderError, RateLimited, SettingsReader
+from soulsync_core.hooks import ProviderError, RateLimited, SettingsReader, retry_after_seconds
 from soulsync_itunes import __version__
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def _results(status: int, headers: Mapping[str, str], body: bytes) -> list[Row]:
     """Turn one answer into its rows or the error it stands for."""
     if status == 429 or status == 403:
         # Apple answers 403 (sometimes 429) when throttling, usually without Retry-After.
-        retry_after = _retry_after(headers.get("Retry-After"))
+        retry_after = retry_after_seconds(headers.get("Retry-After"), DEFAULT_RETRY_AFTER)
         raise RateLimited(f"iTunes is throttling requests (HTTP {status}); "
                           f"retry in {retry_after:.0f} s", retry_after)
     decoded = _decode(body)
@@ -107,15 +107,6 @@ def _decode(body: bytes) -> Any:
         return json.loads(body)
     except ValueError:
         return None
-
-
-def _retry_after(value: str | None) -> float:
-    """Return Retry-After in seconds; an absent, dated or unreadable header means the default."""
-    try:
-        seconds = float(value) if value is not None else DEFAULT_RETRY_AFTER
-    except ValueError:
-        return DEFAULT_RETRY_AFTER
-    return seconds if seconds >= 0 else DEFAULT_RETRY_AFTER
 
 
 def _describe(exc: aiohttp.ClientError) -> str:

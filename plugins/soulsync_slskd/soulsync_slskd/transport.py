@@ -16,7 +16,14 @@ from typing import Any
 
 import aiohttp
 
-from soulsync_core.hooks import AuthFailed, NotConfigured, ProviderError, RateLimited, SettingsReader
+from soulsync_core.hooks import (
+    AuthFailed,
+    NotConfigured,
+    ProviderError,
+    RateLimited,
+    SettingsReader,
+    retry_after_seconds,
+)
 from soulsync_slskd import __version__
 
 log = logging.getLogger(__name__)
@@ -117,18 +124,9 @@ def _error(answer: Answer, retry_after: str | None) -> ProviderError:
         return ProviderError("slskd answered HTTP 403: the API key needs the ReadWrite role, "
                              "or slskd runs as a relay agent")
     if status == 429:
-        seconds = _retry_after(retry_after)
+        seconds = retry_after_seconds(retry_after, DEFAULT_RETRY_AFTER)
         return RateLimited(f"slskd is busy ({detail or 'HTTP 429'}); retry in {seconds:g} s", seconds)
     return ProviderError(f"slskd answered HTTP {status}" + (f": {detail}" if detail else ""))
-
-
-def _retry_after(value: str | None) -> float:
-    """Return Retry-After in seconds; slskd sends none, so absent or unreadable means the default."""
-    try:
-        seconds = float(value) if value is not None else DEFAULT_RETRY_AFTER
-    except ValueError:
-        return DEFAULT_RETRY_AFTER
-    return seconds if seconds >= 0 else DEFAULT_RETRY_AFTER
 
 
 def _describe(exc: aiohttp.ClientError) -> str:

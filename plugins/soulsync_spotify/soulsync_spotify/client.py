@@ -22,7 +22,7 @@ from spotipy.exceptions import SpotifyException, SpotifyOauthError
 from spotipy.oauth2 import SpotifyClientCredentials
 from urllib3.util.retry import Retry
 
-from soulsync_core.hooks import AuthFailed, ProviderError, RateLimited
+from soulsync_core.hooks import AuthFailed, ProviderError, RateLimited, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -79,17 +79,10 @@ def _stop_on_429_and_5xx(response: requests.Response, *args: Any, **kwargs: Any)
     """
     if response.status_code == 429:
         response.close()
-        raise _Throttled(_retry_after(response.headers.get("Retry-After")))
+        raise _Throttled(retry_after_seconds(response.headers.get("Retry-After"), DEFAULT_RETRY_AFTER))
     if response.status_code >= 500:
         response.close()
         raise _ServerFailed(response.status_code, response.url)
-
-
-def _retry_after(value: str | None) -> float:
-    try:
-        return max(0.0, float(value)) if value is not None else DEFAULT_RETRY_AFTER
-    except ValueError:  # an HTTP date; Spotify sends seconds, so a rough default will do
-        return DEFAULT_RETRY_AFTER
 
 
 def _session() -> requests.Session:
@@ -203,7 +196,7 @@ def _api_error(exc: SpotifyException) -> ProviderError:
     status, message = exc.http_status, _message(exc)
     if status == 429:  # only without our session's hook, e.g. spotipy's own retry error
         return RateLimited("Spotify asked to slow down",
-                           _retry_after((exc.headers or {}).get("Retry-After")))
+                           retry_after_seconds((exc.headers or {}).get("Retry-After"), DEFAULT_RETRY_AFTER))
     if status == 401:  # already after one retry with a new token
         return AuthFailed(f"Spotify refused a new access token ({message})")
     return ProviderError(f"Spotify answered HTTP {status}: {message}")
