@@ -17,18 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import mutagen
-from mutagen.aiff import AIFF
-from mutagen.flac import FLAC
-from mutagen.mp3 import MP3
-from mutagen.mp4 import MP4, MP4FreeForm
-from mutagen.oggopus import OggOpus
-from mutagen.oggvorbis import OggVorbis
-from mutagen.wave import WAVE
+from soulsync_core.library.tags import UnreadableFile, open_audio
 
-from soulsync_core.library.tags import UnreadableFile
-
-FILE_TYPES = [FLAC, MP3, MP4, OggVorbis, OggOpus, WAVE, AIFF]
 _FORMATS = {"FLAC": "flac", "MP3": "mp3", "OggVorbis": "ogg", "OggOpus": "opus", "WAVE": "wav",
             "AIFF": "aiff"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -48,20 +38,12 @@ class AudioInfo:
     bit_depth: int | None
 
 
-def _open(path: str) -> Any:
-    try:
-        audio = mutagen.File(path, options=FILE_TYPES)
-    except Exception as exc:
-        # mutagen raises many types for damaged files; all mean "this is not usable audio".
-        raise UnreadableFile(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
-    if audio is None:
-        raise UnreadableFile("not a FLAC, MP3, M4A, Ogg Vorbis, Opus, WAV or AIFF file")
-    return audio
+
 
 
 def probe(path: str) -> AudioInfo:
     """Return the stream figures of the audio file at ``path``; raise UnreadableFile otherwise."""
-    audio = _open(path)
+    audio = open_audio(path)
     info = audio.info
     name = type(audio).__name__
     if name == "MP4":
@@ -98,7 +80,7 @@ def _text(value: str) -> str:
 
 def write_tags(path: str, tags: TagSet) -> None:
     """Replace the text tags of the file at ``path`` with ``tags``; raise UnreadableFile."""
-    audio = _open(path)
+    audio = open_audio(path)
     if audio.tags is None:
         audio.add_tags()
     family = type(audio).__name__
@@ -171,4 +153,10 @@ def _write_mp4(atoms: Any, tags: TagSet) -> None:
     custom = {"ISRC": tags.isrc, **(tags.custom or {})}
     for name, value in custom.items():
         if value:
-            atoms[f"----:com.apple.iTunes:{name}"] = [MP4FreeForm(_text(value).encode())]
+            atoms[f"----:com.apple.iTunes:{name}"] = [_mp4_freeform(_text(value).encode())]
+
+
+def _mp4_freeform(data: bytes) -> Any:
+    from mutagen.mp4 import MP4FreeForm  # imported on first use, as in library.tags
+
+    return MP4FreeForm(data)

@@ -12,20 +12,12 @@ easy key sets. The tag names that SoulSync writes itself on import are listed in
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
-
-import mutagen
-from mutagen.aiff import AIFF
-from mutagen.flac import FLAC
-from mutagen.mp3 import MP3
-from mutagen.mp4 import MP4
-from mutagen.oggopus import OggOpus
-from mutagen.oggvorbis import OggVorbis
-from mutagen.wave import WAVE
 
 from soulsync_core.library.folding import fold, letter_of, name_key, normalize
 
@@ -33,7 +25,41 @@ from soulsync_core.library.folding import fold, letter_of, name_key, normalize
 AUDIO_EXTENSIONS = frozenset({".flac", ".mp3", ".m4a", ".ogg", ".oga", ".opus", ".wav", ".aif",
                               ".aiff", ".aifc"})
 
-_FILE_TYPES = [FLAC, MP3, MP4, OggVorbis, OggOpus, WAVE, AIFF]
+
+
+@functools.cache
+def _file_types() -> list[Any]:
+    # mutagen is imported on first use (in a scan or import thread), not at daemon start-up,
+    # where it would cost ~0.1 s and memory for nothing until a file is read.
+    from mutagen.aiff import AIFF
+    from mutagen.flac import FLAC
+    from mutagen.mp3 import MP3
+    from mutagen.mp4 import MP4
+    from mutagen.oggopus import OggOpus
+    from mutagen.oggvorbis import OggVorbis
+    from mutagen.wave import WAVE
+
+    return [FLAC, MP3, MP4, OggVorbis, OggOpus, WAVE, AIFF]
+
+
+def open_audio(path: str) -> Any:
+    """Return the mutagen file object of ``path`` (one of the formats SoulSync reads).
+
+    Raises :class:`UnreadableFile` when it cannot be opened or parsed, or is another format.
+    Blocking: call it from a thread.
+    """
+    import mutagen
+
+    try:
+        audio = mutagen.File(path, options=_file_types())
+    except Exception as exc:
+        # mutagen raises many types (MutagenError, struct.error, EOFError, OSError …) for
+        # damaged files; any of them means "skip this file", never "stop the scan".
+        raise UnreadableFile(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
+    if audio is None:
+        raise UnreadableFile("not a FLAC, MP3, M4A, OGG Vorbis, Opus, WAV or AIFF file")
+    return audio
+
 _FORMATS = {"FLAC": "FLAC", "MP3": "MP3", "OggVorbis": "OGG", "OggOpus": "OPUS", "WAVE": "WAV",
             "AIFF": "AIFF"}
 _LOSSLESS = frozenset({"FLAC", "ALAC", "WAV", "AIFF"})
@@ -161,14 +187,7 @@ def read_track(path: str, root: str, file_size: int, file_mtime: int) -> TrackRe
     Missing tags fall back to the path ``Artist/Album/NN - Title.ext`` relative to ``root``.
     Raises :class:`UnreadableFile` when the file cannot be opened or parsed.
     """
-    try:
-        audio = mutagen.File(path, options=_FILE_TYPES)
-    except Exception as exc:
-        # mutagen raises many types (MutagenError, struct.error, EOFError, OSError …) for
-        # damaged files; any of them means "skip this file", never "stop the scan".
-        raise UnreadableFile(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
-    if audio is None:
-        raise UnreadableFile("not a FLAC, MP3, M4A, OGG Vorbis, Opus, WAV or AIFF file")
+    audio = open_audio(path)
     tags = _generic_tags(audio)
     folder, _, file_name = path.rpartition("/")
     record = _from_tags(tags, folder, file_name, file_size, file_mtime, audio.info,

@@ -8,19 +8,26 @@ per page. The client is rebuilt from the settings after any ``spotify.*`` change
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiolimiter import AsyncLimiter
 
 from soulsync_core.hooks import NotConfigured, ProviderError, SettingsReader
 from soulsync_core.models import Album, Artist, Health, Track
 from soulsync_spotify import mapping
-from soulsync_spotify.client import Config, SpotifyApi
+
+if TYPE_CHECKING:
+    from soulsync_spotify.client import SpotifyApi
+
+# spotipy (with requests and redis) takes ~0.2 s to import: too much for every daemon start,
+# so the client module is loaded only when Spotify is configured, in a thread, at start().
+CLIENT_MODULE = "soulsync_spotify.client"
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +77,8 @@ class SpotifyProvider:
             raise NotConfigured("Spotify is not configured: set spotify.client_id and "
                                 "spotify.client_secret")
         if self._api is None:
+            from soulsync_spotify.client import Config, SpotifyApi
+
             get = self._settings.get
             self._api = SpotifyApi(Config(
                 client_id=get("spotify.client_id").strip(),
@@ -81,7 +90,12 @@ class SpotifyProvider:
         return self._api, self._limiter
 
     async def start(self) -> None:
-        """Nothing to open: the client is built, without I/O, on the first request."""
+        """Load the client module off the event loop when configured; nothing is opened.
+
+        The client itself is built, without I/O, on the first request.
+        """
+        if self.configured:
+            await asyncio.to_thread(importlib.import_module, CLIENT_MODULE)
 
     async def close(self) -> None:
         if self._api is not None:
