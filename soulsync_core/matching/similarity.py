@@ -20,12 +20,11 @@ most 0.5.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
-
-from rapidfuzz import fuzz
+from typing import Any, Literal
 
 from soulsync_core.matching.text import (
     HARD_VERSIONS,
@@ -60,6 +59,14 @@ VERSION_LABELS = {
     "orchestral": "an orchestral version", "reprise": "a reprise", "rerecording": "a re-recording",
     "edit": "an edit", "extended": "an extended version", "clean": "a clean (censored) version",
 }
+
+
+@functools.cache
+def _fuzz() -> Any:
+    """Return rapidfuzz's ``fuzz`` module, imported on first comparison, not at daemon start-up."""
+    from rapidfuzz import fuzz
+
+    return fuzz
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,7 @@ def text_similarity(a: str, b: str) -> float:
         return 1.0
     if not a or not b:
         return 0.0
+    fuzz = _fuzz()
     return min(0.999, max(fuzz.ratio(a, b), fuzz.token_sort_ratio(a, b)) / 100)
 
 
@@ -201,7 +209,7 @@ def version_conflicts(wanted: Iterable[TitleInfo], candidate: Iterable[TitleInfo
                        else f"is not {label}; the wanted track is")
     for tag in sorted(want_tags & cand_tags & HARD_VERSIONS):
         ours, theirs = want_details.get(tag), cand_details.get(tag)
-        if ours and theirs and max(fuzz.token_set_ratio(a, b) for a in ours for b in theirs) / 100 < (
+        if ours and theirs and max(_fuzz().token_set_ratio(a, b) for a in ours for b in theirs) / 100 < (
                 _DETAIL_GATE):
             reasons.append(f"is a different {tag.replace('_', ' ')} ({', '.join(sorted(theirs))!r}; "
                            f"wanted {', '.join(sorted(ours))!r})")
