@@ -109,7 +109,7 @@ class Core:
     def providers(self) -> list[MetadataProvider | DownloadClient | PlaylistSource]:
         """Return every provider object (one object may serve several roles), each once."""
         seen: dict[int, MetadataProvider | DownloadClient | PlaylistSource] = {}
-        for provider in (*self.search._providers.values(), *self.download_clients,
+        for provider in (*self.search.providers(), *self.download_clients,
                          *self.playlist_sources):
             seen.setdefault(id(provider), provider)
         return list(seen.values())

@@ -52,6 +52,10 @@ class MetadataSearch:
         """Return the registered provider names, sorted."""
         return sorted(self._providers)
 
+    def providers(self) -> list[MetadataProvider]:
+        """Return the registered providers, in registration order."""
+        return list(self._providers.values())
+
     def provider(self, name: str) -> MetadataProvider:
         """Return the provider called ``name``; raise UnknownSource otherwise."""
         try:
