@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from soulsync_core import __version__
+from soulsync_core.accounts import Accounts
 from soulsync_core.activity import Activity
 from soulsync_core.apikeys import ApiKeys
 from soulsync_core.config import Section, core_schema
@@ -88,12 +89,13 @@ class Core:
         activity = Activity(db)
         health = ServiceHealth()
         limiter = RateLimiter({c: settings.get(f"api.rate_limits.{c}") for c in CATEGORIES})
-        metadata: list[MetadataProvider] = host.providers("metadata_providers", settings)
+        accounts = Accounts(db)
+        metadata: list[MetadataProvider] = host.providers("metadata_providers", settings, accounts)
         core = cls(data_dir, db, settings, activity, ApiKeys(db, activity), health,
                    JobRunner(db), limiter, parse_networks(settings.get("server.trusted_proxies")),
                    host, MetadataSearch(metadata, settings, health),
-                   host.providers("download_clients", settings),
-                   host.providers("playlist_sources", settings))
+                   host.providers("download_clients", settings, accounts),
+                   host.providers("playlist_sources", settings, accounts))
         core.library = LibraryService(db, settings, core.jobs, activity)
         core.stats_contributors.append(core.library.contribute_stats)
         core.downloads = DownloadService(db, settings, activity, core.library, core.download_clients)

@@ -14,16 +14,26 @@ from typing import Any, Protocol, runtime_checkable
 import pluggy
 
 from soulsync_core.config import Section, Setting
-from soulsync_core.models import Album, Artist, Candidate, Health, Playlist, Track, Transfer
+from soulsync_core.models import (
+    Account,
+    Album,
+    Artist,
+    Candidate,
+    Health,
+    LoginStart,
+    Playlist,
+    Track,
+    Transfer,
+)
 
 PROJECT = "soulsync"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 __all__ = [
-    "AuthFailed", "DownloadClient", "MetadataProvider", "NotConfigured", "PlaylistSource",
-    "ProviderError", "RateLimited", "Section", "Setting", "SettingsReader", "hookimpl",
-    "retry_after_seconds",
+    "AccountLogin", "AccountStore", "Accounts", "AuthFailed", "DownloadClient", "LoginFailed",
+    "MetadataProvider", "NotAuthenticated", "NotConfigured", "PlaylistSource", "ProviderError",
+    "RateLimited", "Section", "Setting", "SettingsReader", "hookimpl", "retry_after_seconds",
 ]
 
 
@@ -40,6 +50,16 @@ class NotConfigured(ProviderError):
 
 class AuthFailed(ProviderError):
     """The service refused the configured credentials (a wrong API key or client secret)."""
+
+
+class NotAuthenticated(ProviderError):
+    """No user account is connected (never logged in, logged out, or the service revoked the
+    login): the user has to log in again (``soulsync auth <name>`` or ``/api/v1/auth/<name>``)."""
+
+
+class LoginFailed(ProviderError):
+    """An account login could not be finished; ``str()`` tells the user what to do (no login
+    in progress, the pasted address is from another attempt, the service refused the code)."""
 
 
 class RateLimited(ProviderError):
@@ -78,6 +98,31 @@ class SettingsReader(Protocol):
 
     def on_change(self, prefix: str, listener: Any) -> None:
         """Call ``listener({key: value})`` (sync or async) after keys under ``prefix`` change."""
+
+
+class AccountStore(Protocol):
+    """Private, persistent storage of one account: OAuth tokens, a login in progress.
+
+    The core keeps it in SQLite, apart from settings: ``/settings`` never shows it and the
+    core never logs it. Values are JSON objects. The daemon and the CLI (``soulsync auth``)
+    share it, so a value written by one is read by the other's next :meth:`get`.
+    """
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        """Return the value stored under ``key``, None when there is none."""
+
+    async def put(self, key: str, value: dict[str, Any]) -> None:
+        """Store ``value`` under ``key``, replacing what was there (committed on return)."""
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key``; no error when it is absent."""
+
+
+class Accounts(Protocol):
+    """What provider hooks receive to keep account data: one :class:`AccountStore` per name."""
+
+    def store(self, account: str) -> AccountStore:
+        """Return the store of ``account`` (e.g. ``"spotify"``); cheap, no I/O."""
 
 
 # --- providers hooks return ------------------------------------------------------------------
@@ -171,10 +216,54 @@ class PlaylistSource(Protocol):
     async def health(self) -> Health: ...
 
     async def list_playlists(self) -> list[Playlist]:
-        """Return every playlist of the connected account (all pages), without tracks."""
+        """Return every playlist of the connected account (all pages), without tracks.
+
+        Raises NotAuthenticated when no account is connected.
+        """
 
     async def get_playlist(self, playlist_id: str) -> Playlist:
-        """Return one playlist with all its tracks (items without a track are left out)."""
+        """Return one playlist with all its tracks in playlist order (all pages).
+
+        Items without a track (deleted, unavailable, podcast episodes) are left out; the
+        owner's local files are kept with ``id`` "". Raises NotAuthenticated when no account
+        is connected and LookupError when there is no such playlist.
+        """
+
+
+@runtime_checkable
+class AccountLogin(Protocol):
+    """A provider that connects a user account by OAuth authorization code (with PKCE when
+    it has no client secret), in the copy-paste flow a NAS without a browser needs.
+
+    The core serves it as ``GET/POST/DELETE /api/v1/auth/<name>``, the callback
+    ``GET /auth/<name>/callback`` and ``soulsync auth <name>``. Login state (``state``, PKCE
+    verifier) and tokens live in the provider's :class:`AccountStore`, so a login begun by the
+    API can be finished by the callback, and one finished by the CLI is used by the daemon.
+    These methods work without :meth:`start` having been called.
+    """
+
+    name: str
+
+    async def begin_login(self, redirect_uri: str) -> LoginStart:
+        """Start a login and return the authorize address to open.
+
+        ``redirect_uri`` is the daemon's callback, used unless the plugin's settings name
+        another. A new login replaces one in progress. Raises NotConfigured when the client
+        id is missing.
+        """
+
+    async def finish_login(self, response: str) -> Account:
+        """Finish the login from what the user copied: the whole address the browser was sent
+        to (``…?code=…&state=…``) or the bare code. Exchanges the code, stores the tokens and
+        returns the connected account. Raises LoginFailed saying what to do, or ProviderError
+        when the service cannot be reached.
+        """
+
+    async def account(self) -> Account:
+        """Return who is connected, from stored data (no network)."""
+
+    async def logout(self) -> None:
+        """Forget the stored tokens and any login in progress."""
 
 
 # --- hookspecs --------------------------------------------------------------------------------
@@ -186,15 +275,23 @@ def settings_sections() -> list[Section]:
 
 
 @hookspec
-def metadata_providers(settings: SettingsReader) -> list[MetadataProvider]:
-    """Return the metadata providers this plugin offers; an empty list offers none."""
+def metadata_providers(settings: SettingsReader, accounts: Accounts) -> list[MetadataProvider]:
+    """Return the metadata providers this plugin offers; an empty list offers none.
+
+    ``accounts`` is where a provider keeps tokens (see :class:`AccountStore`); an
+    implementation that needs only ``settings`` may leave it out of its parameters.
+    """
 
 
 @hookspec
-def download_clients(settings: SettingsReader) -> list[DownloadClient]:
+def download_clients(settings: SettingsReader, accounts: Accounts) -> list[DownloadClient]:
     """Return the download clients this plugin offers; an empty list offers none."""
 
 
 @hookspec
-def playlist_sources(settings: SettingsReader) -> list[PlaylistSource]:
-    """Return the playlist sources this plugin offers; an empty list offers none."""
+def playlist_sources(settings: SettingsReader, accounts: Accounts) -> list[PlaylistSource]:
+    """Return the playlist sources this plugin offers; an empty list offers none.
+
+    A source that logs in a user account also implements :class:`AccountLogin`. One object
+    may be returned by several hooks (a metadata provider and playlist source of one service).
+    """

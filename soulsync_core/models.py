@@ -66,7 +66,12 @@ class Health:
 
 @dataclass
 class Playlist:
-    """A streaming playlist; ``tracks`` is empty in listings and filled by ``get_playlist``."""
+    """A streaming playlist; ``tracks`` is empty in listings and filled by ``get_playlist``.
+
+    ``snapshot_id`` changes whenever the playlist's contents change (Spotify's snapshot id,
+    TIDAL's last-modified time), None when the source has no such marker. A track that is a
+    local file of the owner (no id at the source) has ``id`` "".
+    """
 
     id: str
     name: str
@@ -75,6 +80,32 @@ class Playlist:
     description: str = ""
     image_url: str | None = None
     tracks: list[Track] = field(default_factory=list)
+    snapshot_id: str | None = None
+
+
+@dataclass
+class LoginStart:
+    """The first step of an account login: the address the user opens in a browser.
+
+    ``redirect_uri`` is where the service sends the browser back (the daemon's callback unless
+    the plugin's settings name another); ``expires_in`` is how many seconds the login can be
+    finished in.
+    """
+
+    url: str
+    redirect_uri: str
+    state: str
+    expires_in: int = 600
+
+
+@dataclass
+class Account:
+    """Who is logged in to a streaming account; ``connected`` False when nobody is."""
+
+    connected: bool
+    user_id: str | None = None
+    display_name: str | None = None
+    scopes: list[str] = field(default_factory=list)
 
 
 @dataclass

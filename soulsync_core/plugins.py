@@ -128,12 +128,17 @@ class PluginHost:
                     self._note_error(name, f"settings_sections returned {section!r}, not a Section")
         return sections
 
-    def providers(self, hook_name: str, settings: hooks.SettingsReader) -> list[Any]:
-        """Return the providers of one provider hook; names are unique across plugins."""
+    def providers(self, hook_name: str, settings: hooks.SettingsReader,
+                  accounts: hooks.Accounts) -> list[Any]:
+        """Return the providers of one provider hook; names are unique across plugins.
+
+        One object returned by several hooks (a service that searches and lists playlists)
+        is one provider; its name is unique within each hook.
+        """
         protocol = PROVIDER_HOOKS[hook_name]
         taken: set[str] = set()
         providers: list[Any] = []
-        for name, result in self._call_each(hook_name, settings=settings):
+        for name, result in self._call_each(hook_name, settings=settings, accounts=accounts):
             for provider in result:
                 if not isinstance(provider, protocol):
                     self._note_error(name, f"{hook_name} returned {provider!r}, which lacks "

@@ -1,0 +1,54 @@
+"""Account data of plugins (OAuth tokens, logins in progress), kept in SQLite.
+
+Plugins receive :class:`Accounts` through their provider hooks and never see the database;
+values never pass through settings, the API or the logs. The daemon and ``soulsync auth``
+open the same database, so each read goes to SQLite (a primary-key lookup) rather than a
+cache that the other process could leave stale.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from soulsync_core.db import Database
+from soulsync_core.timefmt import utc_now_iso
+
+
+class AccountStore:
+    """The :class:`soulsync_core.hooks.AccountStore` of one account."""
+
+    def __init__(self, db: Database, account: str):
+        self._db = db
+        self.account = account
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        """Return the JSON object stored under ``key``, None when there is none."""
+        text = await self._db.fetchval(
+            "SELECT value FROM account_data WHERE account = ? AND key = ?", (self.account, key))
+        return None if text is None else msgspec.json.decode(text)
+
+    async def put(self, key: str, value: dict[str, Any]) -> None:
+        """Store ``value`` under ``key``, replacing what was there."""
+        await self._db.execute(
+            "INSERT INTO account_data (account, key, value, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (account, key) DO UPDATE SET value = excluded.value, "
+            "updated_at = excluded.updated_at",
+            (self.account, key, msgspec.json.encode(value).decode(), utc_now_iso()))
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key``; nothing happens when it is absent."""
+        await self._db.execute("DELETE FROM account_data WHERE account = ? AND key = ?",
+                               (self.account, key))
+
+
+class Accounts:
+    """Hands each plugin the store of an account by name (see :mod:`soulsync_core.hooks`)."""
+
+    def __init__(self, db: Database):
+        self._db = db
+
+    def store(self, account: str) -> AccountStore:
+        """Return the store of ``account``; cheap, no I/O."""
+        return AccountStore(self._db, account)
