@@ -1,4 +1,5 @@
-"""The ``soulsync`` command: ``serve`` the daemon, ``scan`` the library, manage ``keys`` on the box."""
+"""The ``soulsync`` command: ``serve`` the daemon, ``scan`` the library, manage ``keys`` and
+connect streaming accounts (``auth``) on the box."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from soulsync_core import __version__
 from soulsync_core.config import ConfigFileError, SettingError
 from soulsync_core.core import Core
 from soulsync_core.db.migrate import MigrationError
+from soulsync_core.hooks import LoginFailed, ProviderError
 from soulsync_core.library.scanner import ScanError, ScanProgress
 from soulsync_core.library.service import JOB_KIND
 from soulsync_core.logs import setup_logging
+from soulsync_core.models import Account
 from soulsync_core.paths import default_data_dir
 
 
@@ -43,6 +46,15 @@ def _parser() -> argparse.ArgumentParser:
     key_commands.add_parser("list", parents=[common], help="list keys (never the keys themselves)")
     revoke = key_commands.add_parser("revoke", parents=[common], help="revoke a key by id")
     revoke.add_argument("key_id")
+
+    auth = commands.add_parser("auth", parents=[common],
+                               help="connect a streaming account (spotify, tidal) for playlists")
+    auth.add_argument("account", help="the account to connect: spotify or tidal")
+    what = auth.add_mutually_exclusive_group()
+    what.add_argument("--status", action="store_true", help="show who is connected and stop")
+    what.add_argument("--logout", action="store_true", help="forget the account's tokens")
+    what.add_argument("--response", metavar="URL",
+                      help="finish with this redirect address (or code) instead of asking for it")
     return parser
 
 
@@ -60,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(serve(data_dir, args.config, args.host, args.port))
         if args.command == "scan":
             return asyncio.run(_with_core(data_dir, args.config, _scan))
+        if args.command == "auth":
+            return asyncio.run(_with_core(data_dir, args.config, lambda core: _auth(core, args)))
         action = {"create": _keys_create, "list": _keys_list, "revoke": _keys_revoke}[args.keys_command]
         return asyncio.run(_with_core(data_dir, args.config, lambda core: action(core, args)))
     except (ConfigFileError, SettingError, MigrationError) as exc:
@@ -105,6 +119,45 @@ async def _keys_revoke(core: Core, args: argparse.Namespace) -> int:
         return 1
     print(f"revoked {revoked.key_prefix}… ({revoked.label})")
     return 0
+
+
+async def _auth(core: Core, args: argparse.Namespace) -> int:
+    """Connect, show or forget a streaming account; the tokens go to the shared database, so
+    a running daemon uses them from its next request."""
+    login = core.logins().get(args.account)
+    if login is None:
+        known = ", ".join(sorted(core.logins())) or "none (install a plugin such as soulsync-spotify)"
+        print(f"soulsync: no account login named {args.account!r}; accounts: {known}",
+              file=sys.stderr)
+        return 1
+    try:
+        if args.status or args.logout:
+            if args.logout:
+                await login.logout()
+            account = await login.account()
+            print(_account_line(login.name, account))
+            return 0
+        start = await login.begin_login(core.callback_url(login.name))
+        if args.response is None:
+            print(f"1. Open this address in a browser on any device and approve SoulSync:\n\n"
+                  f"   {start.url}\n\n2. Your browser is then sent to {start.redirect_uri}?… "
+                  "(the page may fail to load; that is fine).\n   Copy the whole address from "
+                  "the address bar and paste it here.\n", file=sys.stderr)
+        response = args.response or await asyncio.to_thread(input, "Address (or code): ")
+        account = await core.finish_login(login, response.strip())
+    except (LoginFailed, ProviderError) as exc:
+        print(f"soulsync: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await login.close()
+    print(_account_line(login.name, account))
+    return 0
+
+
+def _account_line(name: str, account: Account) -> str:
+    if not account.connected:
+        return f"{name}: not connected"
+    return f"{name}: connected as {account.display_name or account.user_id or 'unknown user'}"
 
 
 PROGRESS_REFRESH_SECONDS = 0.2

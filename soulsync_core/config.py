@@ -350,6 +350,10 @@ CORE_SECTIONS: tuple[Section, ...] = (
                 "$artist, $album, $title, $track (two digits), $disc, $year, $ext; each folder "
                 "and file name is made safe, and the file always ends with its extension.",
                 check=check_path_template),
+        Setting("library.playlists_dir", str, "",
+                "Where synced playlists are written as M3U8 files (paths relative to it, for "
+                "media servers such as Navidrome and Jellyfin); empty means a Playlists folder "
+                "inside the music folder."),
     ), "The music library."),
     Section("downloads", (
         Setting("downloads.max_concurrent", int, 3,
@@ -416,6 +420,15 @@ CORE_SECTIONS: tuple[Section, ...] = (
                 "artists it did not finish are scanned again next time.", minimum=1,
                 maximum=100000),
     ), "The watchlist: artists whose new releases are wanted."),
+    Section("playlist_sync", (
+        Setting("playlist_sync.mode", str, "replace",
+                "What a sync does to the M3U8 file: replace (exactly the playlist's tracks that "
+                "are in the library) or append (keep the file's entries, add new ones).",
+                choices=("replace", "append")),
+        Setting("playlist_sync.download_missing", bool, True,
+                "Download a synced playlist's missing tracks at once (they always go on the "
+                "wishlist too); the M3U8 is updated as they arrive."),
+    ), "Playlist sync: streaming playlists mirrored into the library."),
     Section("logging", (
         Setting("logging.level", str, "INFO", "Lowest level written to the log.",
                 choices=LOG_LEVELS),

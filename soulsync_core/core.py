@@ -24,11 +24,14 @@ from soulsync_core.config import Section, core_schema
 from soulsync_core.db import Database
 from soulsync_core.downloads.service import DownloadService
 from soulsync_core.health import ServiceHealth
-from soulsync_core.hooks import DownloadClient, MetadataProvider, PlaylistSource
+from soulsync_core.hooks import AccountLogin, DownloadClient, MetadataProvider, PlaylistSource
 from soulsync_core.jobs import JobRunner
 from soulsync_core.library import LibraryService
+from soulsync_core.library.matcher import LibraryMatcher
 from soulsync_core.logs import set_access_log, set_level
-from soulsync_core.models import Health
+from soulsync_core.models import Account, Health
+from soulsync_core.playlists.service import PlaylistService
+from soulsync_core.playlists.store import PlaylistStore
 from soulsync_core.plugins import PluginHost, allow_list
 from soulsync_core.ratelimit import CATEGORIES, IPNetwork, RateLimiter, parse_networks
 from soulsync_core.search import MetadataSearch
@@ -61,6 +64,7 @@ class Core:
     downloads: DownloadService = field(init=False)
     wishlist: WishlistService = field(init=False)
     watchlist: WatchlistService = field(init=False)
+    playlists: PlaylistService = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -105,6 +109,10 @@ class Core:
         core.watchlist = WatchlistService(db, settings, core.jobs, activity, core.search,
                                           core.wishlist)
         core.stats_contributors.append(core._contribute_watch_stats)
+        core.playlists = PlaylistService(
+            PlaylistStore(db), settings, core.jobs, activity,
+            LibraryMatcher(core.library.queries, settings), core.wishlist, core.downloads,
+            core.library.music_dir, core.playlist_sources)
         core._listen()
         return core
 
@@ -115,6 +123,25 @@ class Core:
                          *self.playlist_sources):
             seen.setdefault(id(provider), provider)
         return list(seen.values())
+
+    def logins(self) -> dict[str, AccountLogin]:
+        """Return the providers that log in a user account, by name (``spotify``, ``tidal``)."""
+        return {p.name: p for p in self.providers() if isinstance(p, AccountLogin)}
+
+    def callback_url(self, name: str) -> str:
+        """Return the daemon's own OAuth callback address for the account ``name``."""
+        return f"http://127.0.0.1:{self.settings.get('server.port')}/auth/{name}/callback"
+
+    async def finish_login(self, login: AccountLogin, response: str) -> Account:
+        """Finish a login from what the user copied, record it and re-check the service's
+        health (so ``/system/status`` follows at once). LoginFailed and ProviderError pass."""
+        account = await login.finish_login(response)
+        who = account.display_name or account.user_id or "an account"
+        title = "TIDAL" if login.name == "tidal" else login.name.capitalize()
+        await self.activity.record("account.connected", f"{title} Account Connected",
+                                   f"Connected as {who}")
+        await self.health.check(login.name)
+        return account
 
     def apply_logging_settings(self) -> None:
         """Set the log level and access log from the settings (the daemon does this at start)."""

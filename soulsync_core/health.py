@@ -69,12 +69,20 @@ class ServiceHealth:
         names = list(self._checks)
         results = await asyncio.gather(*(self._run(name) for name in names))
         for name, state in zip(names, results, strict=True):
-            previous = self._states.get(name)
-            if previous is None or previous.checked_at is None or previous.ok != state.ok:
-                condition = ("up" if state.ok else f"down ({state.error})" if state.error
-                             else "off (not configured)")
-                log.info("service %s is %s", name, condition)
-            self._states[name] = state
+            self._store(name, state)
+
+    async def check(self, name: str) -> None:
+        """Run one service's check now and cache it (after its account logged in or out)."""
+        if name in self._checks:
+            self._store(name, await self._run(name))
+
+    def _store(self, name: str, state: HealthState) -> None:
+        previous = self._states.get(name)
+        if previous is None or previous.checked_at is None or previous.ok != state.ok:
+            condition = ("up" if state.ok else f"down ({state.error})" if state.error
+                         else "off (not configured)")
+            log.info("service %s is %s", name, condition)
+        self._states[name] = state
 
     async def _run(self, name: str) -> HealthState:
         try:

@@ -62,9 +62,6 @@ def setup_logging(level: str, stream: TextIO | None = None) -> None:
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    # aiosqlite logs every statement with its parameters at DEBUG: key hashes and secret
-    # settings would reach the log, so it never goes below INFO.
-    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     set_level(level)
 
 

@@ -10,10 +10,12 @@ from aiohttp import web
 
 from soulsync_core.api import (
     apikeys,
+    auth,
     downloads,
     jobs,
     library,
     openapi,
+    playlists,
     search,
     settings,
     system,
@@ -58,12 +60,12 @@ class InFlight:
 IN_FLIGHT = web.AppKey("in_flight", InFlight)
 
 ROUTE_MODULES = (system, jobs, apikeys, settings, search, library, downloads, wishlist,
-                 watchlist, openapi)
+                 watchlist, playlists, auth, openapi)
 
 
 def all_endpoints() -> list[Endpoint]:
     """Return every declared endpoint of the API modules (and ``/ping``)."""
-    endpoints = list(system.liveness.endpoints)
+    endpoints = [*system.liveness.endpoints, *auth.callback_routes.endpoints]
     for module in ROUTE_MODULES:
         endpoints.extend(module.routes.endpoints)
     return endpoints

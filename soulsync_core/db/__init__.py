@@ -23,6 +23,10 @@ import aiosqlite
 from soulsync_core.db.migrate import migrate
 
 log = logging.getLogger(__name__)
+# aiosqlite logs every statement with its parameters at DEBUG: key hashes, secret settings and
+# account tokens would reach any log (the daemon's, a test's, an embedder's), so it never
+# goes below INFO, whatever the root level.
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 DB_FILENAME = "soulsync.db"
 BUSY_TIMEOUT_MS = 5000

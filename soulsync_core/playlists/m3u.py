@@ -1,0 +1,91 @@
+"""Writing M3U8 playlist files that media servers (Navidrome, Jellyfin, Plex) import.
+
+Entries are paths relative to the playlist file's folder, with ``/`` separators, so the
+playlist keeps working when the music folder is mounted elsewhere (a NAS share, a container).
+Files are UTF-8 (that is what the ``8`` means) and replaced atomically: a media server that
+reads the playlist while SoulSync writes it sees the old or the new version, never half.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from soulsync_core.downloads.naming import sanitize_component
+
+HEADER = "#EXTM3U"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One playlist line: the track's file, its length in seconds (-1 unknown) and its label."""
+
+    path: str
+    seconds: int
+    label: str
+
+
+def file_name(playlist_name: str) -> str:
+    """Return the file name for a playlist: its name made safe for any filesystem, + ``.m3u8``."""
+    return sanitize_component(playlist_name.strip(), fallback="Playlist", max_bytes=200) + ".m3u8"
+
+
+def relative_entry(playlist_file: Path, track_file: str) -> str:
+    """Return ``track_file`` relative to the playlist's folder, ``/``-separated."""
+    relative = os.path.relpath(track_file, playlist_file.parent)
+    return relative.replace(os.sep, "/")
+
+
+def read_entries(playlist_file: Path) -> list[Entry]:
+    """Return the entries of an existing playlist file, [] when there is none.
+
+    A path without an ``#EXTINF`` line before it gets length -1 and its file name as label.
+    """
+    try:
+        text = playlist_file.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        return []
+    entries: list[Entry] = []
+    info: tuple[int, str] | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("#EXTINF:"):
+            length, _, label = line[len("#EXTINF:"):].partition(",")
+            try:
+                info = (int(float(length)), label)
+            except ValueError:
+                info = (-1, label)
+        elif line and not line.startswith("#"):
+            seconds, label = info or (-1, Path(line).stem)
+            entries.append(Entry(line, seconds, label))
+            info = None
+    return entries
+
+
+def render(entries: Iterable[Entry]) -> str:
+    """Return the text of an extended M3U8 file holding ``entries`` in order."""
+    lines = [HEADER]
+    for entry in entries:
+        lines.append(f"#EXTINF:{entry.seconds},{entry.label.replace(chr(10), ' ')}")
+        lines.append(entry.path)
+    return "\n".join(lines) + "\n"
+
+
+def write_playlist(playlist_file: Path, entries: Sequence[Entry], *, append: bool) -> int:
+    """Write the playlist and return how many entries it holds.
+
+    ``append`` keeps every entry already in the file (also ones the user added by hand) and
+    adds the new paths after them; otherwise the file holds exactly ``entries``. Blocking:
+    run it in a thread.
+    """
+    playlist_file.parent.mkdir(parents=True, exist_ok=True)
+    if append:
+        kept = read_entries(playlist_file)
+        known = {entry.path for entry in kept}
+        entries = [*kept, *(e for e in entries if e.path not in known)]
+    temporary = playlist_file.with_name(f".{playlist_file.name}.tmp")
+    temporary.write_text(render(entries), encoding="utf-8")
+    os.replace(temporary, playlist_file)
+    return len(entries)
