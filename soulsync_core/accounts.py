@@ -15,6 +15,14 @@ import msgspec
 from soulsync_core.db import Database
 from soulsync_core.timefmt import utc_now_iso
 
+# How a service writes its own name where people read it.
+_TITLES = {"tidal": "TIDAL", "itunes": "iTunes"}
+
+
+def service_title(name: str) -> str:
+    """Return a provider name as people write it: ``spotify`` -> Spotify, ``tidal`` -> TIDAL."""
+    return _TITLES.get(name, name.capitalize())
+
 
 class AccountStore:
     """The :class:`soulsync_core.hooks.AccountStore` of one account."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from soulsync_core import __version__
-from soulsync_core.accounts import Accounts
+from soulsync_core.accounts import Accounts, service_title
 from soulsync_core.activity import Activity
 from soulsync_core.apikeys import ApiKeys
 from soulsync_core.config import Section, core_schema
@@ -137,7 +137,7 @@ class Core:
         health (so ``/system/status`` follows at once). LoginFailed and ProviderError pass."""
         account = await login.finish_login(response)
         who = account.display_name or account.user_id or "an account"
-        title = "TIDAL" if login.name == "tidal" else login.name.capitalize()
+        title = service_title(login.name)
         await self.activity.record("account.connected", f"{title} Account Connected",
                                    f"Connected as {who}")
         await self.health.check(login.name)
@@ -190,6 +190,11 @@ class Core:
         except Exception as exc:
             # A provider that cannot start is reported unhealthy; the daemon serves regardless.
             log.error("provider %s failed to start: %r", provider.name, exc)
+        if isinstance(provider, AccountLogin):
+            # Reading the stored account lets a provider that works only with a user login
+            # (no app secret) count as configured before its first request.
+            with contextlib.suppress(Exception):
+                await provider.account()
 
         async def check() -> Health | bool:
             # An unconfigured provider is simply off: false, with no error to retry on.

@@ -3,7 +3,8 @@
 Under systemd (``JOURNAL_STREAM`` is set) each line starts with a ``<N>`` syslog priority that
 journald turns into the entry's level, and carries no timestamp since journald adds its own.
 Elsewhere lines carry an ISO timestamp. Anything shaped like an API key is replaced before a
-line is written, and the access log never shows the value of ``api_key=``.
+line is written, and the access log never shows the value of ``api_key=`` (nor a login's
+``code=``).
 """
 
 from __future__ import annotations
@@ -20,17 +21,20 @@ from aiohttp.web import BaseRequest, StreamResponse
 
 from soulsync_core.apikeys import RAW_KEY_PATTERN
 
-_QUERY_SECRET = re.compile(r"((?:^|[?&])api_key=)[^&#\s\"']*", re.IGNORECASE)
+# ``code`` is the one-time OAuth code of a login callback (/auth/<name>/callback?code=…).
+_QUERY_SECRET = re.compile(r"((?:^|[?&])(?:api_key|code)=)[^&#\s\"']*", re.IGNORECASE)
 _SYSLOG_PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4,
                     logging.INFO: 6, logging.DEBUG: 7}
 
 
 def scrub(text: str) -> str:
-    """Return ``text`` with raw keys and ``api_key=`` query values replaced by ``***``."""
+    """Return ``text`` with raw keys and ``api_key=`` and ``code=`` query values replaced by
+    ``***``."""
     # The substring tests are much cheaper than the regexes, and almost every line passes them.
     if "sk_" in text:
         text = RAW_KEY_PATTERN.sub("sk_***", text)
-    if "api_key=" in text.lower():
+    lowered = text.lower()
+    if "api_key=" in lowered or "code=" in lowered:
         text = _QUERY_SECRET.sub(r"\1***", text)
     return text
 

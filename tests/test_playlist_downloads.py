@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import soulsync_slskd.plugin
 
+import soulsync_slskd.plugin
 from soulsync_core.playlists import m3u
 from tests.download_fixtures import (
     ARTIST,

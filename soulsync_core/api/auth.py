@@ -13,6 +13,7 @@ import html
 import msgspec
 from aiohttp import web
 
+from soulsync_core.accounts import service_title
 from soulsync_core.api.endpoints import Routes, core_of
 from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
 from soulsync_core.core import Core
@@ -68,9 +69,6 @@ def login_of(core: Core, name: str) -> AccountLogin:
     return logins[name]
 
 
-def _title(name: str) -> str:
-    return "TIDAL" if name == "tidal" else name.capitalize()
-
 
 
 @routes.get("/auth/{name}", "The connected account, and a new login: the address to open.",
@@ -103,9 +101,9 @@ async def finish_login(request: web.Request, body: FinishBody) -> web.Response:
     except LoginFailed as exc:
         raise bad_request(str(exc)) from None
     except ProviderError as exc:
-        raise ApiError(503, "SOURCE_UNAVAILABLE", f"{_title(login.name)} could not finish the "
+        raise ApiError(503, "SOURCE_UNAVAILABLE", f"{service_title(login.name)} could not finish the "
                        f"login: {exc}") from None
-    return ok(AccountAnswer(f"{_title(login.name)} account connected.", _object(account)))
+    return ok(AccountAnswer(f"{service_title(login.name)} account connected.", _object(account)))
 
 
 @routes.delete("/auth/{name}", "Log out: forget the account's tokens.", response=AccountAnswer,
@@ -115,9 +113,9 @@ async def logout(request: web.Request) -> web.Response:
     login = login_of(core, request.match_info["name"])
     await login.logout()
     await core.activity.record("account.disconnected",
-                               f"{_title(login.name)} Account Disconnected", "Logged out")
+                               f"{service_title(login.name)} Account Disconnected", "Logged out")
     await core.health.check(login.name)
-    return ok(AccountAnswer(f"{_title(login.name)} account disconnected.",
+    return ok(AccountAnswer(f"{service_title(login.name)} account disconnected.",
                             _object(await login.account())))
 
 
@@ -142,7 +140,7 @@ async def login_callback(request: web.Request) -> web.Response:
     except LoginFailed as exc:
         return _page(400, "Login not finished", str(exc))
     except ProviderError as exc:
-        return _page(503, "Login not finished", f"{_title(name)} could not finish the login: {exc}")
+        return _page(503, "Login not finished", f"{service_title(name)} could not finish the login: {exc}")
     who = account.display_name or account.user_id or "your account"
-    return _page(200, f"{_title(name)} connected",
-                 f"SoulSync is connected to {_title(name)} as {who}. You can close this tab.")
+    return _page(200, f"{service_title(name)} connected",
+                 f"SoulSync is connected to {service_title(name)} as {who}. You can close this tab.")

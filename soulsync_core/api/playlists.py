@@ -99,6 +99,8 @@ async def _source_errors(source: str) -> AsyncIterator[None]:
     try:
         async with asyncio.timeout(SOURCE_TIMEOUT_SECONDS):
             yield
+    except LookupError:
+        raise  # "no such playlist" (a source may raise an error that is both): the caller's 404
     except UnknownSource as exc:
         raise bad_request(str(exc)) from None
     except (NotConnected, NotAuthenticated) as exc:

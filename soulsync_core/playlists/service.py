@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from soulsync_core.accounts import service_title
 from soulsync_core.activity import Activity
 from soulsync_core.downloads.models import UNFINISHED, Download
 from soulsync_core.downloads.service import DownloadService, NoDownloadClient
@@ -55,7 +56,7 @@ SYNC_MODES: tuple[str, ...] = ("replace", "append")
 MISSING_REASON = "Missing from the library after playlist sync"
 
 
-class UnknownSource(LookupError):
+class UnknownSource(ValueError):
     """No playlist source has that name; ``str()`` lists the valid ones."""
 
 
@@ -165,7 +166,7 @@ class PlaylistService:
     async def check_connected(self, source: PlaylistSource) -> None:
         """Raise NotConnected when ``source`` logs in users and nobody is logged in."""
         if isinstance(source, AccountLogin) and not (await source.account()).connected:
-            raise NotConnected(f"{source.name.capitalize()} account not connected: log in with "
+            raise NotConnected(f"{service_title(source.name)} account not connected: log in with "
                                f"`soulsync auth {source.name}` or GET /api/v1/auth/{source.name}.")
 
     async def list_playlists(self, source_name: str) -> list[Playlist]:
