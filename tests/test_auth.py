@@ -69,3 +69,11 @@ async def test_raw_key_is_not_logged_by_the_access_log(caplog, key, tmp_path):
     # And any key-shaped text in any record is scrubbed by the formatter.
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "got %s", (key,), None)
     assert key not in ScrubbingFormatter(journald=False).format(record)
+
+
+def test_a_login_callbacks_one_time_code_is_scrubbed_from_log_lines():
+    from soulsync_core.logs import scrub
+
+    line = '"GET /auth/spotify/callback?code=AQDsecret-Code_1&state=abc HTTP/1.1" 200'
+    assert scrub(line) == '"GET /auth/spotify/callback?code=***&state=abc HTTP/1.1" 200'
+    assert scrub("barcode=123 and encode=x") == "barcode=123 and encode=x"
