@@ -1,22 +1,45 @@
-"""Fake Spotify: the accounts service's token endpoint and the Web API a metadata source uses.
+"""Fake Spotify: the accounts service (app and user logins) and the Web API SoulSync uses.
 
-Serves ``POST /api/token`` (client credentials, checked against ``app[SPOTIFY].client_id`` and
-``client_secret``; anything else gets the real 400 ``invalid_client`` body) and, behind a Bearer
-token it issued, ``GET /v1/search``, ``/v1/artists/{id}/albums``, ``/v1/albums/{id}`` and
-``/v1/albums/{id}/tracks``. Answers are shaped like the samples in ``wire/spotify``: paging
-objects whose ``href``/``next``/``previous`` carry the fake's own address (so clients follow
-them here), the real error bodies for a bad limit (400 ``Invalid limit``, with the Development
-Mode caps of February 2026), an unknown id (404) and an expired token (401). 429, 5xx, latency
-and dropped connections come from :func:`tests.fakes.base.with_faults`.
+Accounts service:
+
+- ``GET /authorize`` (``client_id``, ``response_type=code``, ``redirect_uri``, ``state``,
+  ``scope``, optional ``code_challenge``/``code_challenge_method=S256``) approves at once, as
+  the seeded user, and answers 302 to ``redirect_uri?code=…&state=…``; with ``deny_login`` it
+  answers ``redirect_uri?error=access_denied&state=…`` like a user who clicked Cancel.
+- ``POST /api/token`` for ``client_credentials`` (Basic auth, checked against
+  ``client_id``/``client_secret``), ``authorization_code`` (Basic auth, or PKCE: ``client_id``
+  plus a ``code_verifier`` whose S256 must equal the challenge; codes are single-use and the
+  ``redirect_uri`` must be the one given to ``/authorize``) and ``refresh_token`` (the answer
+  omits ``refresh_token`` like the sample, or rotates it with ``rotate_refresh_token``). Errors
+  are the real 400 bodies: ``invalid_grant``, ``invalid_client``, ``unsupported_grant_type``.
+
+Web API, behind a Bearer token it issued: ``GET /v1/search``, ``/v1/artists/{id}/albums``,
+``/v1/albums/{id}``, ``/v1/albums/{id}/tracks``, and with a user's token ``/v1/me``,
+``/v1/me/playlists``, ``/v1/me/tracks``, ``/v1/playlists/{id}`` and
+``/v1/playlists/{id}/items`` (with a null item, a local file and a podcast episode). Answers
+are shaped like the samples in ``wire/spotify``: paging objects whose ``href``/``next``/
+``previous`` carry the fake's own address (so clients follow them here), the real error bodies
+for a bad limit (400 ``Invalid limit``, with the Development Mode caps of February 2026), an
+unknown id (404), a user endpoint called with an app token (401) and an expired token (401).
+429, 5xx, latency and dropped connections come from :func:`tests.fakes.base.with_faults`.
+
+Seed data: the user ``musicfan42`` ("Music Fan") with two playlists of its own ("French Touch",
+12 items, and "Gym", 118 items in three pages; both hold a null item, a local file and a podcast
+episode), one it follows
+(owned by ``djfriend``, who has no display name) and 60 liked songs.
 
 ``app[SPOTIFY].expire_next = N`` makes the next N API calls answer 401 "The access token
-expired" and revokes the token each carried, so only a new token gets past.
+expired" and revokes the token each carried, so only a new token gets past. Tokens also expire
+``expires_in`` seconds after they were issued.
 
-By hand: ``python -m tests.fakes.spotify --port 8102``, then::
+By hand: ``python -m tests.fakes.spotify --port 8102`` (it prints these steps), then::
 
     curl -s -u fakeclientid:fakeclientsecret -d grant_type=client_credentials \\
          http://127.0.0.1:8102/api/token       # copy access_token into TOKEN
     curl -H "Authorization: Bearer $TOKEN" 'http://127.0.0.1:8102/v1/search?q=daft+punk&type=track&limit=5'
+
+and for a user login set ``spotify.accounts_url``/``spotify.api_url`` to the fake and open the
+address ``soulsync auth spotify`` prints: the fake sends the browser straight back with a code.
 
 ``POST /_fake/spotify`` with a JSON object sets the fields of :class:`SpotifyState` above.
 """
@@ -28,10 +51,13 @@ import base64
 import binascii
 import copy
 import hashlib
+import itertools
 import re
+import secrets
+import time
 from dataclasses import dataclass, field, fields
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 
@@ -42,6 +68,8 @@ Json = dict[str, Any]
 CLIENT_ID = "fakeclientid"
 CLIENT_SECRET = "fakeclientsecret"
 ALBUM_TRACKS_MAX_LIMIT = 50
+PAGE_MAX_LIMIT = 50          # /me/playlists, /playlists/{id}/items, /me/tracks
+EMBEDDED_ITEMS_LIMIT = 100   # the first page of items inside GET /playlists/{id}
 GROUP_ORDER = ("album", "single", "appears_on", "compilation")
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -199,6 +227,126 @@ def _simplified(track: Json) -> Json:
     return {k: v for k, v in track.items() if k not in ("album", "external_ids", "popularity")}
 
 
+# --- users, playlists, liked songs --------------------------------------------------------------
+
+USER_ID = "musicfan42"
+USER_NAME = "Music Fan"
+FRIEND_ID = "djfriend"          # owns the followed playlist; has no display name
+FRENCH_TOUCH = "3cEYpjA9oz9GiPac4AsH4n"
+GYM = "1VxF2Jr8yXq4Wm0aT6bNcD"
+FOLLOWED = spotify_id("playlist:friday night")
+GYM_TRACKS = 118
+LIKED_SONGS = 60
+
+
+def user_object(user_id: str, display_name: str | None) -> Json:
+    """A public user object, as ``owner`` and ``added_by`` carry it (the sample's shape)."""
+    return {"display_name": display_name,
+            "external_urls": {"spotify": f"https://open.spotify.com/user/{user_id}"},
+            "href": f"https://api.spotify.com/v1/users/{user_id}", "id": user_id,
+            "type": "user", "uri": f"spotify:user:{user_id}"}
+
+
+def track_entry(track: Json, added_by: Json | None, added_at: str) -> Json:
+    """A playlist item carrying ``track`` under both ``item`` (new) and ``track`` (deprecated)."""
+    return {"added_at": added_at, "added_by": added_by, "is_local": bool(track.get("is_local")),
+            "primary_color": None, "item": track, "track": track, "video_thumbnail": {"url": None}}
+
+
+def episode_entry(added_by: Json, added_at: str) -> Json:
+    """A podcast episode in a playlist (served as an episode or in the legacy track form)."""
+    episode_id = spotify_id("episode:robots")
+    episode = {"type": "episode", "id": episode_id, "name": "Robots Talk: The Making of Discovery",
+               "duration_ms": 2_400_000, "explicit": False, "release_date": "2021-02-22",
+               "uri": f"spotify:episode:{episode_id}", "is_local": False,
+               "show": {"id": spotify_id("show:robots"), "name": "Robots Talk", "type": "show"},
+               "images": [], "external_urls": {"spotify": f"https://open.spotify.com/episode/{episode_id}"}}
+    return {"added_at": added_at, "added_by": added_by, "is_local": False, "primary_color": None,
+            "item": episode, "track": episode, "video_thumbnail": {"url": None}}
+
+
+def _as_legacy_track(episode: Json) -> Json:
+    """An episode as Spotify sends it to a client that did not ask for episodes."""
+    return {**episode, "type": "track", "episode": True, "track": False, "artists": [],
+            "album": {"name": episode["show"]["name"], "images": [], "type": "album", "id": None}}
+
+
+def _stamp(index: int) -> str:
+    return f"2025-{1 + index // 28 % 12:02d}-{1 + index % 28:02d}T12:00:00Z"
+
+
+@dataclass
+class Library:
+    """The users' playlists (owned and followed, in the user's order) and liked songs."""
+
+    users: dict[str, Json] = field(default_factory=dict)
+    playlists: dict[str, Json] = field(default_factory=dict)     # id -> {…playlist, "entries"}
+    followed: dict[str, list[str]] = field(default_factory=dict)  # user id -> playlist ids
+    saved: dict[str, list[Json]] = field(default_factory=dict)    # user id -> [{added_at, track}]
+    versions: dict[str, int] = field(default_factory=dict)        # playlist id -> snapshot number
+
+    @classmethod
+    def seeded(cls, catalogue: Catalogue) -> Library:
+        """One user with French Touch (odd items), Gym (118 tracks), a followed playlist and
+        60 liked songs, all made of the catalogue's tracks."""
+        lib = cls()
+        me = lib.add_user(USER_ID, USER_NAME)
+        friend = lib.add_user(FRIEND_ID, None)
+        pool = [t for album_id in catalogue.albums for t in catalogue.full_tracks(album_id)]
+        first_two = _items("playlist_items.GET_v1_playlists_id_items.json")
+        local, null = _items("playlist_items_local_file.GET_v1_playlists_id_items.json")
+        odd = [*first_two, *(track_entry(t, me, _stamp(i)) for i, t in enumerate(pool[2:8])),
+               null, local, episode_entry(me, _stamp(9)), track_entry(pool[8], me, _stamp(10))]
+        sample = {p["id"]: p for p in _items("me_playlists.GET_v1_me_playlists.json")}
+        lib.add_playlist("French Touch", odd, owner=USER_ID, playlist_id=FRENCH_TOUCH,
+                         template=sample[FRENCH_TOUCH])
+        gym = [track_entry(t, me, _stamp(i)) for i, t in enumerate(itertools.islice(
+            itertools.cycle(pool[20:]), GYM_TRACKS - 3))]
+        # Odd items at the page edges (50 a page): the last of page 1, the first of page 2.
+        gym[49:49] = [null, local]
+        gym.insert(99, episode_entry(me, _stamp(99)))
+        lib.add_playlist("Gym", gym, owner=USER_ID, playlist_id=GYM, template=sample[GYM])
+        friday = [track_entry(t, friend, _stamp(i)) for i, t in enumerate(pool[40:47])]
+        lib.add_playlist("Friday Night", friday, owner=FRIEND_ID, playlist_id=FOLLOWED,
+                         follower=USER_ID)
+        lib.saved[USER_ID] = [{"added_at": _stamp(LIKED_SONGS - i), "track": t}
+                              for i, t in enumerate(pool[60:60 + LIKED_SONGS])]
+        return lib
+
+    def add_user(self, user_id: str, display_name: str | None) -> Json:
+        self.users[user_id] = user_object(user_id, display_name)
+        self.followed.setdefault(user_id, [])
+        self.saved.setdefault(user_id, [])
+        return self.users[user_id]
+
+    def add_playlist(self, name: str, entries: list[Json], owner: str = USER_ID,
+                     playlist_id: str | None = None, follower: str | None = None,
+                     template: Json | None = None) -> str:
+        """Add a playlist owned by ``owner`` and listed by ``follower`` (the owner by default);
+        return its id. ``entries`` are playlist items (see :func:`track_entry`)."""
+        playlist_id = playlist_id or spotify_id(f"playlist:{name}:{len(self.playlists)}")
+        playlist = {k: v for k, v in (template or {}).items() if k not in ("items", "tracks")}
+        playlist.update(
+            collaborative=False, description=playlist.get("description", ""), id=playlist_id,
+            name=name, owner=self.users[owner], primary_color=None, public=False, type="playlist",
+            images=playlist.get("images") or [{"height": 640, "width": 640, "url":
+                    f"https://image-cdn-ak.spotifycdn.com/image/{spotify_id(playlist_id)}"}],
+            external_urls={"spotify": f"https://open.spotify.com/playlist/{playlist_id}"},
+            href=f"https://api.spotify.com/v1/playlists/{playlist_id}",
+            uri=f"spotify:playlist:{playlist_id}", entries=list(entries))
+        self.playlists[playlist_id] = playlist
+        self.versions[playlist_id] = 0
+        self.followed[follower or owner].append(playlist_id)
+        return playlist_id
+
+    def snapshot_id(self, playlist_id: str) -> str:
+        return spotify_id(f"snapshot:{playlist_id}:{self.versions[playlist_id]}") * 2
+
+    def changed(self, playlist_id: str) -> None:
+        """Call after editing a playlist's ``entries``: its snapshot id changes."""
+        self.versions[playlist_id] += 1
+
+
 # --- state -----------------------------------------------------------------------------------
 
 
@@ -212,12 +360,29 @@ class SpotifyState:
     expire_next: int = 0               # the next N API calls answer 401 "The access token expired"
     search_max_limit: int = 10         # Development Mode caps (February 2026); 50 for Extended Quota
     artist_albums_max_limit: int = 10
-    tokens: list[str] = field(default_factory=list)      # issued, oldest first
+    login_user: str = USER_ID          # who /authorize logs in
+    deny_login: bool = False           # /authorize answers error=access_denied
+    rotate_refresh_token: bool = False  # a refresh answers a new refresh token (else omits it)
+    tokens: list[str] = field(default_factory=list)      # app tokens issued, oldest first
     revoked: list[str] = field(default_factory=list)
     api_calls: list[str] = field(default_factory=list)   # "path?query" of each API request
+    # What each POST /api/token carried (grant type, client auth, PKCE), never the secrets.
+    token_requests: list[Json] = field(default_factory=list)
+    codes: dict[str, Json] = field(default_factory=dict)           # code -> the /authorize request
+    user_tokens: dict[str, str] = field(default_factory=dict)      # access token -> user id
+    refresh_tokens: dict[str, Json] = field(default_factory=dict)  # refresh token -> {user, pkce}
+    token_expiry: dict[str, float] = field(default_factory=dict)   # access token -> time.time()
     # Set by every token request: tests await it instead of polling for a background one.
     token_requested: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     catalogue: Catalogue = field(default_factory=Catalogue.from_samples, repr=False)
+    library: Library = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.library = Library.seeded(self.catalogue)
+
+    def grants(self, grant_type: str) -> int:
+        """How many token requests of ``grant_type`` were made."""
+        return sum(1 for r in self.token_requests if r["grant_type"] == grant_type)
 
 
 SPOTIFY = web.AppKey("spotify", SpotifyState)
@@ -237,19 +402,52 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
     return client_id, secret
 
 
-async def token(request: web.Request) -> web.Response:
-    """``POST /api/token``: a client-credentials token, or the real 400 error bodies."""
+def _oauth_error(error: str, description: str) -> web.Response:
+    return web.json_response({"error": error, "error_description": description}, status=400)
+
+
+def _s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _new_secret(prefix: str, state: SpotifyState) -> str:
+    return f"{prefix}{len(state.token_requests):04d}{secrets.token_hex(12)}"
+
+
+async def authorize(request: web.Request) -> web.Response:
+    """``GET /authorize``: approve at once (or decline) and send the browser back."""
     state = request.app[SPOTIFY]
-    form = await request.post()
-    state.token_requested.set()  # nothing below awaits, so the answer is decided already
-    if form.get("grant_type") != "client_credentials":
-        return web.json_response({"error": "unsupported_grant_type",
-                                  "error_description": "grant_type parameter is missing"}, status=400)
-    credentials = _basic_credentials(request.headers.get("Authorization", "")) or (
-        str(form.get("client_id", "")), str(form.get("client_secret", "")))
+    query = request.query
+    if query.get("client_id") != state.client_id:
+        return web.Response(status=400, text="INVALID_CLIENT: Invalid client")
+    redirect_uri = query.get("redirect_uri", "")
+    if not redirect_uri.startswith(("http://", "https://")):
+        return web.Response(status=400, text="INVALID_CLIENT: Invalid redirect URI")
+
+    def back(**params: str) -> web.Response:
+        parts = urlsplit(redirect_uri)
+        joined = "&".join(filter(None, [parts.query, urlencode(params)]))
+        return web.Response(status=302, headers={"Location": urlunsplit(parts._replace(query=joined))})
+
+    answer_state = {"state": query["state"]} if "state" in query else {}
+    if query.get("response_type") != "code":
+        return back(error="unsupported_response_type", **answer_state)
+    challenge = query.get("code_challenge")
+    if challenge and query.get("code_challenge_method") != "S256":
+        return back(error="invalid_request", **answer_state)
+    if state.deny_login:
+        return back(error="access_denied", **answer_state)
+    code = "AQ" + secrets.token_hex(40)
+    state.codes[code] = {"user": state.login_user, "redirect_uri": redirect_uri,
+                         "code_challenge": challenge, "scope": query.get("scope", "")}
+    return back(code=code, **answer_state)
+
+
+def _client_credentials(state: SpotifyState, form: Any, basic: tuple[str, str] | None) -> web.Response:
+    credentials = basic or (str(form.get("client_id", "")), str(form.get("client_secret", "")))
     if credentials[0] != state.client_id:
-        return web.json_response({"error": "invalid_client", "error_description": "Invalid client"},
-                                 status=400)
+        return _oauth_error("invalid_client", "Invalid client")
     if credentials[1] != state.client_secret:
         return web.json_response(load_wire("spotify", "token_error.POST_accounts_api_token.400.json"),
                                  status=400)
@@ -257,12 +455,101 @@ async def token(request: web.Request) -> web.Response:
     body["access_token"] = f"BQDfaketoken{len(state.tokens):04d}{spotify_id(str(len(state.tokens)))}"
     body["expires_in"] = state.expires_in
     state.tokens.append(body["access_token"])
+    state.token_expiry[body["access_token"]] = time.time() + state.expires_in
     return web.json_response(body)
+
+
+def _check_client(state: SpotifyState, form: Any, basic: tuple[str, str] | None,
+                  public: bool) -> web.Response | None:
+    """Authenticate the client: Basic id and secret, or (``public``, a PKCE login) the id alone."""
+    if basic is not None:
+        if basic[0] != state.client_id:
+            return _oauth_error("invalid_client", "Invalid client")
+        if basic[1] != state.client_secret:
+            return _oauth_error("invalid_client", "Invalid client secret")
+        return None
+    if public and form.get("client_id") == state.client_id:
+        return None
+    return _oauth_error("invalid_client", "Invalid client")
+
+
+def _user_token_body(state: SpotifyState, sample: str, user: str, scope: str) -> Json:
+    body = load_wire("spotify", sample)
+    body["access_token"] = _new_secret("BQCfakeUser", state)
+    body["expires_in"] = state.expires_in
+    body["scope"] = scope
+    state.user_tokens[body["access_token"]] = user
+    state.token_expiry[body["access_token"]] = time.time() + state.expires_in
+    return body
+
+
+def _authorization_code(state: SpotifyState, form: Any, basic: tuple[str, str] | None) -> web.Response:
+    grant = state.codes.pop(str(form.get("code", "")), None)  # single-use, even when refused
+    if grant is None:
+        return web.json_response(
+            load_wire("spotify", "token_error_bad_code.POST_accounts_api_token.400.json"), status=400)
+    pkce = bool(grant["code_challenge"])
+    if (refused := _check_client(state, form, basic, public=pkce)) is not None:
+        return refused
+    if pkce:
+        verifier = str(form.get("code_verifier", ""))
+        if not verifier:
+            return _oauth_error("invalid_request", "code_verifier required")
+        if _s256(verifier) != grant["code_challenge"]:
+            return _oauth_error("invalid_grant", "code_verifier was incorrect")
+    if form.get("redirect_uri") != grant["redirect_uri"]:
+        return _oauth_error("invalid_grant", "Invalid redirect URI")
+    body = _user_token_body(state, "token_authorization_code.POST_accounts_api_token.json",
+                            grant["user"], grant["scope"])
+    body["refresh_token"] = _new_secret("AQBfakeRefresh", state)
+    state.refresh_tokens[body["refresh_token"]] = {"user": grant["user"], "pkce": pkce,
+                                                   "scope": grant["scope"]}
+    return web.json_response(body)
+
+
+def _refresh(state: SpotifyState, form: Any, basic: tuple[str, str] | None) -> web.Response:
+    presented = str(form.get("refresh_token", ""))
+    grant = state.refresh_tokens.get(presented)
+    if grant is None:
+        return _oauth_error("invalid_grant", "Invalid refresh token")
+    if (refused := _check_client(state, form, basic, public=grant["pkce"])) is not None:
+        return refused
+    body = _user_token_body(state, "token_refresh.POST_accounts_api_token.json", grant["user"],
+                            grant["scope"])
+    if state.rotate_refresh_token:
+        del state.refresh_tokens[presented]
+        body["refresh_token"] = _new_secret("AQBfakeRefresh", state)
+        state.refresh_tokens[body["refresh_token"]] = grant
+    return web.json_response(body)
+
+
+async def token(request: web.Request) -> web.Response:
+    """``POST /api/token``: app tokens, code exchanges and refreshes, or the real 400 bodies."""
+    state = request.app[SPOTIFY]
+    form = await request.post()
+    state.token_requested.set()  # nothing below awaits, so the answer is decided already
+    basic = _basic_credentials(request.headers.get("Authorization", ""))
+    grant_type = str(form.get("grant_type", ""))
+    state.token_requests.append({"grant_type": grant_type, "basic_auth": basic is not None,
+                                 "client_id": form.get("client_id") or (basic or ("",))[0],
+                                 "code_verifier": "code_verifier" in form,
+                                 "redirect_uri": form.get("redirect_uri")})
+    if grant_type == "client_credentials":
+        return _client_credentials(state, form, basic)
+    if grant_type == "authorization_code":
+        return _authorization_code(state, form, basic)
+    if grant_type == "refresh_token":
+        return _refresh(state, form, basic)
+    return _oauth_error("unsupported_grant_type", "grant_type parameter is missing")
+
+
+USER = web.RequestKey("user", str)
 
 
 @web.middleware
 async def bearer_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Checks the Bearer token of every ``/v1/`` call, and plays the expiry switch."""
+    """Checks the Bearer token of every ``/v1/`` call, plays the expiry switch, and notes the
+    user of a user's token (``/v1/me…`` needs one)."""
     if not request.path.startswith("/v1/"):
         return await handler(request)
     state = request.app[SPOTIFY]
@@ -270,13 +557,18 @@ async def bearer_middleware(request: web.Request, handler: Any) -> web.StreamRes
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     if scheme != "Bearer" or not presented:
         return _error(401, "No token provided")
-    if presented not in state.tokens:
+    if presented not in state.tokens and presented not in state.user_tokens:
         return _error(401, "Invalid access token")
     if state.expire_next > 0:
         state.expire_next -= 1
         state.revoked.append(presented)
-    if presented in state.revoked:
+    if presented in state.revoked or time.time() >= state.token_expiry.get(presented, float("inf")):
         return _sample_error("error_401_expired.json")
+    user = state.user_tokens.get(presented)
+    if request.path.startswith("/v1/me") and user is None:
+        return _error(401, "Valid user authentication required")
+    if user is not None:
+        request[USER] = user
     return await handler(request)
 
 
@@ -426,10 +718,107 @@ async def album_tracks(request: web.Request) -> web.Response:
     return web.json_response(_paging(_here(request).rstrip("/"), tracks, offset, limit))
 
 
+# --- the user's Web API ----------------------------------------------------------------------------
+
+
+def _page_params(request: web.Request) -> tuple[int, int]:
+    """``limit`` (1 to 50, default 20) and ``offset`` of a user list; raises _BadRequest."""
+    return (_int_param(request, "limit", 20, 1, PAGE_MAX_LIMIT),
+            _int_param(request, "offset", 0, 0, 100_000))
+
+
+async def me(request: web.Request) -> web.Response:
+    """``GET /v1/me`` (spotipy asks for ``/v1/me/``): the user of the token."""
+    user = request.app[SPOTIFY].library.users[request[USER]]
+    body = load_wire("spotify", "me.GET_v1_me.json")
+    body.update({k: user[k] for k in ("display_name", "external_urls", "href", "id", "uri")})
+    return web.json_response(body)
+
+
+def _simplified_playlist(request: web.Request, playlist: Json) -> Json:
+    library = request.app[SPOTIFY].library
+    body = {k: v for k, v in playlist.items() if k != "entries"}
+    link = _here(request, f"/v1/playlists/{playlist['id']}")
+    count = len(playlist["entries"])
+    body.update(snapshot_id=library.snapshot_id(playlist["id"]), href=link,
+                items={"href": f"{link}/items", "total": count},
+                tracks={"href": f"{link}/tracks", "total": count})
+    return body
+
+
+async def my_playlists(request: web.Request) -> web.Response:
+    """``GET /v1/me/playlists?limit=&offset=``: owned and followed playlists, in the user's order."""
+    library = request.app[SPOTIFY].library
+    try:
+        limit, offset = _page_params(request)
+    except _BadRequest as bad:
+        return bad.response
+    listed = [_simplified_playlist(request, library.playlists[pid])
+              for pid in library.followed[request[USER]]]
+    return web.json_response(_paging(_here(request), listed, offset, limit))
+
+
+def _entries(request: web.Request, playlist: Json) -> list[Json]:
+    """The playlist's items; episodes in the legacy track form unless the client asked for them."""
+    wants_episodes = "episode" in request.query.get("additional_types", "").split(",")
+    entries = []
+    for entry in playlist["entries"]:
+        item = entry.get("item")
+        if item and item.get("type") == "episode" and not wants_episodes:
+            legacy = _as_legacy_track(item)
+            entry = {**entry, "item": legacy, "track": legacy}
+        entries.append(entry)
+    return entries
+
+
+def _playlist_or_error(request: web.Request) -> tuple[Json | None, web.Response | None]:
+    playlist_id = request.match_info["id"]
+    if bad := _check_id(playlist_id):
+        return None, bad
+    playlist = request.app[SPOTIFY].library.playlists.get(playlist_id)
+    return playlist, None if playlist else _sample_error("error_404.json")
+
+
+async def playlist(request: web.Request) -> web.Response:
+    """``GET /v1/playlists/{id}``: the full playlist with its first 100 items embedded."""
+    found, bad = _playlist_or_error(request)
+    if found is None:
+        return bad or _sample_error("error_404.json")
+    body = _simplified_playlist(request, found)
+    items = _paging(f"{body['href']}/items", _entries(request, found), 0, EMBEDDED_ITEMS_LIMIT)
+    body.update(items=items, tracks=items, followers={"href": None, "total": 0})
+    return web.json_response(body)
+
+
+async def playlist_items(request: web.Request) -> web.Response:
+    """``GET /v1/playlists/{id}/items?limit=&offset=&additional_types=``."""
+    found, bad = _playlist_or_error(request)
+    if found is None:
+        return bad or _sample_error("error_404.json")
+    try:
+        limit, offset = _page_params(request)
+    except _BadRequest as bad_request:
+        return bad_request.response
+    query = {"additional_types": request.query["additional_types"]} if (
+        "additional_types" in request.query) else {}
+    return web.json_response(_paging(_here(request), _entries(request, found), offset, limit, query))
+
+
+async def saved_tracks(request: web.Request) -> web.Response:
+    """``GET /v1/me/tracks?limit=&offset=``: the user's liked songs, newest first."""
+    try:
+        limit, offset = _page_params(request)
+    except _BadRequest as bad:
+        return bad.response
+    saved = request.app[SPOTIFY].library.saved[request[USER]]
+    return web.json_response(_paging(_here(request), saved, offset, limit))
+
+
 async def _set_state(request: web.Request) -> web.Response:
     state = request.app[SPOTIFY]
     settable = {f.name for f in fields(SpotifyState)} - {
-        "tokens", "revoked", "api_calls", "catalogue", "token_requested"}
+        "tokens", "revoked", "api_calls", "catalogue", "token_requested", "token_requests", "codes",
+        "user_tokens", "refresh_tokens", "token_expiry", "library"}
     changes = await request.json()
     for key, value in changes.items():
         if key not in settable:
@@ -443,15 +832,32 @@ def make_app(client_id: str = CLIENT_ID, client_secret: str = CLIENT_SECRET) -> 
     """Return the fake; ``app[SPOTIFY]`` is its state, ``app[FAULTS]`` its fault switches."""
     app = web.Application(middlewares=[bearer_middleware])
     app[SPOTIFY] = SpotifyState(client_id=client_id, client_secret=client_secret)
+    app.router.add_get("/authorize", authorize)
     app.router.add_post("/api/token", token)
     app.router.add_get("/v1/search", search)
     app.router.add_get("/v1/artists/{id}/albums", artist_albums)
     app.router.add_get("/v1/albums/{id}", album)
     app.router.add_get("/v1/albums/{id}/tracks", album_tracks)
     app.router.add_get("/v1/albums/{id}/tracks/", album_tracks)
+    app.router.add_get("/v1/me", me)
+    app.router.add_get("/v1/me/", me)
+    app.router.add_get("/v1/me/playlists", my_playlists)
+    app.router.add_get("/v1/me/tracks", saved_tracks)
+    app.router.add_get("/v1/playlists/{id}", playlist)
+    app.router.add_get("/v1/playlists/{id}/items", playlist_items)
     app.router.add_post("/_fake/spotify", _set_state)
     return with_faults(app)
 
 
+USAGE = f"""\
+Spotify fake: app credentials {CLIENT_ID} / {CLIENT_SECRET}; user {USER_ID} ({USER_NAME}).
+To use it from SoulSync set spotify.api_url and spotify.accounts_url to this address and
+spotify.client_id to {CLIENT_ID} (spotify.client_secret {CLIENT_SECRET}, or empty for PKCE).
+A login (`soulsync auth spotify`) is approved at once: the authorize address sends the browser
+straight back with a code. POST /_fake/spotify {{"deny_login": true}} makes it decline, and
+POST /_fake/faults {{"rate_limit_count": 1, "retry_after": 30}} answers one 429."""
+
+
 if __name__ == "__main__":
+    print(USAGE)
     run_standalone(make_app, "spotify", 8102)

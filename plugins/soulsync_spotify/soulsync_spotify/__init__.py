@@ -1,1 +1,2 @@
-"""SoulSync metadata source for the Spotify Web API (search, discographies, album tracks)."""
+"""SoulSync source for Spotify: metadata search, the user's playlists and liked songs, and the
+user login that reads them."""

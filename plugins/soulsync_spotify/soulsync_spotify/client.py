@@ -1,5 +1,11 @@
 """spotipy set up for one configuration, with every failure turned into a ProviderError.
 
+Two kinds of access token are used: the app's own (client credentials, when a client secret is
+set), which spotipy obtains and renews here, and a user's (authorization code, with PKCE when
+there is no secret), which the provider keeps in its account store and passes in per call. The
+code exchange and the refresh of a user's token are done here too, through spotipy's
+``SpotifyOAuth``/``SpotifyPKCE``, but the tokens they return are handed back, never kept.
+
 Everything here is synchronous (spotipy uses ``requests``) and runs in worker threads. The
 session never retries and never sleeps: a 429 surfaces at once as :class:`RateLimited` so the
 core can cool the provider down, instead of a thread sleeping through ``Retry-After``.
@@ -8,6 +14,7 @@ core can cool the provider down, instead of a thread sleeping through ``Retry-Af
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,10 +26,11 @@ import spotipy
 from requests.adapters import HTTPAdapter
 from spotipy.cache_handler import MemoryCacheHandler
 from spotipy.exceptions import SpotifyException, SpotifyOauthError
-from spotipy.oauth2 import SpotifyClientCredentials
+from spotipy.oauth2 import SpotifyClientCredentials, SpotifyOAuth, SpotifyPKCE
 from urllib3.util.retry import Retry
 
-from soulsync_core.hooks import AuthFailed, ProviderError, RateLimited, retry_after_seconds
+from soulsync_core.hooks import AuthFailed, NotConfigured, ProviderError, RateLimited, retry_after_seconds
+from soulsync_spotify.errors import ApiError, GrantRefused, TokenRejected
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +43,11 @@ OAUTH_REFUSALS = frozenset({"invalid_client", "invalid_grant", "invalid_request"
 
 @dataclass(frozen=True)
 class Config:
-    """What a client is built from; a change to any of it means a new client."""
+    """What a client is built from; a change to any of it means a new client.
+
+    ``client_secret`` is "" when the app has none: then there is no app token, and a user
+    logs in with PKCE.
+    """
 
     client_id: str
     client_secret: str = field(repr=False)
@@ -95,51 +107,176 @@ def _session() -> requests.Session:
     return session
 
 
+class _UserToken:
+    """Stands in for spotipy's auth manager: the access token of the current thread's call.
+
+    One ``spotipy.Spotify`` serves every user call; each worker thread sets the token of the
+    call it runs, so concurrent calls with different tokens do not mix.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def set(self, token: str | None) -> None:
+        self._local.token = token
+
+    def get_access_token(self, as_dict: bool = False) -> str:
+        token = getattr(self._local, "token", None)
+        if not token:
+            raise TokenRejected("no user access token was given for this call")
+        return token
+
+
 class SpotifyApi:
-    """A spotipy client with client-credentials auth for one :class:`Config`."""
+    """spotipy for one :class:`Config`: app calls, user calls, and the user token endpoint."""
 
     def __init__(self, config: Config):
         for name in ("spotipy.client", "spotipy.oauth2"):
             logging.getLogger(name).addFilter(_QUIET)  # a no-op when already there
         self.config = config
         self._session = _session()
-        self._auth = SpotifyClientCredentials(
-            client_id=config.client_id, client_secret=config.client_secret,
-            requests_session=self._session, requests_timeout=config.timeout,
-            cache_handler=MemoryCacheHandler())
-        self._auth.OAUTH_TOKEN_URL = f"{config.accounts_url.rstrip('/')}/api/token"
-        self._spotify = spotipy.Spotify(auth_manager=self._auth, requests_session=self._session,
-                                        requests_timeout=config.timeout, retries=0,
-                                        status_retries=0)
-        self._spotify.prefix = f"{config.api_url.rstrip('/')}/v1/"
+        self._auth: SpotifyClientCredentials | None = None
+        self._spotify: spotipy.Spotify | None = None
+        if config.client_secret:
+            self._auth = SpotifyClientCredentials(
+                client_id=config.client_id, client_secret=config.client_secret,
+                requests_session=self._session, requests_timeout=config.timeout,
+                cache_handler=MemoryCacheHandler())
+            self._auth.OAUTH_TOKEN_URL = self.token_url
+            self._spotify = self._new_spotify(self._auth)
+        self._user_token = _UserToken()
+        self._user_spotify = self._new_spotify(self._user_token)
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.config.accounts_url.rstrip('/')}/api/token"
+
+    @property
+    def authorize_url_base(self) -> str:
+        return f"{self.config.accounts_url.rstrip('/')}/authorize"
+
+    def _new_spotify(self, auth_manager: Any) -> spotipy.Spotify:
+        spotify = spotipy.Spotify(auth_manager=auth_manager, requests_session=self._session,
+                                  requests_timeout=self.config.timeout, retries=0, status_retries=0)
+        spotify.prefix = f"{self.config.api_url.rstrip('/')}/v1/"
+        return spotify
 
     def call(self, request: Callable[[spotipy.Spotify], Any]) -> Any:
-        """Return what ``request(spotify)`` returns (parsed JSON, or None for a non-JSON body).
+        """Return what ``request(spotify)`` returns with the app's token (parsed JSON, or None
+        for a non-JSON body).
 
         A 401 (the access token expired or was revoked) drops the cached token and repeats the
-        request once with a new one. Raises RateLimited, AuthFailed or ProviderError.
+        request once with a new one. Raises NotConfigured without a client secret, and
+        RateLimited, AuthFailed, ApiError or ProviderError.
         """
+        if self._auth is None or self._spotify is None:
+            raise NotConfigured("Spotify has no client secret, so there is no app token")
+        spotify, auth = self._spotify, self._auth
         with self._translated():
             try:
-                return request(self._spotify)
+                return request(spotify)
             except SpotifyException as exc:
                 if exc.http_status != 401:
                     raise
                 log.info("Spotify refused the access token (%s); fetching a new one", _message(exc))
-                self._auth.cache_handler.save_token_to_cache(None)
-                return request(self._spotify)
+                auth.cache_handler.save_token_to_cache(None)
+                return request(spotify)
+
+    def call_as_user(self, access_token: str, request: Callable[[spotipy.Spotify], Any]) -> Any:
+        """Return what ``request(spotify)`` returns, sent with a user's ``access_token``.
+
+        Raises TokenRejected on a 401 (the caller renews the token and repeats the call), and
+        RateLimited, ApiError or ProviderError like :meth:`call`.
+        """
+        self._user_token.set(access_token)
+        try:
+            with self._translated():
+                try:
+                    return request(self._user_spotify)
+                except SpotifyException as exc:
+                    if exc.http_status == 401:
+                        raise TokenRejected(f"Spotify refused the account's access token "
+                                            f"({_message(exc)})") from None
+                    raise
+        finally:
+            self._user_token.set(None)
 
     def fresh_token(self) -> None:
-        """Obtain a new access token (the health probe); raise AuthFailed or ProviderError."""
+        """Obtain a new app access token (the health probe); raise AuthFailed or ProviderError."""
+        if self._auth is None:
+            raise NotConfigured("Spotify has no client secret, so there is no app token")
         with self._translated():
             self._auth.get_access_token(as_dict=False, check_cache=False)
+
+    # --- a user's tokens ---------------------------------------------------------------------
+
+    def _oauth(self, redirect_uri: str, scope: str, pkce: bool) -> SpotifyOAuth | SpotifyPKCE:
+        """Return a spotipy OAuth helper pointed at the configured accounts service.
+
+        Each gets its own session: spotipy closes its session when the helper is collected.
+        """
+        common: dict[str, Any] = dict(
+            client_id=self.config.client_id, redirect_uri=redirect_uri, scope=scope,
+            requests_session=_session(), requests_timeout=self.config.timeout,
+            cache_handler=MemoryCacheHandler(), open_browser=False)
+        auth: SpotifyOAuth | SpotifyPKCE = (
+            SpotifyPKCE(**common) if pkce
+            else SpotifyOAuth(client_secret=self.config.client_secret, **common))
+        auth.OAUTH_AUTHORIZE_URL = self.authorize_url_base
+        auth.OAUTH_TOKEN_URL = self.token_url
+        return auth
+
+    def authorize_url(self, redirect_uri: str, state: str, scope: str,
+                      code_verifier: str | None) -> str:
+        """Return the address where the user approves access; with ``code_verifier``, a PKCE
+        one (its S256 challenge is in the address). No I/O."""
+        auth = self._oauth(redirect_uri, scope, pkce=code_verifier is not None)
+        if isinstance(auth, SpotifyPKCE):
+            auth.code_verifier = code_verifier
+            auth.code_challenge = auth._get_code_challenge()
+        return auth.get_authorize_url(state=state)
+
+    def exchange_code(self, code: str, redirect_uri: str, scope: str,
+                      code_verifier: str | None) -> dict[str, Any]:
+        """Exchange an authorization code for tokens; return spotipy's token info
+        (``access_token``, ``refresh_token``, ``expires_at``, ``scope`` …).
+
+        Raises GrantRefused when Spotify refuses the code, AuthFailed for a wrong client id or
+        secret, RateLimited or ProviderError.
+        """
+        auth = self._oauth(redirect_uri, scope, pkce=code_verifier is not None)
+        with self._translated(user_grant=True):
+            if isinstance(auth, SpotifyPKCE):
+                auth.code_verifier = code_verifier
+                auth.code_challenge = auth._get_code_challenge()
+                auth.get_access_token(code=code, check_cache=False)
+            else:
+                auth.get_access_token(code=code, as_dict=False, check_cache=False)
+            return _cached_token(auth)
+
+    def refresh_user_token(self, refresh_token: str, scope: str, pkce: bool) -> dict[str, Any]:
+        """Return new token info for a user's ``refresh_token`` (the old refresh token is kept
+        in it when Spotify sends none). A PKCE login is refreshed without the client secret.
+
+        Raises GrantRefused when Spotify refuses the refresh token (revoked, or the app's
+        access withdrawn), AuthFailed, RateLimited or ProviderError.
+        """
+        # spotipy insists on a redirect URI although a refresh sends none.
+        auth = self._oauth("http://127.0.0.1/unused", scope, pkce=pkce or not self.config.client_secret)
+        with self._translated(user_grant=True):
+            auth.refresh_access_token(refresh_token)
+            return _cached_token(auth)
 
     def close(self) -> None:
         self._session.close()
 
     @contextmanager
-    def _translated(self) -> Iterator[None]:
-        """Turn spotipy, requests and urllib3 failures into the core's errors."""
+    def _translated(self, user_grant: bool = False) -> Iterator[None]:
+        """Turn spotipy, requests and urllib3 failures into the core's errors.
+
+        With ``user_grant``, a refused code or refresh token is GrantRefused rather than
+        AuthFailed, so the caller can tell it from refused app credentials.
+        """
         try:
             yield
         except _Throttled as exc:
@@ -148,6 +285,9 @@ class SpotifyApi:
         except _ServerFailed as exc:
             raise ProviderError(f"{self._service(exc.url)} answered HTTP {exc.status}") from None
         except SpotifyOauthError as exc:
+            if user_grant and exc.error == "invalid_grant":
+                raise GrantRefused(f"Spotify refused the grant ({exc.error_description or 'no reason'})",
+                                   str(exc.error_description or "")) from None
             raise _oauth_error(exc) from None
         except SpotifyException as exc:
             raise _api_error(exc) from None
@@ -171,6 +311,13 @@ class SpotifyApi:
         if where and urlsplit(where).path.endswith("/api/token"):
             return f"Spotify's accounts service ({_origin(self.config.accounts_url)})"
         return f"Spotify ({_origin(self.config.api_url)})"
+
+
+def _cached_token(auth: SpotifyOAuth | SpotifyPKCE) -> dict[str, Any]:
+    token = auth.cache_handler.get_cached_token()
+    if not token or not token.get("access_token"):
+        raise ValueError("the token answer has no access_token")
+    return dict(token)
 
 
 def _origin(url: str) -> str:
@@ -199,4 +346,4 @@ def _api_error(exc: SpotifyException) -> ProviderError:
                            retry_after_seconds((exc.headers or {}).get("Retry-After"), DEFAULT_RETRY_AFTER))
     if status == 401:  # already after one retry with a new token
         return AuthFailed(f"Spotify refused a new access token ({message})")
-    return ProviderError(f"Spotify answered HTTP {status}: {message}")
+    return ApiError(f"Spotify answered HTTP {status}: {message}", status)
