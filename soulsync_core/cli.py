@@ -54,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     what.add_argument("--status", action="store_true", help="show who is connected and stop")
     what.add_argument("--logout", action="store_true", help="forget the account's tokens")
     what.add_argument("--response", metavar="URL",
-                      help="finish with this redirect address (or code) instead of asking for it")
+                      help="finish the login in progress (begun by GET /api/v1/auth/<account> or "
+                           "an interrupted run) with this redirect address or code")
     return parser
 
 
@@ -137,13 +138,20 @@ async def _auth(core: Core, args: argparse.Namespace) -> int:
             account = await login.account()
             print(_account_line(login.name, account))
             return 0
-        start = await login.begin_login(core.callback_url(login.name))
-        if args.response is None:
+        response = args.response
+        if response is None:
+            start = await login.begin_login(core.callback_url(login.name))
             print(f"1. Open this address in a browser on any device and approve SoulSync:\n\n"
                   f"   {start.url}\n\n2. Your browser is then sent to {start.redirect_uri}?… "
                   "(the page may fail to load; that is fine).\n   Copy the whole address from "
-                  "the address bar and paste it here.\n", file=sys.stderr)
-        response = args.response or await asyncio.to_thread(input, "Address (or code): ")
+                  "the address bar and paste it here.\n", file=sys.stderr, flush=True)
+            # The prompt goes to stderr like the instructions: stdout carries only the result.
+            print("Address (or code): ", end="", file=sys.stderr, flush=True)
+            response = await asyncio.to_thread(sys.stdin.readline)
+            if not response.strip():
+                print("soulsync: no address given; run the command again", file=sys.stderr)
+                return 1
+        # With --response: finish the login in progress (begun by the API or an earlier run).
         account = await core.finish_login(login, response.strip())
     except (LoginFailed, ProviderError) as exc:
         print(f"soulsync: {exc}", file=sys.stderr)
