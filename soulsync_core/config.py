@@ -350,6 +350,9 @@ CORE_SECTIONS: tuple[Section, ...] = (
                 "$artist, $album, $title, $track (two digits), $disc, $year, $ext; each folder "
                 "and file name is made safe, and the file always ends with its extension.",
                 check=check_path_template),
+        Setting("library.answer_cache_mb", int, 8,
+                "Memory for finished library answers (artist pages, searches), reused until "
+                "the database next changes; 0 turns the cache off.", minimum=0, maximum=1024),
         Setting("library.playlists_dir", str, "",
                 "Where synced playlists are written as M3U8 files (paths relative to it, for "
                 "media servers such as Navidrome and Jellyfin); empty means a Playlists folder "

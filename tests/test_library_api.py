@@ -407,3 +407,76 @@ async def test_scan_without_music_folder_is_a_conflict(api, key, music):
     reply = await api.post(f"{A}/scan")
     assert reply.status == 409
     assert reply.error["message"].startswith(f"The music folder {music} does not exist")
+
+
+# ---------------------------------------------------------------------- answer cache
+
+
+async def test_answers_come_from_the_cache_until_the_library_changes(api, key, library):
+    cache = library.library.queries.cache
+    first = await get(api, f"{A}/artists", search="wave")
+    hits = cache.hits
+    again = await get(api, f"{A}/artists", search="wave")
+    assert cache.hits == hits + 1 and again.json == first.json
+    # An import (the store's write) is seen by the very next request.
+    await library.library.store.save([record("Wave Riders", "Surf", "Harbor Tide")])
+    after_import = await get(api, f"{A}/artists", search="wave")
+    assert [a["name"] for a in after_import.data["artists"]] == ["Tidal Wave", "Wave Machines",
+                                                                "Wave Riders"]
+    assert after_import.json["pagination"]["total"] == 3
+    stats = await get(api, f"{A}/stats")
+    track_id = (await get(api, f"{A}/tracks", title="harbor tide")).data["tracks"][0]["id"]
+    await library.library.store.remove_tracks([track_id])
+    assert (await get(api, f"{A}/stats")).data["tracks"] == stats.data["tracks"] - 1
+    assert (await get(api, f"{A}/artists", search="wave")).json["pagination"]["total"] == 2
+
+
+async def test_the_cache_sees_writes_of_another_process(api, key, library):
+    """``soulsync scan`` beside the daemon writes through a connection of its own."""
+    import sqlite3
+
+    before = await get(api, f"{A}/artists", search="wave")
+    assert before.data["artists"][0]["name"] == "Tidal Wave"
+    other = sqlite3.connect(library.db.path, isolation_level=None)
+    try:
+        other.execute("UPDATE artists SET name = 'Tidal Wave Two' WHERE name = 'Tidal Wave'")
+    finally:
+        other.close()
+    after = await get(api, f"{A}/artists", search="wave")
+    assert after.data["artists"][0]["name"] == "Tidal Wave Two"
+
+
+async def test_the_cache_is_emptied_by_a_scan(api, key, core, music):
+    make(music / "A" / "B" / "01.flac", "flac", seconds=0.2, title="One", artist="A", album="B")
+    await api.post(f"{A}/scan")
+    await core.jobs.wait("library_scan")
+    assert (await get(api, f"{A}/stats")).data["tracks"] == 1
+    first = await get(api, f"{A}/tracks", artist="a")
+    assert [t["title"] for t in first.data["tracks"]] == ["One"]
+    make(music / "A" / "B" / "02.flac", "flac", seconds=0.2, title="Two", artist="A", album="B")
+    await api.post(f"{A}/scan")
+    await core.jobs.wait("library_scan")
+    second = await get(api, f"{A}/tracks", artist="a")
+    assert sorted(t["title"] for t in second.data["tracks"]) == ["One", "Two"]
+    assert (await get(api, f"{A}/stats")).data["tracks"] == 2
+
+
+async def test_no_cache_requests_are_computed_afresh(api, key, library):
+    cache = library.library.queries.cache
+    await get(api, f"{A}/artists", letter="b")
+    hits, size = cache.hits, cache.size
+    reply = await api.get(f"{A}/artists", params={"letter": "b"}, headers={"Cache-Control": "no-cache"})
+    assert reply.status == 200 and [a["name"] for a in reply.data["artists"]] == ["Beck", "Björk"]
+    assert (cache.hits, cache.size) == (hits, size)
+
+
+async def test_cache_off_computes_every_answer(api, key, library):
+    cache = library.library.queries.cache
+    await get(api, f"{A}/artists", letter="b")
+    assert cache.size > 0
+    reply = await api.patch("/api/v1/settings", {"library.answer_cache_mb": 0})
+    assert reply.status == 200, reply.json
+    assert (cache.max_bytes, cache.size) == (0, 0)
+    for _ in range(2):
+        assert (await get(api, f"{A}/artists", letter="b")).json["pagination"]["total"] == 2
+    assert cache.size == 0 and cache.hits == 0

@@ -4,8 +4,10 @@ The test records each SQL statement the endpoints send to the database while ans
 broad set of requests, then asks SQLite for its plan (EXPLAIN QUERY PLAN). A library table
 (artists, albums, tracks, folders) may only be *scanned* as the outer loop of an unfiltered
 query whose LIMIT stops the scan early because rows come in the order asked for (a page of
-names in index order, the newest rows by id); anything else must be a SEARCH through an index
-or an FTS match.
+names in index order, the newest rows by id), or as a deliberate walk of an artists or albums
+name index (``INDEXED BY``, rows in index order, stopped by a LIMIT: the common-term artist
+search); anything else must be a SEARCH through an index or an FTS match. Tracks are never
+walked.
 Dropping an index or writing a query that reads a whole table fails this test.
 """
 
@@ -20,7 +22,8 @@ from tests.library_fixtures import open_core, record
 
 A = "/api/v1/library"
 LIBRARY_TABLES = {"artists", "albums", "tracks", "folders"}
-_SCAN = re.compile(r"^SCAN (\w+)(?: AS \w+)?(?: USING (?:COVERING )?INDEX \w+)?$")
+_SCAN = re.compile(r"^SCAN (\w+)(?: AS \w+)?(?: USING (?:COVERING )?INDEX (\w+))?$")
+WALKABLE_TABLES = {"artists", "albums"}
 
 
 @pytest.fixture
@@ -67,10 +70,14 @@ def plan_problems(sql: str, plan: list[tuple[int, int, str]]) -> list[str]:
         match = _SCAN.match(detail)
         if not match or "VIRTUAL TABLE" in detail:
             continue
-        if table_of(match.group(1), sql) not in LIBRARY_TABLES:
+        table = table_of(match.group(1), sql)
+        if table not in LIBRARY_TABLES:
             continue
         sorted_later = any(p == parent and "USE TEMP B-TREE FOR ORDER BY" in d for _n, p, d in plan)
-        if not (unfiltered_page and not sorted_later):
+        index = match.group(2)
+        walk = (table in WALKABLE_TABLES and index is not None and f"INDEXED BY {index} " in sql
+                and " LIMIT " in sql)
+        if not ((unfiltered_page or walk) and not sorted_later):
             problems.append(detail)
     return problems
 
@@ -81,7 +88,11 @@ async def test_the_plan_checker_catches_a_table_scan(core):
                         ("SELECT count(*) FROM tracks", ()),
                         ("SELECT * FROM artists a ORDER BY a.name LIMIT 5", ()),
                         ("SELECT a.id FROM artists a WHERE a.genres = ? ORDER BY a.name_fold LIMIT 5",
-                         ("[]",))]:
+                         ("[]",)),
+                        ("SELECT t.id FROM tracks t INDEXED BY tracks_title WHERE instr(t.title_fold, ?) "
+                         "ORDER BY t.title_fold LIMIT 5", ("x",)),
+                        ("SELECT a.id FROM artists a INDEXED BY artists_name WHERE instr(a.name_fold, ?) "
+                         "ORDER BY a.id DESC LIMIT 5", ("x",))]:
         plan = [(r[0], r[1], r[3]) for r in
                 await core.db.fetchall("EXPLAIN QUERY PLAN " + sql, params)]
         assert plan_problems(sql, plan), sql
@@ -146,3 +157,107 @@ async def test_every_library_query_uses_an_index_or_fts(api, key, core):
         if found := plan_problems(sql, plan):
             problems[sql] = found
     assert problems == {}
+
+
+# ------------------------------------------------------- stored JSON, search ways, cache
+
+
+async def assert_stored_json_is_built_json(db) -> int:
+    """Compare, row by row, the stored artist and album text with the json_object() one."""
+    from soulsync_core.library.objects import STORED_ALBUM, STORED_ARTIST, built_json_sql
+
+    checked = 0
+    for sql in (f"SELECT {STORED_ARTIST}, {built_json_sql('artist')} FROM artists a",
+                f"SELECT {STORED_ALBUM}, {built_json_sql('album')} FROM albums al "
+                "JOIN artists ar ON ar.id = al.artist_id"):
+        for stored, built in await db.fetchall(sql):
+            assert stored == built
+            checked += 1
+    return checked
+
+
+async def test_stored_json_stays_equal_to_the_built_objects(core):
+    store, db = core.library.store, core.db
+    assert await assert_stored_json_is_built_json(db) == 8 + 16 + 1 + 1
+    # New rows, genres and provider ids arriving later, a year change, a move, removals.
+    await store.save([record("Artist 1", "Album 0", "New", number=9, genres=["Jazz", "Ünïcode"],
+                             year=1971, deezer_artist_id="dz1", spotify_album_id='sp"al'),
+                      record("Brand New", "Fresh", "Song", genres=["Pop"], year=2020)])
+    moved_id = await store.track_id("/music/Artist 2/Album 1", "01 - Harbor Night 2 1 1.flac")
+    assert moved_id is not None
+    await store.save([], moved={moved_id: record("Artist 3", "Album 9", "Moved", year=1990)})
+    removed = await db.fetchall("SELECT id FROM tracks WHERE artist_id = "
+                                "(SELECT id FROM artists WHERE name = 'Artist 4')")
+    await store.remove_tracks([row[0] for row in removed][:4])
+    await db.execute("UPDATE artists SET name = 'Artist Renamed' WHERE name = 'Artist 5'")
+    await db.execute("INSERT INTO watchlist_artists (source, artist_id, artist_name, name_fold, date_added, "
+                     "updated_at) "
+                     "VALUES ('spotify', 'spa6', 'Artist 6', 'artist 6', '', '')")
+    rows = await db.fetchval("SELECT (SELECT count(*) FROM artists) + (SELECT count(*) FROM albums)")
+    assert await assert_stored_json_is_built_json(db) == rows
+    from soulsync_core.library.objects import STORED_ARTIST
+
+    watched = await db.fetchall(f"SELECT {STORED_ARTIST} FROM artists a WHERE a.name = 'Artist 6'")
+    assert '"is_watched":true' in watched[0][0]
+
+
+async def test_artist_search_gives_the_same_page_both_ways(core, monkeypatch):
+    from soulsync_core.library import queries as queries_module
+
+    queries = core.library.queries
+    await core.library.store.save([record(f"Nightly {n}", "X", "Y") for n in range(30)])
+    for term, offset, limit in [("night", 0, 5), ("night", 3, 4), ("rtist", 6, 50), ("ist 7", 0, 50),
+                                ("none", 0, 5), ("nightly 2", 25, 10)]:
+        pages = []
+        for ratio in (0, 10**9):  # never walk; always walk
+            monkeypatch.setattr(queries_module, "_WALK_RATIO", ratio)
+            pages.append(await queries.artists(search=term, letter="all", watchlist="all",
+                                               offset=offset, limit=limit))
+        assert pages[0] == pages[1], term
+    assert pages[0] == ([], 11)  # "nightly 2" and "nightly 20" to "nightly 29"
+
+
+def test_the_answer_cache_is_bounded_in_bytes(tmp_path):
+    import sqlite3
+
+    from soulsync_core.library.queries import AnswerCache
+
+    path = tmp_path / "x.db"
+    sqlite3.connect(path).close()
+    cache = AnswerCache(path, 10_000)
+    version = cache.version()
+    for n in range(100):
+        cache.put(f"/k{n}", version, b"x" * 500, 500)
+        assert cache.size <= 10_000
+    assert cache.get("/k99", version) == b"x" * 500 and cache.get("/k0", version) is None
+    cache.put("/huge", version, b"x" * 5000, 5000)  # over a quarter of the cache: not kept
+    assert cache.get("/huge", version) is None
+    writer = sqlite3.connect(path)
+    writer.execute("CREATE TABLE t (x)")
+    writer.commit()
+    writer.close()
+    assert cache.version() != version and cache.size == 0
+    assert cache.get("/k99", cache.version()) is None
+    cache.close()
+
+
+def test_the_answer_cache_holds_no_read_transaction(tmp_path):
+    """Its version check must not pin a WAL snapshot: that would stop every checkpoint."""
+    import sqlite3
+
+    from soulsync_core.library.queries import AnswerCache
+
+    path = tmp_path / "x.db"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode = WAL")
+    writer.execute("CREATE TABLE t (x)")
+    cache = AnswerCache(path, 10_000)
+    versions = set()
+    for _ in range(3):
+        writer.execute("INSERT INTO t VALUES (1)")
+        versions.add(cache.version())
+    assert len(versions) == 3
+    assert writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()[0][0] == 0  # not busy
+    assert (tmp_path / "x.db-wal").stat().st_size == 0
+    cache.close()
+    writer.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -162,10 +164,41 @@ def _letter(raw: str) -> str:
     return letter
 
 
+_JSON = "application/json"
+Handler = Callable[..., Awaitable[web.Response]]
+
+
+def cached(handler: Handler) -> Handler:
+    """Answer from the library's answer cache when the database has not changed since.
+
+    The key is the request's path and query string as sent. Only 200 answers are kept. A
+    request with ``Cache-Control: no-cache`` is computed afresh and not stored (clients that
+    want to be sure, and the benchmark's uncached figures).
+    """
+
+    @functools.wraps(handler)
+    async def answer(request: web.Request, **kwargs: Any) -> web.Response:
+        cache = _queries(request).cache
+        if "no-cache" in request.headers.get("Cache-Control", ""):
+            return await handler(request, **kwargs)
+        version = cache.version()
+        key = request.path_qs
+        body = cache.get(key, version)
+        if body is not None:
+            return web.Response(body=body, content_type=_JSON)
+        response = await handler(request, **kwargs)
+        if response.status == 200 and isinstance(response.body, bytes):
+            cache.put(key, version, response.body, len(response.body))
+        return response
+
+    return answer
+
+
 # -------------------------------------------------------------------------- endpoints
 
 @routes.get("/library/artists", "Library artists by name: search, first letter, paging, fields.",
             query=ArtistsQuery, response=ArtistList, paginated=True)
+@cached
 async def list_artists(request: web.Request, query: ArtistsQuery) -> web.Response:
     page = clamp_page(query.page, query.limit)
     watchlist = _choice("watchlist", query.watchlist, ("all", "watched", "unwatched"))
@@ -177,6 +210,7 @@ async def list_artists(request: web.Request, query: ArtistsQuery) -> web.Respons
 
 @routes.get("/library/artists/{artist_id}", "One artist with its albums (by year, then title).",
             query=FieldsQuery, response=ArtistDetail, errors=(404,), path_types={"artist_id": int})
+@cached
 async def get_artist(request: web.Request, query: FieldsQuery) -> web.Response:
     artist_id = path_id(request, "artist_id", "Artist")
     queries = _queries(request)
@@ -190,6 +224,7 @@ async def get_artist(request: web.Request, query: FieldsQuery) -> web.Response:
 
 @routes.get("/library/artists/{artist_id}/albums", "An artist's albums (by year, then title).",
             query=FieldsQuery, response=AlbumList, errors=(404,), path_types={"artist_id": int})
+@cached
 async def get_artist_albums(request: web.Request, query: FieldsQuery) -> web.Response:
     artist_id = path_id(request, "artist_id", "Artist")
     albums = await _queries(request).artist_albums(artist_id,
@@ -201,6 +236,7 @@ async def get_artist_albums(request: web.Request, query: FieldsQuery) -> web.Res
 
 @routes.get("/library/albums", "Library albums by title: search, artist_id, year, paging.",
             query=AlbumsQuery, response=AlbumList, paginated=True)
+@cached
 async def list_albums(request: web.Request, query: AlbumsQuery) -> web.Response:
     page = clamp_page(query.page, query.limit)
     objects, total = await _queries(request).albums(
@@ -213,6 +249,7 @@ async def list_albums(request: web.Request, query: AlbumsQuery) -> web.Response:
 
 @routes.get("/library/albums/{album_id}", "One album with its tracks (by disc and track number).",
             query=FieldsQuery, response=AlbumDetail, errors=(404,), path_types={"album_id": int})
+@cached
 async def get_album(request: web.Request, query: FieldsQuery) -> web.Response:
     album_id = path_id(request, "album_id", "Album")
     queries = _queries(request)
@@ -226,6 +263,7 @@ async def get_album(request: web.Request, query: FieldsQuery) -> web.Response:
 
 @routes.get("/library/albums/{album_id}/tracks", "An album's tracks, by disc and track number.",
             query=FieldsQuery, response=TrackList, errors=(404,), path_types={"album_id": int})
+@cached
 async def get_album_tracks(request: web.Request, query: FieldsQuery) -> web.Response:
     album_id = path_id(request, "album_id", "Album")
     tracks = await _queries(request).album_tracks(album_id,
@@ -237,6 +275,7 @@ async def get_album_tracks(request: web.Request, query: FieldsQuery) -> web.Resp
 
 @routes.get("/library/tracks", "Search tracks by title and/or artist (accent-insensitive substring).",
             query=TracksQuery, response=TrackList)
+@cached
 async def search_library_tracks(request: web.Request, query: TracksQuery) -> web.Response:
     title, artist = query.title.strip(), query.artist.strip()
     if not title and not artist:
@@ -249,6 +288,7 @@ async def search_library_tracks(request: web.Request, query: TracksQuery) -> web
 
 @routes.get("/library/tracks/{track_id}", "One track, with its artist name and album title.",
             query=FieldsQuery, response=TrackDetail, errors=(404,), path_types={"track_id": int})
+@cached
 async def get_track(request: web.Request, query: FieldsQuery) -> web.Response:
     track_id = path_id(request, "track_id", "Track")
     track = await _queries(request).track(track_id, Fields(query.fields, "track").wanted("track"))
@@ -262,6 +302,7 @@ _RECENT = {"artists": "artist", "albums": "album", "tracks": "track"}
 
 @routes.get("/library/recently-added", "The newest artists, albums or tracks, newest first.",
             query=RecentQuery, response=RecentlyAdded)
+@cached
 async def recently_added(request: web.Request, query: RecentQuery) -> web.Response:
     kind = _choice("type", query.type, tuple(_RECENT))
     limit = clamp_page(1, query.limit).limit
@@ -273,6 +314,7 @@ async def recently_added(request: web.Request, query: RecentQuery) -> web.Respon
 
 @routes.get("/library/genres", "Genres of the library's artists or albums, with counts.",
             query=GenresQuery, response=GenreList)
+@cached
 async def library_genres(request: web.Request, query: GenresQuery) -> web.Response:
     source = _choice("source", query.source, ("artists", "albums"))
     rows = await _queries(request).genres(source)  # type: ignore[arg-type]
@@ -282,6 +324,7 @@ async def library_genres(request: web.Request, query: GenresQuery) -> web.Respon
 
 @routes.get("/library/lookup", "Find a library artist, album or track by a provider's id.",
             query=LookupQuery, response=LookupResult, errors=(404,))
+@cached
 async def library_lookup(request: web.Request, query: LookupQuery) -> web.Response:
     kind = _choice("type", query.type, tuple(LOOKUP_COLUMNS))
     provider = _choice("provider", query.provider, tuple(LOOKUP_COLUMNS[kind]))  # type: ignore[index]
@@ -299,7 +342,15 @@ async def library_lookup(request: web.Request, query: LookupQuery) -> web.Respon
             response=LibraryStats)
 async def library_stats(request: web.Request) -> web.Response:
     core = core_of(request)
-    row = await core.library.queries.stats()
+    queries = core.library.queries
+    # The counts come from the answer cache; the size is read afresh (a checkpoint changes it).
+    cache = None if "no-cache" in request.headers.get("Cache-Control", "") else queries.cache
+    version = None if cache is None else cache.version()
+    row = None if cache is None else cache.get("stats", version)
+    if row is None:
+        row = await queries.stats()
+        if cache is not None:
+            cache.put("stats", version, row, 100)
     return ok(LibraryStats(row["artists"], row["albums"], row["tracks"],
                            round(core.db.size_bytes() / (1024 * 1024), 2), row["last_update"]))
 

@@ -16,6 +16,8 @@ matches drive, instead of one FTS lookup per row of another index.
 
 from __future__ import annotations
 
+import sqlite3
+from collections import OrderedDict
 from typing import Any, Literal
 
 from soulsync_core.db import Database, Row
@@ -45,6 +47,10 @@ _ARTIST_TRACKS = (
 # tracks (about 0.5 us each) rather than the trigram index of the title (whose cost grows with
 # how common the title term is: ~10 ms for a term in 13,000 of 500,000 titles).
 _ARTIST_FIRST_MAX = 10_000
+# An artist search walks the name index instead of sorting the FTS matches when
+# matches^2 x this >= (offset + limit) x artists, i.e. when walking to the end of the page
+# (~0.15 us a name) costs less than reading and sorting every match (~1 us each).
+_WALK_RATIO = 6
 
 # Provider id columns that /library/lookup searches, per object type (each has an index).
 LOOKUP_COLUMNS: dict[Kind, dict[str, str]] = {
@@ -76,26 +82,148 @@ class _Filter:
         return f"WHERE {' AND '.join(self.terms)}" if self.terms else ""
 
 
+# The objects of a list come back as one text, joined by NUL (which JSON text never holds
+# raw): one row crosses from SQLite to Python instead of one per object, so the database
+# thread takes the GIL once per query instead of once per row.
+_SEPARATOR = "\0"
+
+
+def _joined(sql: str) -> str:
+    """Return ``sql`` (whose one column ``o`` is an object, rows in order) as one joined row.
+
+    The rows of the sub-select reach group_concat() in its ORDER BY order: SQLite does not
+    flatten an ordered sub-select into an aggregate query.
+    """
+    return f"SELECT group_concat(q.o, char(0)) FROM ({sql}) q"
+
+
+def _split(text: str | None) -> list[str]:
+    return text.split(_SEPARATOR) if text else []
+
+
 def _artist(wanted: Wanted, where: str) -> str:
-    return f"SELECT {json_sql('artist', wanted)} FROM artists a {where}"
+    return f"SELECT {json_sql('artist', wanted)} AS o FROM artists a {where}"
 
 
 def _album(wanted: Wanted, where: str) -> str:
-    return f"SELECT {json_sql('album', wanted)} FROM albums al {_ALBUM_JOINS} {where}"
+    return f"SELECT {json_sql('album', wanted)} AS o FROM albums al {_ALBUM_JOINS} {where}"
 
 
 def _track(wanted: Wanted, where: str) -> str:
-    return f"SELECT {json_sql('track', wanted)} FROM tracks t {_TRACK_JOINS} {where}"
+    return f"SELECT {json_sql('track', wanted)} AS o FROM tracks t {_TRACK_JOINS} {where}"
+
+
+# Default size of the answer cache: a page of 50 artists is ~40 KB, so ~200 answers.
+CACHE_BYTES = 8 * 1024 * 1024
+# What an entry costs beyond its key and value (dict slot, tuple, ints), counted in its size.
+_ENTRY_OVERHEAD = 200
+
+
+class AnswerCache:
+    """Finished answers of library reads, kept until the database changes; bounded in bytes.
+
+    An entry is valid only while SQLite's ``PRAGMA data_version`` is what it was just before
+    the answer was computed. That number changes whenever another connection commits:
+    this process's writer (scans, imports, removals) and any other process (``soulsync scan``
+    run beside the daemon) alike, so an answer is never older than the last committed write.
+    Writes that are not library writes (jobs, activity) empty the cache too: cheap, and safe.
+
+    The check runs on the calling (event loop) thread on a connection of the cache's own,
+    because a round trip to a database thread costs more than the whole cached answer: it
+    reads the WAL index in shared memory (~5-10 us) and never waits (busy timeout 0; a busy
+    database counts as a miss and nothing is stored). Least recently used entries go first.
+    """
+
+    def __init__(self, db_path: Any, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._path = db_path
+        self._conn: sqlite3.Connection | None = None
+        self._entries: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._version: int | None = None
+        self.size = 0
+        self.hits = 0
+        self.misses = 0
+
+    def version(self) -> int | None:
+        """Return the database's current change number; None when the cache is off or it is unknown.
+
+        Empties the cache when the number moved since the last call.
+        """
+        if self.max_bytes <= 0:
+            return None
+        try:
+            if self._conn is None:
+                self._conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+                self._conn.execute("PRAGMA busy_timeout = 0")
+                self._conn.execute("PRAGMA query_only = ON")
+            # fetchall: the statement runs to its end, so no read transaction stays open (one
+            # would hold back every checkpoint).
+            version = int(self._conn.execute("PRAGMA data_version").fetchall()[0][0])
+        except sqlite3.Error:
+            self.clear()
+            return None
+        if version != self._version:
+            self.clear()
+            self._version = version
+        return version
+
+    def get(self, key: str, version: int | None) -> Any:
+        """Return the value stored under ``key`` at ``version`` (from :meth:`version`), else None."""
+        if version is None or version != self._version:
+            return None
+        entry = self._entries.get(key)
+        if entry is None:
+            self.misses += 1
+            return None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        return entry[0]
+
+    def put(self, key: str, version: int | None, value: Any, size: int) -> None:
+        """Store ``value`` (``size`` bytes) as computed from the database at ``version``.
+
+        ``version`` must have been read before the value was computed: a commit in between
+        moves the number, and the value is then dropped instead of stored under a stale one.
+        """
+        if version is None or version != self._version:
+            return
+        cost = size + len(key) + _ENTRY_OVERHEAD
+        if cost > self.max_bytes // 4:
+            return  # one huge answer would push out everything else
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.size -= old[1]
+        self._entries[key] = (value, cost)
+        self.size += cost
+        while self.size > self.max_bytes:
+            _key, (_value, dropped) = self._entries.popitem(last=False)
+            self.size -= dropped
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.size = 0
+
+    def close(self) -> None:
+        self.clear()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 class LibraryQueries:
-    """The library's read queries. Objects come back as JSON text (see :mod:`objects`)."""
+    """The library's read queries. Objects come back as JSON text (see :mod:`objects`).
 
-    def __init__(self, db: Database):
+    ``cache`` holds finished answers for the API (:class:`AnswerCache`); ``cache_bytes`` 0
+    turns it off.
+    """
+
+    def __init__(self, db: Database, cache_bytes: int = CACHE_BYTES):
         self._db = db
+        self.cache = AnswerCache(db.path, cache_bytes)
 
     async def _objects(self, sql: str, params: list[Any] | tuple[Any, ...]) -> list[str]:
-        return [row[0] for row in await self._db.fetchall(sql, params)]
+        """Return the objects of ``sql`` (one column ``o``), in order, in one round trip."""
+        return _split(await self._db.fetchval(_joined(sql), params))
 
     async def _one(self, sql: str, params: tuple[Any, ...]) -> str | None:
         row = await self._db.fetchone(sql, params)
@@ -108,12 +236,13 @@ class LibraryQueries:
         count_params = filt.params if filt.terms else []
         inner = (f"SELECT {alias}.id AS id, ({count}) AS total FROM {source} {filt.where} "
                  f"ORDER BY {order} LIMIT ? OFFSET ?")
-        rows = await self._db.fetchall(
-            f"SELECT {json_sql(kind, wanted)}, s.total FROM ({inner}) s "
-            f"CROSS JOIN {table} {alias} ON {alias}.id = s.id {joins} ORDER BY {order}",
+        row = await self._db.fetchone(
+            f"SELECT group_concat(q.o, char(0)), max(q.total) FROM (SELECT {json_sql(kind, wanted)} "
+            f"AS o, s.total AS total FROM ({inner}) s CROSS JOIN {table} {alias} ON {alias}.id = s.id "
+            f"{joins} ORDER BY {order}) q",
             [*count_params, *filt.params, limit, offset])
-        if rows:
-            return [row[0] for row in rows], int(rows[0][1])
+        if row is not None and row[0] is not None:
+            return _split(row[0]), int(row[1])
         return [], int(await self._db.fetchval(count, count_params) or 0)
 
     async def artists(self, *, search: str, letter: str, watchlist: Watchlist, offset: int,
@@ -137,10 +266,37 @@ class LibraryQueries:
         count = (f"SELECT count(*) FROM {source} {filt.where}" if filt.terms
                  else "SELECT artists FROM library_stats WHERE id = 1")
         if filt.terms == ["artists_fts MATCH ?"]:
-            # Only the search: count the matches in the FTS index, without reading the rows.
-            count = "SELECT count(*) FROM artists_fts WHERE artists_fts MATCH ?"
+            return await self._searched_artists(term, offset, limit, wanted)
         return await self._page("artist", wanted, source, count, filt, "a.name_fold, a.id",
                                 offset, limit)
+
+    async def _searched_artists(self, term: str, offset: int, limit: int,
+                                wanted: Wanted) -> tuple[list[str], int]:
+        """Return a page of the artists whose folded name contains ``term`` (3+ characters).
+
+        Two ways to the page, chosen inside the statement once the FTS index has counted the
+        matches (its total is needed anyway): for a common term, walk the name index in order,
+        testing each name, and stop at the end of the page (about ``(offset + limit) x
+        artists / matches`` names, ~0.15 us each); for a rarer one, read every FTS match and
+        sort them (~1 us each). Each branch of the UNION ALL carries the choice as a constant
+        WHERE term, which SQLite tests once before running the branch at all.
+        """
+        order = "a.name_fold, a.id"
+        walk = (f"SELECT a.id AS id FROM artists a INDEXED BY artists_name WHERE (SELECT walk FROM c) "
+                f"AND instr(a.name_fold, ?2) > 0 ORDER BY {order} LIMIT ?3 OFFSET ?4")
+        fts = (f"SELECT a.id AS id FROM artists_fts x CROSS JOIN artists a ON a.id = x.rowid "
+               f"WHERE NOT (SELECT walk FROM c) AND artists_fts MATCH ?1 ORDER BY {order} "
+               f"LIMIT ?3 OFFSET ?4")
+        row = await self._db.fetchone(
+            "WITH n(total) AS (SELECT count(*) FROM artists_fts WHERE artists_fts MATCH ?1), "
+            f"c(walk) AS (SELECT n.total * n.total * {_WALK_RATIO} >= (?3 + ?4) * s.artists "
+            "FROM n, library_stats s WHERE s.id = 1) "
+            f"SELECT group_concat(q.o, char(0)), (SELECT total FROM n) FROM (SELECT "
+            f"{json_sql('artist', wanted)} AS o FROM (SELECT * FROM ({walk}) UNION ALL "
+            f"SELECT * FROM ({fts})) p CROSS JOIN artists a ON a.id = p.id ORDER BY {order}) q",
+            (fts_phrase(term), term, limit, offset))
+        assert row is not None  # an aggregate query always yields its row
+        return _split(row[0]), int(row[1])
 
     async def artist(self, artist_id: int, wanted: Wanted = None) -> str | None:
         return await self._one(_artist(wanted, "WHERE a.id = ?"), (artist_id,))
@@ -269,8 +425,8 @@ class LibraryQueries:
         inner = (f"SELECT t.id AS id FROM {source_where} ORDER BY {order} "
                  f"LIMIT ?{4 + len(filt.params)}")
         return await self._objects(
-            f"SELECT {json_sql('track', wanted)} FROM ({inner}) s CROSS JOIN tracks t ON t.id = s.id "
-            f"{_TRACK_JOINS} ORDER BY {order}",
+            f"SELECT {json_sql('track', wanted)} AS o FROM ({inner}) s CROSS JOIN tracks t "
+            f"ON t.id = s.id {_TRACK_JOINS} ORDER BY {order}",
             [title, len(title), artist, *filt.params, limit])
 
     async def _few_artist_tracks(self, artist: str) -> bool:

@@ -82,13 +82,22 @@ class LibraryService:
         self._jobs = jobs
         self._activity = activity
         self.store = LibraryStore(db)
-        self.queries = LibraryQueries(db)
+        self.queries = LibraryQueries(db, cache_bytes=settings.get("library.answer_cache_mb") << 20)
+        settings.on_change("library.answer_cache_mb", self._cache_size_changed)
         # The interval scan runs on the shared schedule, so its next run time is persisted and
         # shown by /system/jobs; the first one comes a whole interval after the first start.
         self.schedule = Schedule(db, JOB_KIND, self._interval_seconds,
                                  lambda: self._start_scheduled("interval"), first_delay=float("inf"))
         settings.on_change("library.scan_interval_minutes",
                            lambda _changed: self.schedule.reschedule())
+
+    def _cache_size_changed(self, changed: dict[str, Any]) -> None:
+        self.queries.cache.clear()
+        self.queries.cache.max_bytes = changed["library.answer_cache_mb"] << 20
+
+    def close(self) -> None:
+        """Release the answer cache's own database connection (the core calls this last)."""
+        self.queries.cache.close()
 
     def music_dir(self) -> Path:
         """Return the configured music folder, ``~`` expanded, made absolute (not resolved)."""
