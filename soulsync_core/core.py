@@ -104,14 +104,15 @@ class Core:
         core.stats_contributors.append(core.library.contribute_stats)
         core.downloads = DownloadService(db, settings, activity, core.library, core.download_clients)
         core.stats_contributors.append(core.downloads.contribute_stats)
-        core.wishlist = WishlistService(db, settings, core.jobs, activity, core.library.queries,
+        matcher = LibraryMatcher(db, settings)
+        core.wishlist = WishlistService(db, settings, core.jobs, activity, matcher,
                                         core.downloads)
         core.watchlist = WatchlistService(db, settings, core.jobs, activity, core.search,
                                           core.wishlist)
         core.stats_contributors.append(core._contribute_watch_stats)
         core.playlists = PlaylistService(
             PlaylistStore(db), settings, core.jobs, activity,
-            LibraryMatcher(core.library.queries, settings), core.wishlist, core.downloads,
+            matcher, core.wishlist, core.downloads,
             core.library.music_dir, core.playlist_sources)
         core._listen()
         return core

@@ -38,25 +38,19 @@ from soulsync_core.downloads.models import FINISHED, Download, Wanted
 from soulsync_core.downloads.service import NoDownloadClient
 from soulsync_core.downloads.wanted import guess_source
 from soulsync_core.jobs import JobConflict, JobContext, JobFailed, JobInfo, JobRunner
-from soulsync_core.library.queries import LibraryQueries
-from soulsync_core.matching import TrackInfo, fold, track_similarity
+from soulsync_core.library.matcher import LibraryMatcher
+from soulsync_core.matching import fold
 from soulsync_core.schedule import Clock, Schedule, iso, parse_iso, utc_now
 from soulsync_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 JOB_KIND = "wishlist"
-# Library tracks compared with a wanted one: enough for several versions of one title.
-LIBRARY_CANDIDATES = 10
 # How often a run re-reads a download it waits for; completions wake it at once (listener),
 # failures are only seen by reading the row.
 DOWNLOAD_POLL_SECONDS = 5.0
 # Names listed in one activity note before "and N more".
 NOTE_NAMES = 5
-# Providers whose track ids the library stores (soulsync_core.library.queries.LOOKUP_COLUMNS).
-LIBRARY_ID_PROVIDERS = ("spotify", "itunes", "deezer")
-_LIBRARY_FIELDS = frozenset({"title", "artist_name", "track_artist", "album_title", "duration",
-                             "isrc"})
 
 Category = Literal["all", "singles", "albums"]
 
@@ -229,13 +223,6 @@ def wanted_of(track: dict[str, Any]) -> Wanted:
     )
 
 
-def track_info_of(track: dict[str, Any]) -> TrackInfo:
-    """Return the matching view of a stored track object."""
-    album = track.get("album") or {}
-    return TrackInfo(track["name"], tuple(_artist_names(track)), album.get("name") or "",
-                     round(track.get("duration_ms") or 0), track.get("isrc") or None)
-
-
 def _names_note(names: list[str]) -> str:
     shown = ", ".join(names[:NOTE_NAMES])
     return shown + (f" and {len(names) - NOTE_NAMES} more" if len(names) > NOTE_NAMES else "")
@@ -253,12 +240,13 @@ class WishlistService:
     """
 
     def __init__(self, db: Database, settings: Settings, jobs: JobRunner, activity: Activity,
-                 library: LibraryQueries, downloads: Downloads, clock: Clock = utc_now):
+                 matcher: LibraryMatcher, downloads: Downloads, clock: Clock = utc_now):
         self._db = db
         self._settings = settings
         self._jobs = jobs
         self._activity = activity
-        self._library = library
+        # The one way to find a track in the library (shared with playlist sync).
+        self._matcher = matcher
         self.downloads = downloads
         self.clock = clock
         self.poll_seconds = DOWNLOAD_POLL_SECONDS
@@ -359,29 +347,9 @@ class WishlistService:
     # ------------------------------------------------------------------- library check
 
     async def in_library(self, track: dict[str, Any]) -> bool:
-        """Return whether the library has this track: by the provider's id or ISRC, else by
-        title and artist through the shared matching module."""
-        provider = track.get("provider") or guess_source(str(track["id"]))
-        if provider in LIBRARY_ID_PROVIDERS and await self._library.lookup(
-                "track", provider, str(track["id"]), frozenset({"id"})) is not None:
-            return True
-        if track.get("isrc") and await self._library.lookup(
-                "track", "isrc", str(track["isrc"]), frozenset({"id"})) is not None:
-            return True
-        wanted = track_info_of(track)
-        if not wanted.artists:
-            return False
-        found = await self._library.search_tracks(wanted.title, wanted.artists[0],
-                                                  LIBRARY_CANDIDATES, _LIBRARY_FIELDS)
-        tolerance = self._settings.get("downloads.duration_tolerance_seconds")
-        for text in found:
-            obj = msgspec.json.decode(text)
-            artists = tuple(a for a in (obj.get("artist_name"), obj.get("track_artist")) if a)
-            candidate = TrackInfo(obj.get("title") or "", artists, obj.get("album_title") or "",
-                                  obj.get("duration") or 0, obj.get("isrc"))
-            if track_similarity(wanted, candidate, duration_tolerance_s=tolerance).matched:
-                return True
-        return False
+        """Return whether the library has this track (see :class:`LibraryMatcher`: by the
+        provider's id or ISRC, else by title and artist through the shared matching module)."""
+        return await self._matcher.match(wanted_of(track)) is not None
 
     # ------------------------------------------------------------------------- back-off
 
@@ -470,8 +438,11 @@ class WishlistService:
         now = self.clock()
         due: list[Row] = []
         owned: list[str] = []
-        for row in rows:
-            if await self.in_library(msgspec.json.decode(row["track_data"])):
+        # One batch for the whole list: the matcher shares its SQL across the tracks.
+        found = await self._matcher.match_many(
+            [wanted_of(msgspec.json.decode(row["track_data"])) for row in rows])
+        for row, match in zip(rows, found, strict=True):
+            if match is not None:
                 if await self._delete(row["id"]):
                     owned.append(f"{row['artist_name']} - {row['track_name']}")
             elif row["download_id"] is not None:

@@ -16,6 +16,7 @@ from soulsync_core.matching import (
     artist_similarity,
     check_quality_profile,
     clean_title,
+    credit_names,
     fold,
     parse_quality_profile,
     parse_remote_path,
@@ -87,9 +88,18 @@ def test_artist_key(names: tuple[str, ...], same: bool) -> None:
     ("A & a", ["A"]),
     ("Beatles, The", ["Beatles, The"]),
     ("Madonna", ["Madonna"]),
+    ("Lil Nas X feat. Billy Ray Cyrus", ["Lil Nas X", "Billy Ray Cyrus"]),
+    ("Rema x Selena Gomez", ["Rema", "Selena Gomez"]),
+    ("Malcolm X", ["Malcolm X"]),
 ])
 def test_split_artists(credit: str, names: list[str]) -> None:
     assert split_artists(credit) == names
+
+
+def test_credit_names_keep_whole_acts_before_their_pieces() -> None:
+    assert credit_names("Simon & Garfunkel feat. X") == (
+        "Simon & Garfunkel feat. X", "Simon & Garfunkel", "X", "Simon", "Garfunkel")
+    assert credit_names("Beatles, The") == ("Beatles, The",)
 
 
 @pytest.mark.parametrize(("title", "clean"), [
@@ -629,6 +639,35 @@ def test_different_recordings_never_match(wanted: tuple, candidate: tuple, reaso
     score = _match(wanted, candidate)
     assert not score.matched and score.confidence <= 0.5
     assert any(reason in r for r in score.reasons), score.reasons
+
+
+@pytest.mark.parametrize(("wanted", "candidate", "same"), [
+    # A censored word matches its uncensored spelling, never another word.
+    (("Fuck You", ["CeeLo Green"], "", 222_000), ("F**k You", ["Cee Lo Green"], "", 222_000), True),
+    (("F**k You", ["CeeLo Green"], "", 222_000), ("Forget You", ["CeeLo Green"], "", 222_000), False),
+    # A two-word name inside a longer one is the same act, unless the longer is a tribute.
+    (("Purple Haze", ["Jimi Hendrix"], "", 171_000),
+     ("Purple Haze", ["The Jimi Hendrix Experience"], "", 170_000), True),
+    (("Rich Girl", ["Daryl Hall & John Oates"], "", 144_000), ("Rich Girl", ["Hall & Oates"], "", 144_000),
+     True),
+    (("Everlong", ["Foo Fighters"], "", 250_000), ("Everlong", ["Foo Fighters Tribute Band"], "", 250_000),
+     False),
+    # The same words as a " - " suffix and as a bracket.
+    (("Bohemian Rhapsody - Live Aid", ["Queen"], "Live Aid (Live)", 358_000),
+     ("Bohemian Rhapsody (Live Aid)", ["Queen"], "Live Aid", 358_000), True),
+    # Two different brackets tell two versions apart; one bracket alone does not.
+    (("Waka Waka (This Time for Africa)", ["Shakira"], "", 202_000),
+     ("Waka Waka (Esto es África)", ["Shakira"], "", 203_000), False),
+    (("Running Up That Hill", ["Kate Bush"], "", 300_000),
+     ("Running Up That Hill (A Deal With God)", ["Kate Bush"], "", 299_000), True),
+    # "The Complete Sessions" is a studio reissue; a "(BBC Session)" is a live recording.
+    (("Zombie", ["The Cranberries"], "No Need to Argue (The Complete Sessions 1994-1995)", 306_000),
+     ("Zombie", ["The Cranberries"], "No Need to Argue", 306_000), True),
+    (("Zombie", ["The Cranberries"], "", 306_000), ("Zombie (BBC Session)", ["The Cranberries"], "", 306_000),
+     False),
+])
+def test_matching_edge_cases(wanted: tuple, candidate: tuple, same: bool) -> None:
+    assert _match(wanted, candidate).matched is same
 
 
 def test_duration_off_by_two_seconds_matches_and_by_forty_does_not() -> None:

@@ -15,7 +15,11 @@ matching (against tagged tracks), so both accept and reject for the same reasons
 Similarities are rapidfuzz Indel ratios over folded text, order-insensitive
 (``token_sort_ratio``): extra words lower the score, unlike a subset match, so "Queen" is not
 "Queen Latifah". Titles whose numbers differ ("Part 1"/"Part 2", "Song 2"/"Song") score at
-most 0.5.
+most 0.5. Titles also compare with their markers kept ("Song - Live Aid" = "Song (Live
+Aid)"), a censored word with the word it hides ("F**k" = "Fuck"), and without an extra
+bracket on one side at 0.9 ("Satisfaction" vs "(I Can't Get No) Satisfaction"; two different
+brackets stay apart). An artist name of two words or more inside a longer one ("Jimi
+Hendrix" in "The Jimi Hendrix Experience") scores 0.9.
 """
 
 from __future__ import annotations
@@ -33,9 +37,9 @@ from soulsync_core.matching.text import (
     album_versions,
     artist_key,
     clean_album,
+    credit_names,
     fold,
     parse_title,
-    split_artists,
 )
 from soulsync_core.models import Track
 
@@ -128,17 +132,42 @@ def text_similarity(a: str, b: str) -> float:
 
 def title_info_similarity(wanted: TitleInfo, candidate: TitleInfo) -> float:
     """Return :func:`title_similarity` of two parsed titles."""
-    wb, cb = fold(wanted.base), fold(candidate.base)
+    wb, cb = _title_fold(wanted.base, candidate.base), _title_fold(candidate.base, wanted.base)
     score = text_similarity(wb, cb)
+    # "Song - Live Aid" vs "Song (Live Aid)": the same words, one side reads them as a marker.
+    score = max(score, text_similarity(fold(wanted.clean), fold(candidate.clean)))
     wbare, cbare = fold(wanted.bare), fold(candidate.bare)
-    if (wbare, cbare) != (wb, cb):
-        # "(I Can't Get No) Satisfaction" vs "Satisfaction": close, never equal.
+    extra_w, extra_c = wbare != fold(wanted.base), cbare != fold(candidate.base)
+    if (extra_w or extra_c) and not (extra_w and extra_c):
+        # "(I Can't Get No) Satisfaction" vs "Satisfaction": close, never equal. When both
+        # sides carry a different bracket ("Waka Waka (Esto es África)" vs "Waka Waka (This
+        # Time for Africa)"), the brackets are what tells the two apart.
         score = max(score, 0.9 * text_similarity(wbare, cbare))
     if set(_DIGITS.findall(wb)) != set(_DIGITS.findall(cb)):
         score = min(score, 0.5)
     return score
 
 
+_CENSORED = re.compile(r"[^\W\d]*\*+[^\W\d]*")
+
+
+def _title_fold(title: str, other: str) -> str:
+    """Return ``fold(title)`` with its censored words ("F**k") spelt as in ``other`` when it fits.
+
+    A censored word is restored from a word of ``other`` of the same length whose visible
+    letters agree ("F**k" <- "fuck", never "forget"), so a censored and an uncensored tag of
+    one recording compare equal.
+    """
+    if "*" not in title:
+        return fold(title)
+    words = fold(other).split()
+
+    def restore(match: re.Match[str]) -> str:
+        shape = fold(match.group(0).replace("*", "9"))  # a digit survives folding
+        pattern = re.compile("".join("[a-z]" if c == "9" else re.escape(c) for c in shape))
+        return next((w for w in words if pattern.fullmatch(w)), match.group(0))
+
+    return fold(_CENSORED.sub(restore, title))
 def title_similarity(wanted: str, candidate: str) -> float:
     """Return how alike two titles are in [0, 1], ignoring noise and version markers.
 
@@ -152,20 +181,49 @@ def artist_similarity(wanted: Sequence[str], names: Iterable[str]) -> tuple[floa
     """Return ``(score, name)``: the best similarity of any wanted artist to any of ``names``.
 
     Each name is tried whole and split into its credited artists ("A feat. B" gives A and
-    B); comparison uses :func:`artist_key`, also without spaces ("AC/DC" = "ACDC"). Returns
-    ``(0.0, "")`` when either side is empty.
+    B, see :func:`~soulsync_core.matching.text.credit_names`); comparison uses
+    :func:`artist_key`, also without spaces ("AC/DC" = "ACDC"). A name of two words or more
+    found whole inside the other ("Jimi Hendrix" in "The Jimi Hendrix Experience", "Hall &
+    Oates" in "Daryl Hall & John Oates") scores 0.9, unless the longer one is a tribute or
+    karaoke act. Returns ``(0.0, "")`` when either side is empty.
     """
     wanted_keys = [artist_key(a) for a in wanted if a.strip()]
     best, best_name = 0.0, ""
     for name in names:
-        for piece in dict.fromkeys([name, *split_artists(name)]):
+        for piece in credit_names(name):
             key = artist_key(piece)
             for want in wanted_keys:
-                score = max(text_similarity(want, key),
-                            text_similarity(want.replace(" ", ""), key.replace(" ", "")))
+                score = _name_similarity(want, key)
                 if score > best:
                     best, best_name = score, name
+                    if best == 1.0:
+                        return best, best_name
     return best, best_name
+
+
+@functools.lru_cache(maxsize=65536)
+def _name_similarity(want: str, key: str) -> float:
+    """Return the similarity of two artist keys (see :func:`artist_similarity`)."""
+    score = max(text_similarity(want, key), text_similarity(want.replace(" ", ""), key.replace(" ", "")))
+    return score if score >= ARTIST_GATE else max(score, _contained(want, key))
+
+
+_FILLER_WORDS = frozenset({"and", "the", "of"})
+_ACT_WORDS = frozenset({"tribute", "karaoke", "cover", "covers"})
+_CONTAINED_SCORE = 0.9
+
+
+def _contained(a: str, b: str) -> float:
+    """Return 0.9 when every word of the shorter key is in the longer one (see artist_similarity)."""
+    short, long = sorted((a.split(), b.split()), key=len)
+    if len([w for w in short if w not in _FILLER_WORDS]) < 2 or len(short) == len(long):
+        return 0.0
+    rest = list(long)
+    for word in short:
+        if word not in rest:
+            return 0.0
+        rest.remove(word)
+    return 0.0 if _ACT_WORDS & set(rest) else _CONTAINED_SCORE
 
 
 def album_similarity(wanted: str, candidate: str) -> float | None:

@@ -38,7 +38,8 @@ SOFT_VERSIONS = frozenset({"edit", "extended", "clean"})
 
 # Patterns run on folded text (see fold), so they can be plain lower-case ASCII.
 _VERSION_RULES: tuple[tuple[str, str], ...] = (
-    ("live", r"live|in concert|concert|unplugged|sessions?|en vivo|ao vivo|en directo"),
+    # "The Complete Sessions" is a reissue of studio takes, not a live-in-the-studio session.
+    ("live", r"live|in concert|concert|unplugged|(?<!complete )sessions?|en vivo|ao vivo|en directo"),
     ("acoustic", r"acoustic|unplugged|stripped|piano version|acustico|acustica"),
     ("instrumental", r"instrumental|inst"),
     ("acapella", r"a ?cappella|acapella|vocals? only"),
@@ -51,7 +52,7 @@ _VERSION_RULES: tuple[tuple[str, str], ...] = (
     ("orchestral", r"orchestral|symphonic"),
     ("reprise", r"reprise"),
     ("rerecording", r"re ?record(?:ed|ing)?|taylors version"),
-    ("remix", r"re ?mix(?:es|ed)?|rmx|bootleg|mash ?up|rework(?:ed)?|vip|dub|mixed"),
+    ("remix", r"re ?mix(?:es|ed)?|rmx|refix|bootleg|mash ?up|rework(?:ed)?|vip|dub|mixed"),
     ("extended", r"extended|long version|12 inch|club version"),
     ("edit", r"edit|radio (?:mix|version)|short version"),
     ("clean", r"clean|censored|edited"),
@@ -66,6 +67,7 @@ _TRAILING_VERSION_WORDS = re.compile(r"(?: (?:version|recording|\d+))+$")
 # "<words> mix" is a remix unless every word before "mix" is one of these: "Original Mix",
 # "Stereo Mix" and "2009 Mix" are the recording itself; "Radio Mix"/"Extended Mix" are cuts.
 _PLAIN_MIX_WORDS = frozenset({"original", "album", "stereo", "mono", "single", "main", "lp", "the",
+                              "ultimate",
                               "radio", "extended", "new"})
 _MIX = re.compile(r"\bmix\b")
 
@@ -97,8 +99,13 @@ _COUNTED = frozenset({"part", "volume", "chapter", "act", "book", "number", "op"
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "vii": "7",
           "viii": "8", "ix": "9", "x": "10"}
 
-_ARTIST_SEPARATORS = re.compile(
-    r"\s*(?:,|;|/|&|\s\+\s|\s(?:feat\.?|ft\.?|featuring|with|vs\.?|versus|x)\s)\s*", re.IGNORECASE)
+# Credits split in two steps: first on the separators that always join two acts (commas,
+# "feat.", "with", "vs."), then each part on "&", "+" and "x", which may also sit inside one
+# name ("Simon & Garfunkel"). Word separators must stand between spaces and do not consume
+# them, so "Lil Nas X feat. Billy Ray Cyrus" gives "Lil Nas X" and "Billy Ray Cyrus".
+_CREDIT_SEPARATORS = re.compile(
+    r"\s*(?:[,;/]|(?<!\S)(?:feat\.?|ft\.?|featuring|with|vs\.?|versus)(?=\s))\s*", re.IGNORECASE)
+_NAME_SEPARATORS = re.compile(r"\s*(?:&|(?<!\S)(?:\+|x)(?=\s))\s*", re.IGNORECASE)
 _THE_SUFFIX = re.compile(r"^(.*?),\s*the$", re.IGNORECASE)
 
 
@@ -152,17 +159,44 @@ def split_artists(text: str) -> list[str]:
     Splits on ``,`` ``;`` ``/`` ``&`` ``+`` and the words feat./ft./featuring/with/vs./x:
     ``"A feat. B & C"`` -> ``["A", "B", "C"]``. ``"Beatles, The"`` stays one name. Names that
     contain a separator ("Simon & Garfunkel") are split too, so compare the whole credit as
-    well as its pieces.
+    well as its pieces (:func:`credit_names`).
     """
-    match = _THE_SUFFIX.match(text.strip())
-    if match and not _ARTIST_SEPARATORS.search(match.group(1)):
-        return [text.strip()]
     names: list[str] = []
-    for piece in _ARTIST_SEPARATORS.split(text):
-        piece = piece.strip(" .-()[]")
-        if piece and piece.casefold() not in (n.casefold() for n in names):
-            names.append(piece)
+    for part in _credit_parts(text):
+        for piece in _NAME_SEPARATORS.split(part):
+            _add_name(names, piece)
     return names
+
+
+@lru_cache(maxsize=16384)
+def credit_names(text: str) -> tuple[str, ...]:
+    """Return every name a credit may stand for: the whole credit, its acts, then their pieces.
+
+    ``"Simon & Garfunkel feat. X"`` -> ``("Simon & Garfunkel feat. X", "Simon & Garfunkel",
+    "X", "Simon", "Garfunkel")`` (duplicates dropped, case-insensitively).
+    """
+    names: list[str] = []
+    _add_name(names, text)
+    parts = _credit_parts(text)
+    for part in parts:
+        _add_name(names, part)
+    for part in parts:
+        for piece in _NAME_SEPARATORS.split(part):
+            _add_name(names, piece)
+    return tuple(names)
+
+
+def _credit_parts(text: str) -> list[str]:
+    the_suffix = _THE_SUFFIX.match(text.strip())
+    if the_suffix and not _CREDIT_SEPARATORS.search(the_suffix.group(1)):
+        return [text.strip()]  # "Beatles, The"
+    return [p for p in _CREDIT_SEPARATORS.split(text) if p.strip(" .-()[]")]
+
+
+def _add_name(names: list[str], piece: str) -> None:
+    piece = piece.strip(" .-()[]")
+    if piece and piece.casefold() not in (n.casefold() for n in names):
+        names.append(piece)
 
 
 @dataclass(frozen=True)
