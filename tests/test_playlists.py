@@ -190,7 +190,8 @@ async def test_the_callback_finishes_a_login_reaching_the_daemon(api, source):
 async def test_playlists_need_a_connected_account_and_a_known_source(api, source):
     source.playlists["pl1"] = Playlist("pl1", "Road Trip", "alice", tracks=[
         track("0DiWol3AO6WpXZgp0goxAV", "One More Time", "Daft Punk", "Discovery"),
-        Track("", "My Demo", ["Me"], "Local Files", 90_000)])
+        Track("", "My Demo", ["Me"], "Local Files", 90_000),
+        Track("5ZULPHQ3hHfjUiPsnwNx4U", "  ", ["Nobody"], "Untitled", 60_000)])  # no title: left out
     refused = await api.get(P, params={"source": NAME})
     assert refused.status == 401 and refused.error["code"] == "NOT_AUTHENTICATED"
     assert f"soulsync auth {NAME}" in refused.error["message"]
@@ -201,11 +202,11 @@ async def test_playlists_need_a_connected_account_and_a_known_source(api, source
     listed = await api.get(P, params={"source": NAME})
     assert listed.status == 200, listed.json
     assert listed.data == {"source": NAME, "playlists": [
-        {"id": "pl1", "name": "Road Trip", "owner": "alice", "track_count": 2, "image_url": None}]}
+        {"id": "pl1", "name": "Road Trip", "owner": "alice", "track_count": 3, "image_url": None}]}
 
     one = await api.get(f"{P}/pl1", params={"source": NAME})
     assert one.status == 200, one.json
-    assert one.data["playlist"]["total_tracks"] == 2
+    assert one.data["playlist"]["total_tracks"] == 2  # the source gave no total: the tracks shown
     assert one.data["playlist"]["tracks"] == [
         {"id": "0DiWol3AO6WpXZgp0goxAV", "name": "One More Time", "artists": ["Daft Punk"],
          "album": "Discovery", "duration_ms": 180_000, "image_url": None},

@@ -16,7 +16,7 @@ from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
 from soulsync_core.hooks import NotAuthenticated, ProviderError, RateLimited
 from soulsync_core.jobs import JobConflict
 from soulsync_core.playlists.service import SYNC_MODES, NotConnected, SyncEntry, SyncStatus, UnknownSource
-from soulsync_core.playlists.tracks import display_of, source_track_object, track_object
+from soulsync_core.playlists.tracks import display_of, source_track_objects, track_object
 from soulsync_core.wishlist import WishlistInputError
 
 routes = Routes("playlists")
@@ -140,7 +140,8 @@ async def get_playlist(request: web.Request, query: SourceQuery) -> web.Response
                 source, request.match_info["playlist_id"])
     except LookupError:
         raise not_found("Playlist not found.") from None
-    tracks = [PlaylistTrack(**display_of(source_track_object(t, source))) for t in playlist.tracks]
+    tracks = [PlaylistTrack(**display_of(obj))
+              for obj in source_track_objects(playlist.tracks, source)]
     detail = PlaylistDetail(playlist.id, playlist.name, playlist.owner or "Unknown Owner",
                             playlist.total_tracks or len(tracks), tracks)
     return ok(PlaylistAnswer(detail, source))

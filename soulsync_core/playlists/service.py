@@ -41,7 +41,7 @@ from soulsync_core.playlists.store import Entry, PlaylistStore, SyncedPlaylist
 from soulsync_core.playlists.tracks import (
     display_of,
     key_of,
-    source_track_object,
+    source_track_objects,
     wanted_of_object,
 )
 from soulsync_core.settings import Settings
@@ -263,7 +263,7 @@ class PlaylistService:
             raise JobFailed(f"Could not read the playlist from {source.name}: {exc}") from None
         run.name = run.name or playlist.name
         run.snapshot_id = playlist.snapshot_id
-        return [source_track_object(t, source.name) for t in playlist.tracks]
+        return source_track_objects(playlist.tracks, source.name)
 
     async def _match(self, run: _Run, objects: list[dict[str, Any]], previous: SyncedPlaylist | None,
                      old: dict[str, Entry], library_state: str) -> tuple[list[Entry], SyncTotals]:

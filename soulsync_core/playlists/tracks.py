@@ -10,12 +10,16 @@ wishlist and the downloads exactly as it came.
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections.abc import Iterable
 from typing import Any
 
 from soulsync_core.downloads.models import Wanted
 from soulsync_core.downloads.wanted import track_key
 from soulsync_core.models import Track
-from soulsync_core.wishlist import normalize_track, wanted_of
+from soulsync_core.wishlist import WishlistInputError, normalize_track, wanted_of
+
+log = logging.getLogger(__name__)
 
 # Marks an id SoulSync made up for a track that has none (a client sent no id, or a Spotify
 # local file): it never names a track at a source.
@@ -64,6 +68,18 @@ def source_track_object(track: Track, source: str) -> dict[str, Any]:
         data["id"] = _local_id(data)
         data.pop("provider")
     return normalize_track(data, "track")
+
+
+def source_track_objects(tracks: Iterable[Track], source: str) -> list[dict[str, Any]]:
+    """Return the track objects of a source's playlist, leaving out tracks without a title
+    (nothing can be matched or downloaded for them)."""
+    objects = []
+    for track in tracks:
+        try:
+            objects.append(source_track_object(track, source))
+        except WishlistInputError as exc:
+            log.warning("%s playlist track %r left out: %s", source, track.id, exc)
+    return objects
 
 
 def wanted_of_object(obj: dict[str, Any]) -> Wanted:
