@@ -83,6 +83,7 @@ async def test_missing_tracks_are_downloaded_and_then_written_into_the_m3u8(api,
     arrived = done["tracks"][1]
     assert (arrived["status"], arrived["action"], arrived["method"]) == ("matched", "downloaded", "download")
     assert arrived["download_status"] is None and done["totals"]["matched"] == 2
+    assert done["totals"]["in_m3u8"] == 2
     assert [e.path for e in m3u.read_entries(playlist)] == [
         "../Daft Punk/Homework/01 - Around the World.flac",
         f"../{ARTIST}/Discovery/01 - {TITLE}.flac"]

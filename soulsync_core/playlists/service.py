@@ -406,6 +406,9 @@ class PlaylistService:
         totals = msgspec.convert(result.get("totals") or {}, SyncTotals)
         if playlist is not None and (job is None or job.state != "running"):
             totals = self._totals(tracks, totals)
+            if playlist.m3u8_path:  # downloads that arrived since the sync added entries
+                entries_now = await asyncio.to_thread(m3u.read_entries, Path(playlist.m3u8_path))
+                totals.in_m3u8 = len(entries_now)
         params = job.params if job else {}
         return SyncStatus(
             playlist_id=playlist_id,
