@@ -63,6 +63,10 @@ class NewApiKey(msgspec.Struct):
 _INSERT = "INSERT INTO api_keys (id, label, key_hash, key_prefix, created_at) "
 
 
+# Verified keys kept in memory at most (a NAS has a handful; the bound is for safety).
+MAX_VERIFIED = 1000
+
+
 class ApiKeys:
     """The key store of one database."""
 
@@ -70,6 +74,11 @@ class ApiKeys:
         self._db = db
         self._activity = activity
         self._last_used: dict[str, str] = {}
+        # Keys found by hash, trusted while the database's change number stays the same: a
+        # key revoked or created (by the API or `soulsync keys` in another process) moves it.
+        # Unknown keys are never kept, so guessing cannot fill memory.
+        self._verified: dict[str, str] = {}
+        self._verified_at: int | None = None
 
     async def create(self, label: str) -> NewApiKey:
         """Create a key with ``label`` and record it in the activity feed."""
@@ -131,9 +140,23 @@ class ApiKeys:
         return info
 
     async def authenticate(self, raw: str) -> str | None:
-        """Return the id of the key ``raw``, or None when it is unknown or revoked."""
-        key_id = await self._db.fetchval("SELECT id FROM api_keys WHERE key_hash = ?",
-                                         (hash_key(raw),))
+        """Return the id of the key ``raw``, or None when it is unknown or revoked.
+
+        A key verified since the database last changed is answered from memory (no round
+        trip to a database thread per request); any commit makes every key be looked up
+        again, so a revocation counts from the next request.
+        """
+        digest = hash_key(raw)
+        version = self._db.changes.version()
+        if version is None or version != self._verified_at:
+            self._verified.clear()
+            self._verified_at = version
+        key_id = self._verified.get(digest)
+        if key_id is None:
+            key_id = await self._db.fetchval("SELECT id FROM api_keys WHERE key_hash = ?",
+                                             (digest,))
+            if key_id is not None and version is not None and len(self._verified) < MAX_VERIFIED:
+                self._verified[digest] = key_id
         if key_id is not None:
             self._last_used[key_id] = utc_now_iso()
         return key_id

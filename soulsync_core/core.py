@@ -226,7 +226,6 @@ class Core:
 
     async def close(self) -> None:
         """Close the database (call after :meth:`stop`)."""
-        self.library.close()
         await self.db.close()
 
     async def _contribute_watch_stats(self, stats: SystemStats) -> None:

@@ -143,3 +143,32 @@ async def test_key_events_are_in_the_activity_feed(api, key):
     types = [item["type"] for item in feed]
     assert types[:3] == ["api_key.revoked", "api_key.created", "api_key.created"]
     assert created.data["key"] not in str(feed)
+
+
+async def test_a_verified_key_is_trusted_until_the_database_changes(core, monkeypatch):
+    import sqlite3
+
+    from soulsync_core.db import DB_FILENAME
+
+    new = await core.keys.create("cached")
+    lookups: list[str] = []
+    real = core.db.fetchval
+
+    async def counting(sql, params=()):
+        lookups.append(sql)
+        return await real(sql, params)
+
+    monkeypatch.setattr(core.db, "fetchval", counting)
+    assert await core.keys.authenticate(new.key) == new.id
+    assert await core.keys.authenticate(new.key) == new.id
+    assert len(lookups) == 1  # the second request needed no database round trip
+    assert await core.keys.authenticate("sk_" + "x" * 43) is None
+    assert await core.keys.authenticate("sk_" + "x" * 43) is None
+    assert len(lookups) == 3  # unknown keys are looked up every time, never remembered
+
+    # Revoked behind the daemon's back (another process): refused at the next request.
+    other = sqlite3.connect(core.data_dir / DB_FILENAME)
+    other.execute("DELETE FROM api_keys WHERE id = ?", (new.id,))
+    other.commit()
+    other.close()
+    assert await core.keys.authenticate(new.key) is None

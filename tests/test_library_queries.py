@@ -220,11 +220,13 @@ async def test_artist_search_gives_the_same_page_both_ways(core, monkeypatch):
 def test_the_answer_cache_is_bounded_in_bytes(tmp_path):
     import sqlite3
 
+    from soulsync_core.db.changes import ChangeCounter
     from soulsync_core.library.queries import AnswerCache
 
     path = tmp_path / "x.db"
     sqlite3.connect(path).close()
-    cache = AnswerCache(path, 10_000)
+    changes = ChangeCounter(path)
+    cache = AnswerCache(changes, 10_000)
     version = cache.version()
     for n in range(100):
         cache.put(f"/k{n}", version, b"x" * 500, 500)
@@ -238,20 +240,22 @@ def test_the_answer_cache_is_bounded_in_bytes(tmp_path):
     writer.close()
     assert cache.version() != version and cache.size == 0
     assert cache.get("/k99", cache.version()) is None
-    cache.close()
+    changes.close()
 
 
 def test_the_answer_cache_holds_no_read_transaction(tmp_path):
     """Its version check must not pin a WAL snapshot: that would stop every checkpoint."""
     import sqlite3
 
+    from soulsync_core.db.changes import ChangeCounter
     from soulsync_core.library.queries import AnswerCache
 
     path = tmp_path / "x.db"
     writer = sqlite3.connect(path, isolation_level=None)
     writer.execute("PRAGMA journal_mode = WAL")
     writer.execute("CREATE TABLE t (x)")
-    cache = AnswerCache(path, 10_000)
+    changes = ChangeCounter(path)
+    cache = AnswerCache(changes, 10_000)
     versions = set()
     for _ in range(3):
         writer.execute("INSERT INTO t VALUES (1)")
@@ -259,5 +263,5 @@ def test_the_answer_cache_holds_no_read_transaction(tmp_path):
     assert len(versions) == 3
     assert writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()[0][0] == 0  # not busy
     assert (tmp_path / "x.db-wal").stat().st_size == 0
-    cache.close()
+    changes.close()
     writer.close()

@@ -20,6 +20,7 @@ from typing import Any
 
 import aiosqlite
 
+from soulsync_core.db.changes import ChangeCounter
 from soulsync_core.db.migrate import migrate
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,9 @@ class Database:
         self._next_reader = itertools.cycle(readers)
         self._write_lock = asyncio.Lock()
         self._closed = False
+        # Caches of answers (library pages, verified API keys) check this before trusting
+        # what they hold.
+        self.changes = ChangeCounter(path)
 
     @classmethod
     async def open(cls, data_dir: Path) -> Database:
@@ -96,6 +100,7 @@ class Database:
             if self._closed:
                 return
             self._closed = True
+            self.changes.close()
             for reader in self._readers:
                 await reader.close()
             try:

@@ -16,11 +16,11 @@ matches drive, instead of one FTS lookup per row of another index.
 
 from __future__ import annotations
 
-import sqlite3
 from collections import OrderedDict
 from typing import Any, Literal
 
 from soulsync_core.db import Database, Row
+from soulsync_core.db.changes import ChangeCounter
 from soulsync_core.library.folding import PREFIX_END, TRIGRAM, fold, fts_phrase
 from soulsync_core.library.objects import IS_WATCHED, Wanted, json_sql
 
@@ -122,22 +122,17 @@ _ENTRY_OVERHEAD = 200
 class AnswerCache:
     """Finished answers of library reads, kept until the database changes; bounded in bytes.
 
-    An entry is valid only while SQLite's ``PRAGMA data_version`` is what it was just before
-    the answer was computed. That number changes whenever another connection commits:
-    this process's writer (scans, imports, removals) and any other process (``soulsync scan``
-    run beside the daemon) alike, so an answer is never older than the last committed write.
-    Writes that are not library writes (jobs, activity) empty the cache too: cheap, and safe.
-
-    The check runs on the calling (event loop) thread on a connection of the cache's own,
-    because a round trip to a database thread costs more than the whole cached answer: it
-    reads the WAL index in shared memory (~5-10 us) and never waits (busy timeout 0; a busy
-    database counts as a miss and nothing is stored). Least recently used entries go first.
+    An entry is valid only while the database's change number (:class:`ChangeCounter`) is
+    what it was just before the answer was computed: any commit, by this process (scans,
+    imports, removals) or another (``soulsync scan`` beside the daemon), empties the cache,
+    so an answer is never older than the last committed write. Writes that are not library
+    writes (jobs, activity) empty it too: cheap, and safe. Least recently used entries go
+    first.
     """
 
-    def __init__(self, db_path: Any, max_bytes: int):
+    def __init__(self, changes: ChangeCounter, max_bytes: int):
         self.max_bytes = max_bytes
-        self._path = db_path
-        self._conn: sqlite3.Connection | None = None
+        self._changes = changes
         self._entries: OrderedDict[str, tuple[Any, int]] = OrderedDict()
         self._version: int | None = None
         self.size = 0
@@ -151,18 +146,8 @@ class AnswerCache:
         """
         if self.max_bytes <= 0:
             return None
-        try:
-            if self._conn is None:
-                self._conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-                self._conn.execute("PRAGMA busy_timeout = 0")
-                self._conn.execute("PRAGMA query_only = ON")
-            # fetchall: the statement runs to its end, so no read transaction stays open (one
-            # would hold back every checkpoint).
-            version = int(self._conn.execute("PRAGMA data_version").fetchall()[0][0])
-        except sqlite3.Error:
-            self.clear()
-            return None
-        if version != self._version:
+        version = self._changes.version()
+        if version is None or version != self._version:
             self.clear()
             self._version = version
         return version
@@ -203,11 +188,6 @@ class AnswerCache:
         self._entries.clear()
         self.size = 0
 
-    def close(self) -> None:
-        self.clear()
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
 
 class LibraryQueries:
@@ -219,7 +199,7 @@ class LibraryQueries:
 
     def __init__(self, db: Database, cache_bytes: int = CACHE_BYTES):
         self._db = db
-        self.cache = AnswerCache(db.path, cache_bytes)
+        self.cache = AnswerCache(db.changes, cache_bytes)
 
     async def _objects(self, sql: str, params: list[Any] | tuple[Any, ...]) -> list[str]:
         """Return the objects of ``sql`` (one column ``o``), in order, in one round trip."""

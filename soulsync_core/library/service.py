@@ -95,10 +95,6 @@ class LibraryService:
         self.queries.cache.clear()
         self.queries.cache.max_bytes = changed["library.answer_cache_mb"] << 20
 
-    def close(self) -> None:
-        """Release the answer cache's own database connection (the core calls this last)."""
-        self.queries.cache.close()
-
     def music_dir(self) -> Path:
         """Return the configured music folder, ``~`` expanded, made absolute (not resolved)."""
         return Path(os.path.abspath(os.path.expanduser(self._settings.get("library.music_dir"))))
