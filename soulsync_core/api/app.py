@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import msgspec
 from aiohttp import web
 
 from soulsync_core.api import (
@@ -24,7 +23,7 @@ from soulsync_core.api import (
 )
 from soulsync_core.api.endpoints import CORE, Endpoint, aiohttp_handler
 from soulsync_core.api.middlewares import authenticate, error_envelope, rate_limit
-from soulsync_core.api.openapi import OPENAPI_DOC, build_openapi
+from soulsync_core.api.openapi import OPENAPI_DOC, OpenApiDocument
 from soulsync_core.core import Core
 
 
@@ -85,7 +84,7 @@ def create_app(core: Core, *, manage_core: bool = True) -> web.Application:
     endpoints = all_endpoints()
     for endpoint in endpoints:
         app.router.add_route(endpoint.method, endpoint.path, aiohttp_handler(endpoint))
-    app[OPENAPI_DOC] = msgspec.json.encode(build_openapi(endpoints))
+    app[OPENAPI_DOC] = OpenApiDocument(endpoints)
     if manage_core:
         app.cleanup_ctx.append(_core_lifecycle)
     return app

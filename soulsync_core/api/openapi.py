@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +15,28 @@ from soulsync_core.api.envelope import ErrorBody
 from soulsync_core.api.paging import Pagination
 
 routes = Routes("meta")
-OPENAPI_DOC = web.AppKey("openapi_doc", bytes)
+class OpenApiDocument:
+    """The encoded document of an app's endpoints, built on the first request for it.
+
+    Building it takes tens of milliseconds that start-up does not need to spend; it is built
+    once, in a worker thread, and kept.
+    """
+
+    def __init__(self, endpoints: list[Endpoint]):
+        self._endpoints = endpoints
+        self._body: bytes | None = None
+        self._lock = asyncio.Lock()
+
+    async def body(self) -> bytes:
+        """Return the JSON document (the same bytes on every call)."""
+        async with self._lock:
+            if self._body is None:
+                self._body = await asyncio.to_thread(
+                    lambda: msgspec.json.encode(build_openapi(self._endpoints)))
+        return self._body
+
+
+OPENAPI_DOC = web.AppKey("openapi_doc", OpenApiDocument)
 REF = "#/components/schemas/{name}"
 
 _ERROR_TEXT = {400: "Bad request: the message names the field and what it must be.",
@@ -121,5 +143,5 @@ def _responses(endpoint: Endpoint, schema_of: dict[int, dict[str, Any]]) -> dict
 @routes.get("/openapi.json", "This OpenAPI 3.1 document (served as is, not in an envelope).",
             response=dict[str, Any], enveloped=False)
 async def openapi_document(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[OPENAPI_DOC], content_type="application/json")
+    return web.Response(body=await request.app[OPENAPI_DOC].body(), content_type="application/json")
 
