@@ -480,3 +480,13 @@ async def test_cache_off_computes_every_answer(api, key, library):
     for _ in range(2):
         assert (await get(api, f"{A}/artists", letter="b")).json["pagination"]["total"] == 2
     assert cache.size == 0 and cache.hits == 0
+
+
+async def test_the_cache_never_keeps_an_api_key_given_in_the_query(api, key, library):
+    cache = library.library.queries.cache
+    reply = await api.get(f"{A}/artists", auth=False, params={"search": "wave", "api_key": key})
+    assert reply.status == 200
+    assert list(cache._entries) == ["/api/v1/library/artists?search=wave"]
+    hits = cache.hits
+    assert (await get(api, f"{A}/artists", search="wave")).json == reply.json  # the same answer
+    assert cache.hits == hits + 1

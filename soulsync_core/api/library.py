@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import msgspec
 from aiohttp import web
@@ -168,10 +169,20 @@ _JSON = "application/json"
 Handler = Callable[..., Awaitable[web.Response]]
 
 
+def _cache_key(request: web.Request) -> str:
+    """Return the path and query string, without an ``api_key`` (a secret kept out of memory,
+    and one answer for every key)."""
+    if "api_key" not in request.query:
+        return request.path_qs
+    query = [(k, v) for k, v in request.query.items() if k != "api_key"]
+    return f"{request.path}?{urlencode(query)}"
+
+
 def cached(handler: Handler) -> Handler:
     """Answer from the library's answer cache when the database has not changed since.
 
-    The key is the request's path and query string as sent. Only 200 answers are kept. A
+    The key is the request's path and query string as sent (less ``api_key``). Only 200
+    answers are kept. A
     request with ``Cache-Control: no-cache`` is computed afresh and not stored (clients that
     want to be sure, and the benchmark's uncached figures).
     """
@@ -182,7 +193,7 @@ def cached(handler: Handler) -> Handler:
         if "no-cache" in request.headers.get("Cache-Control", ""):
             return await handler(request, **kwargs)
         version = cache.version()
-        key = request.path_qs
+        key = _cache_key(request)
         body = cache.get(key, version)
         if body is not None:
             return web.Response(body=body, content_type=_JSON)
