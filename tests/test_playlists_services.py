@@ -1,6 +1,6 @@
-"""Playlists with the real Spotify plugin against the fake Spotify, end to end: the copy-paste
-login over the API and on the command line (``soulsync auth spotify``), listing, reading and
-syncing a playlist whose tracks the daemon fetches itself."""
+"""Playlists with the real Spotify and TIDAL plugins against their fakes, end to end: the
+copy-paste login over the API and on the command line (``soulsync auth spotify``), listing,
+reading and syncing a playlist whose tracks the daemon fetches itself."""
 
 from __future__ import annotations
 
@@ -143,3 +143,45 @@ async def test_soulsync_auth_on_the_command_line(fake, music, tmp_path):
     assert await run("--logout") == (0, "spotify: not connected\n")
     code, text = await run("--response", "http://127.0.0.1:8008/auth/spotify/callback?code=x&state=y")
     assert code == 1 and "start" in text.lower()
+
+
+async def test_tidal_login_and_sync_through_the_api(aiohttp_client, aiohttp_server, tmp_path, music):
+    import soulsync_tidal.plugin
+    from tests.fakes.tidal import CLIENT_ID as TIDAL_CLIENT
+    from tests.fakes.tidal import FRENCH_TOUCH as TIDAL_FRENCH_TOUCH
+    from tests.fakes.tidal import USERNAME
+    from tests.fakes.tidal import make_app as make_tidal
+
+    tidal = await aiohttp_server(make_tidal())
+    base = str(tidal.make_url("")).rstrip("/")
+    env = {"SOULSYNC_TIDAL__CLIENT_ID": TIDAL_CLIENT, "SOULSYNC_TIDAL__API_URL": f"{base}/v2",
+           "SOULSYNC_TIDAL__AUTH_URL": f"{base}/v1/oauth2", "SOULSYNC_TIDAL__LOGIN_URL": base,
+           "SOULSYNC_LIBRARY__MUSIC_DIR": str(music),
+           "SOULSYNC_PLAYLIST_SYNC__DOWNLOAD_MISSING": "false"}
+    core = await Core.open(tmp_path / "data", environ=env, entry_points=False,
+                           plugins=[("tidal", soulsync_tidal.plugin)])
+    client = await aiohttp_client(create_app(core))
+    api = ApiClient(client, OpenApiChecker(build_openapi(all_endpoints())))
+    await api.bootstrap()
+
+    refused = await api.get(P, params={"source": "tidal"})
+    assert refused.status == 401 and refused.error["code"] == "NOT_AUTHENTICATED"
+    started = await api.get("/api/v1/auth/tidal")
+    assert started.status == 200 and "code_challenge" in started.data["url"]
+    connected = await api.post("/api/v1/auth/tidal", {"redirect_url": await approve(started.data["url"])})
+    assert connected.status == 200, connected.json
+    assert connected.data["account"]["display_name"] == USERNAME
+
+    listed = await api.get(P, params={"source": "tidal"})
+    assert listed.status == 200 and TIDAL_FRENCH_TOUCH in {p["id"] for p in listed.data["playlists"]}
+    playlist = (await api.get(f"{P}/{TIDAL_FRENCH_TOUCH}", params={"source": "tidal"})).data["playlist"]
+    first = playlist["tracks"][0]
+    await api.core.library.store.save([record(first["artists"][0], first["album"], first["name"],
+                                              folder=str(music / "x"), duration=first["duration_ms"])])
+    reply = await api.post(f"{P}/{TIDAL_FRENCH_TOUCH}/sync", {"source": "tidal"})
+    assert reply.status == 202, reply.json
+    await api.core.playlists.wait(TIDAL_FRENCH_TOUCH)
+    result = (await api.get(f"{P}/{TIDAL_FRENCH_TOUCH}/sync")).data
+    assert result["state"] == "completed" and result["source"] == "tidal", result
+    assert result["tracks"][0]["status"] == "matched"
+    assert result["totals"]["total"] == len(playlist["tracks"])
