@@ -225,8 +225,11 @@ class PlaylistService:
         return self._locks.setdefault(playlist_id, asyncio.Lock())
 
     async def _sync(self, ctx: JobContext, run: _Run) -> dict[str, Any]:
+        ctx.progress(phase="reading the playlist")
+        objects = await self._fetch(run)
+        # Held from reading the last sync's state to saving the new one (not while a slow
+        # source is read): a download finishing meanwhile waits, then updates the saved rows.
         async with self._lock(run.playlist_id):
-            objects = await self._fetch(run)
             ctx.progress(phase="matching", total=len(objects))
             previous = await self.store.playlist(run.playlist_id)
             old_entries = {e.wanted_key: e for e in await self.store.entries(run.playlist_id)}
