@@ -84,6 +84,21 @@ async def test_new_migration_is_applied_on_next_open(tmp_path):
         await conn.close()
 
 
+async def test_a_migration_numbered_below_the_newest_applied_is_still_applied(tmp_path):
+    """Branches developed side by side land in either order: 3 arrives after 4 was applied."""
+    conn = await _connect(tmp_path / "t.db")
+    try:
+        ms = [Migration(v, f"m{v}", (f"CREATE TABLE t{v} (x INTEGER)",)) for v in (1, 2, 3, 4)]
+        assert await migrate(conn, [ms[0], ms[1], ms[3]]) == 4
+        assert await migrate(conn, ms) == 4
+        async with conn.execute("SELECT version FROM schema_version ORDER BY version") as cur:
+            assert [r[0] for r in await cur.fetchall()] == [1, 2, 3, 4]
+        async with conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 't3'") as cur:
+            assert (await cur.fetchone())[0] == 1
+    finally:
+        await conn.close()
+
+
 def test_split_keeps_triggers_whole_and_drops_comments():
     script = """-- a comment
 CREATE TABLE t (x INTEGER);

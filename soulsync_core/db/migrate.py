@@ -76,8 +76,15 @@ async def current_version(conn: aiosqlite.Connection) -> int:
     return int(row[0]) if row else 0
 
 
+async def applied_versions(conn: aiosqlite.Connection) -> set[int]:
+    """Return the versions recorded in ``schema_version``."""
+    async with conn.execute("SELECT version FROM schema_version") as cursor:
+        return {int(row[0]) for row in await cursor.fetchall()}
+
+
 async def migrate(conn: aiosqlite.Connection, migrations: list[Migration] | None = None) -> int:
-    """Apply every pending migration on ``conn`` (autocommit mode); return the resulting version.
+    """Apply every migration not yet recorded on ``conn`` (autocommit mode), in version order;
+    return the resulting (highest) version.
 
     Running it again on an up-to-date database changes nothing. A database whose version is
     above the newest known migration raises :class:`SchemaTooNewError` before anything is
@@ -96,13 +103,16 @@ async def migrate(conn: aiosqlite.Connection, migrations: list[Migration] | None
             f"version {latest}: it was written by a newer SoulSync. Install that version again, "
             "or start with another --data-dir."
         )
+    applied = await applied_versions(conn)
     for migration in migrations:
-        if migration.version <= version:
+        # Every migration not recorded yet, in order, also one numbered below the newest
+        # applied: two branches developed side by side may land in either order.
+        if migration.version in applied:
             continue
         await conn.execute("BEGIN IMMEDIATE")
         try:
             # Another process may have applied it while we waited for the write lock.
-            if await current_version(conn) >= migration.version:
+            if migration.version in await applied_versions(conn):
                 await conn.execute("ROLLBACK")
                 continue
             for statement in migration.statements:
@@ -117,5 +127,4 @@ async def migrate(conn: aiosqlite.Connection, migrations: list[Migration] | None
             raise MigrationError(
                 f"migration {migration.version:04d}_{migration.name} failed and was rolled back: {exc}"
             ) from exc
-        version = migration.version
     return await current_version(conn)
