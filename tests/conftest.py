@@ -28,6 +28,14 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def music(tmp_path: Path) -> Path:
+    """An empty music folder (``library.music_dir`` of the tests that scan or import)."""
+    path = tmp_path / "music"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
 async def core(data_dir: Path) -> AsyncIterator[Core]:
     """A core in a temp data dir; an app built on it starts and stops it, this closes it."""
     core = await Core.open(data_dir, environ={}, entry_points=False)

@@ -16,6 +16,7 @@ import pytest
 
 import soulsync_slskd.plugin
 from soulsync_core.db import DB_FILENAME
+from soulsync_core.playlists import m3u
 from tests import audio
 from tests.download_fixtures import (
     ARTIST,
@@ -41,6 +42,7 @@ from tests.download_fixtures import (
     service,
 )
 from tests.fakes.slskd import SLSKD, Peer, SlskdFake, make_app
+from tests.library_fixtures import record
 
 D = "/api/v1/downloads"
 ENQUEUE = ("POST", "/api/v0/transfers/downloads/{username}")
@@ -50,13 +52,6 @@ ALL_TRANSFERS = ("GET", "/api/v0/transfers/downloads")
 @pytest.fixture
 def slskd_downloads(tmp_path: Path) -> Path:
     return tmp_path / "slskd" / "downloads"
-
-
-@pytest.fixture
-def music(tmp_path: Path) -> Path:
-    path = tmp_path / "music"
-    path.mkdir()
-    return path
 
 
 @pytest.fixture
@@ -646,3 +641,51 @@ async def test_the_monitor_loop_works_on_its_own(make_api, fake, music):
     await fake.settle()
     done = await wait_for_status(api, queued["id"], "completed")  # seen, imported
     assert done["final_path"] == str(music / ARTIST / "Discovery" / "01 - One More Time.flac")
+
+
+# ---------------------------------------------------------------- playlist sync
+
+
+async def test_a_synced_playlists_missing_track_is_downloaded_then_written_into_its_m3u8(
+        api, fake, music):
+    """Playlist sync with the pipeline: the library lacks one track, the fake slskd has it."""
+    await api.core.library.store.save([record("Daft Punk", "Homework", "Around the World",
+                                              folder=str(music / "Daft Punk" / "Homework"),
+                                              duration=429_000)])
+    tracks = [{"id": "1", "name": "Around the World", "artists": ["Daft Punk"], "album": "Homework",
+               "duration_ms": 428_000}, TRACK]
+    reply = await api.post("/api/v1/playlists/daft/sync", {"playlist_name": "Daft", "tracks": tracks})
+    assert reply.status == 202, reply.json
+    await api.core.playlists.wait("daft")
+    status = (await api.get("/api/v1/playlists/daft/sync")).data
+    assert status["totals"]["matched"] == 1 and status["totals"]["downloading"] == 1
+    missing = status["tracks"][1]
+    assert (missing["status"], missing["action"]) == ("missing", "downloading")
+    playlist = music / "Playlists" / "Daft.m3u8"
+    assert [e.path for e in m3u.read_entries(playlist)] == [
+        "../Daft Punk/Homework/01 - Around the World.flac"]
+    wished = (await api.get("/api/v1/wishlist")).data["tracks"]
+    assert [(w["track_name"], w["source_type"]) for w in wished] == [(TITLE, "playlist")]
+
+    await service(api).settle()  # search and enqueue
+    await fake.settle()  # the transfer completes at the fake
+    await service(api).poll()  # the monitor sees it; the import follows
+    await service(api).settle()
+
+    done = (await api.get("/api/v1/playlists/daft/sync")).data
+    arrived = done["tracks"][1]
+    assert (arrived["status"], arrived["action"], arrived["method"]) == ("matched", "downloaded", "download")
+    assert arrived["download_status"] is None and done["totals"]["matched"] == 2
+    assert done["totals"]["in_m3u8"] == 2
+    assert [e.path for e in m3u.read_entries(playlist)] == [
+        "../Daft Punk/Homework/01 - Around the World.flac",
+        f"../{ARTIST}/Discovery/01 - {TITLE}.flac"]
+    assert (music / ARTIST / "Discovery" / f"01 - {TITLE}.flac").is_file()
+    assert (await api.get("/api/v1/wishlist")).data["tracks"] == []  # the wishlist let it go
+
+    again = await api.post("/api/v1/playlists/daft/sync", {"playlist_name": "Daft", "tracks": tracks})
+    assert again.status == 202
+    await api.core.playlists.wait("daft")
+    final = (await api.get("/api/v1/playlists/daft/sync")).data
+    assert final["totals"]["matched"] == 2 and final["totals"]["reused"] == 2
+    assert final["totals"]["downloading"] == 0

@@ -15,13 +15,6 @@ A = "/api/v1/library"
 
 
 @pytest.fixture
-def music(tmp_path: Path) -> Path:
-    path = tmp_path / "music"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 async def core(data_dir: Path, music: Path):
     """Overrides conftest's core: the same, with library.music_dir set to ``music``."""
     core = await open_core(data_dir, music)

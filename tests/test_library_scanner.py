@@ -24,13 +24,6 @@ FORMATS = {  # kind -> (extension, format name, lossless)
 
 
 @pytest.fixture
-def music(tmp_path: Path) -> Path:
-    path = tmp_path / "music"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 async def core(tmp_path: Path, music: Path):
     core = await open_core(tmp_path / "data", music)
     yield core

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,13 +52,6 @@ CLIENT_TRACKS: list[dict[str, Any]] = [
     {"id": "7ouMYWpwJ422jRcDASZB7P", "name": "A Song Nobody Has", "artists": ["Nobody At All"],
      "album": "Nowhere", "duration_ms": 200_000},
 ]
-
-
-@pytest.fixture
-def music(tmp_path: Path) -> Path:
-    path = tmp_path / "music"
-    path.mkdir()
-    return path
 
 
 @pytest.fixture

@@ -41,13 +41,6 @@ async def fake(aiohttp_server):
 
 
 @pytest.fixture
-def music(tmp_path: Path) -> Path:
-    path = tmp_path / "music"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 async def api(aiohttp_client, tmp_path, fake, music) -> ApiClient:
     core = await Core.open(tmp_path / "data", environ=spotify_environ(fake, music),
                            entry_points=False, plugins=[("spotify", soulsync_spotify.plugin)])
