@@ -8,8 +8,11 @@ and fallback. Plugins import this module and :mod:`soulsync_core.models`, nothin
 
 from __future__ import annotations
 
+import functools
+import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import pluggy
 
@@ -34,6 +37,7 @@ __all__ = [
     "AccountLogin", "AccountStore", "Accounts", "AuthFailed", "DownloadClient", "LoginFailed",
     "MetadataProvider", "NotAuthenticated", "NotConfigured", "PlaylistSource", "ProviderError",
     "RateLimited", "Section", "Setting", "SettingsReader", "hookimpl", "retry_after_seconds",
+    "shared_provider",
 ]
 
 
@@ -264,6 +268,33 @@ class AccountLogin(Protocol):
 
     async def logout(self) -> None:
         """Forget the stored tokens and any login in progress."""
+
+
+_P = TypeVar("_P")
+
+
+def shared_provider(factory: Callable[[SettingsReader, Accounts], _P],
+                    ) -> Callable[[SettingsReader, Accounts], _P]:
+    """Return ``factory`` made to build one provider per ``(settings, accounts)`` pair.
+
+    For a plugin whose provider serves several hooks (a service that searches and lists
+    playlists): each hook calls the returned function and gets the same object, which the core
+    then starts, checks and closes once. The provider must keep ``settings`` (every provider
+    reads its settings on each call): an entry lives as long as its provider, so the pair's ids
+    cannot be reused meanwhile.
+    """
+    made: weakref.WeakValueDictionary[tuple[int, int], Any] = weakref.WeakValueDictionary()
+
+    @functools.wraps(factory)
+    def provider(settings: SettingsReader, accounts: Accounts) -> _P:
+        key = (id(settings), id(accounts))
+        found = made.get(key)
+        if found is None:
+            found = factory(settings, accounts)
+            made[key] = found
+        return found
+
+    return provider
 
 
 # --- hookspecs --------------------------------------------------------------------------------

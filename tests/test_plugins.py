@@ -252,3 +252,22 @@ def test_retry_after_header_parsing_for_rate_limited_providers():
     assert retry_after_seconds(None, 60) == 60
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", 5) == 5
     assert retry_after_seconds("-3", 5) == 5
+
+
+def test_shared_provider_gives_one_object_per_settings_and_accounts_pair():
+    import gc
+
+    from soulsync_core.hooks import shared_provider
+
+    class Provider:
+        def __init__(self, settings, accounts):
+            self.settings = settings
+
+    made = shared_provider(Provider)
+    settings, accounts, other = object(), object(), object()
+    first = made(settings, accounts)
+    assert made(settings, accounts) is first  # both hooks of a plugin get this one
+    assert made(settings, other) is not first  # another core (accounts) gets its own
+    del first
+    gc.collect()
+    assert made(settings, accounts).settings is settings  # rebuilt once nobody holds it

@@ -2,12 +2,10 @@
 
 The provider is one object in two roles, metadata provider and playlist source (it is also the
 account login). The core calls the two hooks one after the other with the same settings and
-accounts; both get the same object, remembered only as long as something else holds it.
+accounts; both get the same object (:func:`soulsync_core.hooks.shared_provider`).
 """
 
 from __future__ import annotations
-
-import weakref
 
 from soulsync_core.hooks import (
     Accounts,
@@ -16,24 +14,16 @@ from soulsync_core.hooks import (
     Section,
     SettingsReader,
     hookimpl,
+    shared_provider,
 )
 from soulsync_spotify.provider import SpotifyProvider
 from soulsync_spotify.settings import SECTION
 
-# (id(settings), id(accounts)) -> provider. The provider holds both objects, so while an
-# entry lives neither id can be reused by another object.
-_providers: weakref.WeakValueDictionary[tuple[int, int], SpotifyProvider] = (
-    weakref.WeakValueDictionary())
 
-
+@shared_provider
 def provider_for(settings: SettingsReader, accounts: Accounts) -> SpotifyProvider:
     """Return the provider of this settings/accounts pair, creating it on the first call."""
-    key = (id(settings), id(accounts))
-    provider = _providers.get(key)
-    if provider is None:
-        provider = SpotifyProvider(settings, accounts)
-        _providers[key] = provider
-    return provider
+    return SpotifyProvider(settings, accounts)
 
 
 @hookimpl

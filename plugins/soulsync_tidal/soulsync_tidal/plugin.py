@@ -13,20 +13,15 @@ from soulsync_core.hooks import (
     Section,
     SettingsReader,
     hookimpl,
+    shared_provider,
 )
 from soulsync_tidal.provider import TidalProvider
 from soulsync_tidal.settings import SECTION
 
-# The provider made for the last (settings, accounts) pair. The core calls the provider hooks
-# one after the other for one configuration, so both hooks get the same object.
-_last: tuple[SettingsReader, Accounts, TidalProvider] | None = None
 
-
+@shared_provider
 def _provider(settings: SettingsReader, accounts: Accounts) -> TidalProvider:
-    global _last
-    if _last is None or _last[0] is not settings or _last[1] is not accounts:
-        _last = (settings, accounts, TidalProvider(settings, accounts.store("tidal")))
-    return _last[2]
+    return TidalProvider(settings, accounts.store("tidal"))
 
 
 @hookimpl
