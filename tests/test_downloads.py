@@ -689,3 +689,17 @@ async def test_a_synced_playlists_missing_track_is_downloaded_then_written_into_
     final = (await api.get("/api/v1/playlists/daft/sync")).data
     assert final["totals"]["matched"] == 2 and final["totals"]["reused"] == 2
     assert final["totals"]["downloading"] == 0
+
+
+async def test_a_synced_playlists_cancelled_download_shows_as_failed(api, fake):
+    reply = await api.post("/api/v1/playlists/daft/sync", {"playlist_name": "Daft", "tracks": [TRACK]})
+    assert reply.status == 202, reply.json
+    await api.core.playlists.wait("daft")
+    entry = (await api.get("/api/v1/playlists/daft/sync")).data["tracks"][0]
+    assert entry["action"] == "downloading" and entry["download_status"] in ("queued", "searching")
+    cancelled = await api.post(f"{D}/{entry['download_id']}/cancel", {})
+    assert cancelled.status == 200, cancelled.json
+    status = (await api.get("/api/v1/playlists/daft/sync")).data
+    assert (status["tracks"][0]["action"], status["tracks"][0]["download_status"]) == (
+        "download_failed", "cancelled")
+    assert status["totals"]["downloading"] == 0

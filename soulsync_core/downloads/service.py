@@ -179,6 +179,10 @@ class DownloadService:
         """Return one download as stored (the monitor saves progress every tick), or None."""
         return await self.store.get(download_id)
 
+    async def statuses(self, download_ids: Iterable[int]) -> dict[int, str]:
+        """Return the status of each existing download among ``download_ids`` (one read)."""
+        return await self.store.statuses(download_ids)
+
     async def page(self, statuses: Sequence[str], offset: int, limit: int) -> tuple[list[Download], int]:
         """Return ``(downloads newest first, total)``, filtered by ``statuses`` when given."""
         return await self.store.page(statuses, offset, limit)

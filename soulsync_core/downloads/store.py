@@ -77,6 +77,17 @@ class DownloadStore:
         row = await self._db.fetchone("SELECT * FROM downloads WHERE id = ?", (download_id,))
         return _from_row(row) if row else None
 
+    async def statuses(self, download_ids: Iterable[int]) -> dict[int, str]:
+        """Return ``{id: status}`` of the downloads that exist among ``download_ids``."""
+        ids = sorted(set(download_ids))
+        found: dict[int, str] = {}
+        for start in range(0, len(ids), 900):  # well below SQLite's bound-parameter limit
+            chunk = ids[start:start + 900]
+            rows = await self._db.fetchall(
+                f"SELECT id, status FROM downloads WHERE id IN ({_marks(len(chunk))})", chunk)
+            found.update({row[0]: row[1] for row in rows})
+        return found
+
     async def unfinished_with_key(self, track_key: str) -> Download | None:
         """Return the oldest download of ``track_key`` that has not finished, or None."""
         row = await self._db.fetchone(

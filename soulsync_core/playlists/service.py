@@ -323,16 +323,15 @@ class PlaylistService:
         """Put missing entries on the wishlist and, when asked, into the download pipeline."""
         info = {"playlist_name": run.name, "playlist_id": run.playlist_id, "source": run.source,
                 "sync_type": "playlist_sync"}
+        statuses = await self._downloads.statuses(_downloading(entries))
         for entry in entries:
             if entry.library_track_id is not None:
                 if entry.action == "downloading":
                     entry.action = "downloaded"
                 continue
-            if entry.action == "downloading" and entry.download_id is not None:
-                download = await self._downloads.get(entry.download_id)
-                if download is not None and download.status in UNFINISHED:
-                    totals.downloading += 1
-                    continue
+            if entry.action == "downloading" and statuses.get(entry.download_id or 0) in UNFINISHED:
+                totals.downloading += 1
+                continue
             await self._wishlist.add(entry.wanted, failure_reason=MISSING_REASON,
                                      source_type="playlist", source_info=info)
             entry.action = "wishlist"
@@ -404,7 +403,8 @@ class PlaylistService:
             return None
         entries = await self.store.entries(playlist_id) if playlist else []
         pins = await self.store.pins(playlist_id)
-        tracks = [await self._sync_entry(e, pins) for e in entries]
+        statuses = await self._downloads.statuses(_downloading(entries))
+        tracks = [self._sync_entry(e, pins, statuses) for e in entries]
         result = (job.result or {}) if job else {}
         totals = msgspec.convert(result.get("totals") or {}, SyncTotals)
         if playlist is not None and (job is None or job.state != "running"):
@@ -435,13 +435,14 @@ class PlaylistService:
             downloading=sum(t.download_status in UNFINISHED for t in tracks),
             downloaded=sum(t.action == "downloaded" for t in tracks), in_m3u8=last.in_m3u8)
 
-    async def _sync_entry(self, entry: Entry, pins: dict[str, int | None]) -> SyncEntry:
+    @staticmethod
+    def _sync_entry(entry: Entry, pins: dict[str, int | None],
+                    statuses: dict[int, str]) -> SyncEntry:
         download_status = None
         action = entry.action
         if entry.download_id is not None and action == "downloading":
-            download = await self._downloads.get(entry.download_id)
-            download_status = download.status if download else None
-            if download is not None and download.status in ("failed", "not_found", "cancelled"):
+            download_status = statuses.get(entry.download_id)
+            if download_status in ("failed", "not_found", "cancelled"):
                 action = "download_failed"
         return SyncEntry(entry.position, display_of(entry.wanted),
                          "matched" if entry.library_track_id is not None else "missing",
@@ -479,4 +480,10 @@ class PlaylistService:
                                            confidence=entry.confidence, method="pinned")
                 await self._write_m3u8(playlist_id, playlist.name, playlist.mode, entries,
                                        playlist.m3u8_path, SyncTotals())
-            return await self._sync_entry(entry, await self.store.pins(playlist_id))
+            return self._sync_entry(entry, await self.store.pins(playlist_id),
+                                    await self._downloads.statuses(_downloading([entry])))
+
+
+def _downloading(entries: Sequence[Entry]) -> list[int]:
+    """Return the download ids of the entries still waiting for a download."""
+    return [e.download_id for e in entries if e.action == "downloading" and e.download_id is not None]
