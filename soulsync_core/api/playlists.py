@@ -213,5 +213,5 @@ async def pin_match(request: web.Request, body: PinBody) -> web.Response:
         entry = await core_of(request).playlists.pin(request.match_info["playlist_id"],
                                                      body.position, track_id, body.pinned)
     except LookupError as exc:
-        raise not_found(str(exc).strip("'\"")) from None
+        raise not_found(str(exc)) from None
     return ok(entry)

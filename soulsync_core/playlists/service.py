@@ -21,7 +21,7 @@ import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -135,7 +135,7 @@ class PlaylistService:
 
     def __init__(self, store: PlaylistStore, settings: Settings, jobs: JobRunner, activity: Activity,
                  matcher: LibraryMatcher, wishlist: WishlistService, downloads: DownloadService,
-                 music_dir: Any, sources: Sequence[PlaylistSource]):
+                 music_dir: Callable[[], Path], sources: Sequence[PlaylistSource]):
         self.store = store
         self._settings = settings
         self._jobs = jobs
@@ -454,8 +454,8 @@ class PlaylistService:
         """Pin entry ``position`` of the last sync to a library track (None: "not in the
         library"), or remove its pin (``pinned`` False); the M3U8 is rewritten at once.
 
-        Raises LookupError when the playlist, the entry or the library track does not exist,
-        and JobConflict-free: it waits for a running sync of the playlist to end first.
+        Raises LookupError when the playlist, the entry or the library track does not exist.
+        A running sync of the playlist is waited for (its lock), never refused.
         """
         async with self._lock(playlist_id):
             playlist = await self.store.playlist(playlist_id)
