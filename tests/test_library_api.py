@@ -430,7 +430,8 @@ async def test_the_cache_sees_writes_of_another_process(api, key, library):
 
     before = await get(api, f"{A}/artists", search="wave")
     assert before.data["artists"][0]["name"] == "Tidal Wave"
-    other = sqlite3.connect(library.db.path, isolation_level=None)
+    # A busy daemon may hold the write lock for a moment, as it would beside a real `soulsync scan`.
+    other = sqlite3.connect(library.db.path, isolation_level=None, timeout=30)
     try:
         other.execute("UPDATE artists SET name = 'Tidal Wave Two' WHERE name = 'Tidal Wave'")
     finally:
