@@ -33,6 +33,7 @@ from soulsync_core.models import Account, Health
 from soulsync_core.playlists.service import PlaylistService
 from soulsync_core.playlists.store import PlaylistStore
 from soulsync_core.plugins import PluginHost, allow_list
+from soulsync_core.profiles import DEFAULT_PROFILE, ProfileService
 from soulsync_core.ratelimit import CATEGORIES, IPNetwork, RateLimiter, parse_networks
 from soulsync_core.search import MetadataSearch
 from soulsync_core.settings import Settings
@@ -65,7 +66,11 @@ class Core:
     wishlist: WishlistService = field(init=False)
     watchlist: WatchlistService = field(init=False)
     playlists: PlaylistService = field(init=False)
+    profiles: ProfileService = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Playlist sources (and their logins) of profiles other than 1, built on first use.
+    _profile_sources: dict[int, list[PlaylistSource]] = field(default_factory=dict)
+    _profile_sources_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
     async def open(cls, data_dir: Path, *, config_path: Path | None = None,
@@ -100,6 +105,7 @@ class Core:
                    host, MetadataSearch(metadata, settings, health),
                    host.providers("download_clients", settings, accounts),
                    host.providers("playlist_sources", settings, accounts))
+        core.profiles = ProfileService(db, activity)
         core.library = LibraryService(db, settings, core.jobs, activity)
         core.stats_contributors.append(core.library.contribute_stats)
         core.downloads = DownloadService(db, settings, activity, core.library, core.download_clients)
@@ -128,6 +134,44 @@ class Core:
     def logins(self) -> dict[str, AccountLogin]:
         """Return the providers that log in a user account, by name (``spotify``, ``tidal``)."""
         return {p.name: p for p in self.providers() if isinstance(p, AccountLogin)}
+
+    async def playlist_sources_of(self, profile_id: int) -> list[PlaylistSource]:
+        """Return the playlist sources of a profile: those of :attr:`playlist_sources` for
+        profile 1, else ones built (and started) once for the profile's own accounts, so each
+        profile lists and syncs the playlists of its own login."""
+        if profile_id == DEFAULT_PROFILE:
+            return self.playlist_sources
+        async with self._profile_sources_lock:
+            sources = self._profile_sources.get(profile_id)
+            if sources is None:
+                sources = self.plugins.providers("playlist_sources", self.settings,
+                                                 Accounts(self.db, profile_id))
+                for source in sources:
+                    await self._start_profile_source(source)
+                self._profile_sources[profile_id] = sources
+        return sources
+
+    async def logins_of(self, profile_id: int) -> dict[str, AccountLogin]:
+        """Return the account logins of a profile by name (see :meth:`playlist_sources_of`)."""
+        if profile_id == DEFAULT_PROFILE:
+            return self.logins()
+        return {p.name: p for p in await self.playlist_sources_of(profile_id)
+                if isinstance(p, AccountLogin)}
+
+    async def forget_profile(self, profile_id: int) -> None:
+        """Close and drop the providers built for a profile (after it was deleted)."""
+        async with self._profile_sources_lock:
+            sources = self._profile_sources.pop(profile_id, [])
+        for source in sources:
+            await self._close_provider(source)
+
+    async def _start_profile_source(self, source: PlaylistSource) -> None:
+        try:
+            async with asyncio.timeout(10):
+                await source.start()
+        except Exception as exc:
+            # Its requests then fail with the provider's own error; other profiles are fine.
+            log.error("provider %s of a profile failed to start: %r", source.name, exc)
 
     def callback_url(self, name: str) -> str:
         """Return the daemon's own OAuth callback address for the account ``name``."""
@@ -217,12 +261,18 @@ class Core:
         await self.downloads.stop()  # before the clients it uses close
         await self.jobs.shutdown()
         for provider in self.providers():
-            try:
-                async with asyncio.timeout(5):
-                    await provider.close()
-            except Exception as exc:
-                log.warning("provider %s did not close cleanly: %r", provider.name, exc)
+            await self._close_provider(provider)
+        for profile_id in list(self._profile_sources):
+            await self.forget_profile(profile_id)
         await self.keys.flush_last_used()
+
+    @staticmethod
+    async def _close_provider(provider: MetadataProvider | DownloadClient | PlaylistSource) -> None:
+        try:
+            async with asyncio.timeout(5):
+                await provider.close()
+        except Exception as exc:
+            log.warning("provider %s did not close cleanly: %r", provider.name, exc)
 
     async def close(self) -> None:
         """Close the database (call after :meth:`stop`)."""
