@@ -137,7 +137,9 @@ class ApiKeys:
             "SELECT id, label, key_prefix, created_at, last_used_at, profile_id FROM api_keys "
             "WHERE id = ?", (key_id,),
         )
-        if row is None or (profile_id and row["profile_id"] != profile_id) or await self._db.execute("DELETE FROM api_keys WHERE id = ?", (key_id,)) != 1:
+        if row is None or (profile_id and row["profile_id"] != profile_id):
+            return None
+        if await self._db.execute("DELETE FROM api_keys WHERE id = ?", (key_id,)) != 1:
             return None
         self._last_used.pop(key_id, None)
         self._bindings.pop(key_id, None)

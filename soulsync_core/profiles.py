@@ -19,6 +19,7 @@ are the one way wishlist.py and watchlist.py read and change that membership.
 from __future__ import annotations
 
 import re
+
 import aiosqlite
 import msgspec
 
