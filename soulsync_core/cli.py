@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     create = key_commands.add_parser("create", parents=[common], help="create a key and print it once")
     create.add_argument("--label", default="CLI", help="label shown in key lists")
+    create.add_argument("--profile", type=int, metavar="N",
+                        help="bind the key to profile N: it then acts only as that profile")
     key_commands.add_parser("list", parents=[common], help="list keys (never the keys themselves)")
     revoke = key_commands.add_parser("revoke", parents=[common], help="revoke a key by id")
     revoke.add_argument("key_id")
@@ -94,9 +96,14 @@ async def _with_core(data_dir: Path, config: Path | None,
 
 
 async def _keys_create(core: Core, args: argparse.Namespace) -> int:
-    new = await core.keys.create(args.label)
+    if args.profile is not None and not await core.profiles.exists(args.profile):
+        print(f"soulsync: there is no profile {args.profile}; the profiles are listed at "
+              "GET /api/v1/profiles", file=sys.stderr)
+        return 1
+    new = await core.keys.create(args.label, args.profile)
     print(new.key)
-    print(f"id {new.id}, label {new.label!r}. This key is shown once: store it now.",
+    bound = f", bound to profile {new.profile_id}" if new.profile_id is not None else ""
+    print(f"id {new.id}, label {new.label!r}{bound}. This key is shown once: store it now.",
           file=sys.stderr)
     return 0
 
