@@ -15,9 +15,10 @@ from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from soulsync_core import __version__
-from soulsync_core.accounts import Accounts, service_title
+from soulsync_core.accounts import Accounts, AccountStore, service_title
 from soulsync_core.activity import Activity
 from soulsync_core.apikeys import ApiKeys
 from soulsync_core.config import Section, core_schema
@@ -29,7 +30,7 @@ from soulsync_core.jobs import JobRunner
 from soulsync_core.library import LibraryService
 from soulsync_core.library.matcher import LibraryMatcher
 from soulsync_core.logs import set_access_log, set_level
-from soulsync_core.models import Account, Health
+from soulsync_core.models import Account, Health, LoginStart
 from soulsync_core.playlists.service import PlaylistService
 from soulsync_core.playlists.store import PlaylistStore
 from soulsync_core.plugins import PluginHost, allow_list
@@ -42,6 +43,10 @@ from soulsync_core.watchlist import WatchlistService
 from soulsync_core.wishlist import WishlistService
 
 log = logging.getLogger(__name__)
+
+# Which profile began each login in progress (by its one-time ``state``), so the browser's
+# callback, which carries no key, finishes the login of the profile that started it.
+LOGIN_PROFILES_ACCOUNT = "soulsync.login_profiles"
 
 
 @dataclass
@@ -119,7 +124,7 @@ class Core:
         core.playlists = PlaylistService(
             PlaylistStore(db), settings, core.jobs, activity,
             matcher, core.wishlist, core.downloads,
-            core.library.music_dir, core.playlist_sources)
+            core.library.music_dir, core.playlist_sources, core.playlist_sources_of)
         core._listen()
         return core
 
@@ -158,6 +163,29 @@ class Core:
         return {p.name: p for p in await self.playlist_sources_of(profile_id)
                 if isinstance(p, AccountLogin)}
 
+    async def begin_login(self, login: AccountLogin, profile_id: int) -> LoginStart:
+        """Begin a login of a profile's account (see :meth:`callback_login`); the plugin's
+        errors (NotConfigured, ProviderError) pass."""
+        start = await login.begin_login(self.callback_url(login.name))
+        if profile_id != DEFAULT_PROFILE:
+            await AccountStore(self.db, LOGIN_PROFILES_ACCOUNT).put(
+                start.state, {"profile_id": profile_id})
+        return start
+
+    async def callback_login(self, name: str, url: str) -> AccountLogin | None:
+        """Return the login of account ``name`` of the profile that began the login whose
+        ``state`` the callback address carries (profile 1 when none is recorded), None when
+        no such account login exists."""
+        state = (parse_qs(urlsplit(url).query).get("state") or [""])[0]
+        store = AccountStore(self.db, LOGIN_PROFILES_ACCOUNT)
+        begun = await store.get(state) if state else None
+        profile_id = int(begun["profile_id"]) if begun else DEFAULT_PROFILE
+        if begun:
+            await store.delete(state)
+        if profile_id != DEFAULT_PROFILE and not await self.profiles.exists(profile_id):
+            return None
+        return (await self.logins_of(profile_id)).get(name)
+
     async def forget_profile(self, profile_id: int) -> None:
         """Close and drop the providers built for a profile (after it was deleted)."""
         async with self._profile_sources_lock:
@@ -172,6 +200,10 @@ class Core:
         except Exception as exc:
             # Its requests then fail with the provider's own error; other profiles are fine.
             log.error("provider %s of a profile failed to start: %r", source.name, exc)
+        if isinstance(source, AccountLogin):
+            # As in _start_provider: a login-only provider counts as configured from the start.
+            with contextlib.suppress(Exception):
+                await source.account()
 
     def callback_url(self, name: str) -> str:
         """Return the daemon's own OAuth callback address for the account ``name``."""
