@@ -1,0 +1,78 @@
+"""Profiles with the real Spotify plugin against its fake: each profile logs in its own Spotify
+user (copy-paste and the daemon's callback), lists that user's playlists, and syncs onto its
+own wishlist."""
+
+from __future__ import annotations
+
+import pytest
+
+import soulsync_spotify.plugin
+from soulsync_core.api.app import all_endpoints, create_app
+from soulsync_core.api.openapi import build_openapi
+from soulsync_core.core import Core
+from soulsync_core.testing import ApiClient, OpenApiChecker
+from tests.fakes.spotify import FOLLOWED, FRENCH_TOUCH, FRIEND_ID, GYM, SPOTIFY, USER_ID, USER_NAME
+from tests.test_playlists_services import A, P, approve, fake, spotify_environ  # noqa: F401
+
+KID = {"X-Profile-Id": "2"}
+
+
+@pytest.fixture
+async def api(aiohttp_client, tmp_path, fake, music) -> ApiClient:  # noqa: F811
+    core = await Core.open(tmp_path / "data", environ=spotify_environ(fake, music),
+                           entry_points=False, plugins=[("spotify", soulsync_spotify.plugin)])
+    client = await aiohttp_client(create_app(core))
+    api = ApiClient(client, OpenApiChecker(build_openapi(all_endpoints())))
+    await api.bootstrap()
+    created = await api.post("/api/v1/profiles", {"name": "Kid"})
+    assert created.status == 201 and created.data["profile"]["id"] == 2
+    return api
+
+
+async def test_two_profiles_have_separate_spotify_logins(api, fake):  # noqa: F811
+    spotify = fake.app[SPOTIFY]
+    # The admin pastes the address back; the kid's browser reaches the daemon's callback.
+    started = await api.get(A)
+    assert (await api.post(A, {"redirect_url": await approve(started.data["url"])})).status == 200
+
+    assert (await api.get(P, headers=KID)).status == 401  # the kid has not logged in yet
+    spotify.login_user = FRIEND_ID
+    spotify.library.followed[FRIEND_ID].append(GYM)
+    kid_start = await api.get(A, headers=KID)
+    assert kid_start.status == 200 and kid_start.data["account"]["connected"] is False
+    back = await approve(kid_start.data["url"])
+    page = await api.client.get(back.removeprefix("http://127.0.0.1:8008"))  # no key, no header
+    assert page.status == 200, await page.text()
+    assert f"connected to Spotify as {FRIEND_ID}" in await page.text()
+
+    admin = (await api.get(A)).data["account"]
+    kid = (await api.get(A, headers=KID)).data["account"]
+    assert (admin["user_id"], admin["display_name"]) == (USER_ID, USER_NAME)
+    assert (kid["user_id"], kid["connected"]) == (FRIEND_ID, True)
+    assert {p["id"] for p in (await api.get(P)).data["playlists"]} == {FRENCH_TOUCH, GYM, FOLLOWED}
+    assert {p["id"] for p in (await api.get(P, headers=KID)).data["playlists"]} == {GYM}
+    stored = await api.core.db.fetchall(
+        "SELECT DISTINCT account, profile_id FROM account_data WHERE account LIKE 'spotify%'")
+    assert {(r[0], r[1]) for r in stored} == {("spotify", 1), ("spotify@2", 2)}
+
+    # A sync as the kid reads the playlist as the kid and wants the missing tracks for the kid.
+    reply = await api.post(f"{P}/{GYM}/sync", {"source": "spotify"}, headers=KID)
+    assert reply.status == 202, reply.json
+    await api.core.playlists.wait(GYM)
+    status = await api.get(f"{P}/{GYM}/sync", headers=KID)
+    assert status.data["state"] == "completed", status.json
+    assert (await api.get(f"{P}/{GYM}/sync")).status == 404  # the admin never synced it
+    kid_wishlist = await api.get("/api/v1/wishlist", headers=KID)
+    assert kid_wishlist.json["pagination"]["total"] == status.data["totals"]["wishlisted"] > 0
+    assert (await api.get("/api/v1/wishlist")).json["pagination"]["total"] == 0
+
+    # Logging the kid out leaves the admin's login alone.
+    assert (await api.delete(A, headers=KID)).data["account"]["connected"] is False
+    assert (await api.get(A)).data["account"]["connected"] is True
+    assert (await api.get(P, headers=KID)).status == 401
+    assert (await api.get(P)).status == 200
+
+    # Deleting the profile forgets its login; the admin's stays.
+    assert (await api.delete("/api/v1/profiles/2")).status == 200
+    rows = await api.core.db.fetchall("SELECT DISTINCT account FROM account_data")
+    assert "spotify@2" not in {r[0] for r in rows} and "spotify" in {r[0] for r in rows}
