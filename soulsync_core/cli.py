@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     auth = commands.add_parser("auth", parents=[common],
                                help="connect a streaming account (spotify, tidal) for playlists")
     auth.add_argument("account", help="the account to connect: spotify or tidal")
+    auth.add_argument("--profile", type=int, default=1, metavar="N",
+                      help="connect the account of profile N (default 1, the admin)")
     what = auth.add_mutually_exclusive_group()
     what.add_argument("--status", action="store_true", help="show who is connected and stop")
     what.add_argument("--logout", action="store_true", help="forget the account's tokens")
@@ -132,9 +134,14 @@ async def _keys_revoke(core: Core, args: argparse.Namespace) -> int:
 async def _auth(core: Core, args: argparse.Namespace) -> int:
     """Connect, show or forget a streaming account; the tokens go to the shared database, so
     a running daemon uses them from its next request."""
-    login = core.logins().get(args.account)
+    if args.profile != 1 and not await core.profiles.exists(args.profile):
+        print(f"soulsync: there is no profile {args.profile}; the profiles are listed at "
+              "GET /api/v1/profiles", file=sys.stderr)
+        return 1
+    logins = await core.logins_of(args.profile)
+    login = logins.get(args.account)
     if login is None:
-        known = ", ".join(sorted(core.logins())) or "none (install a plugin such as soulsync-spotify)"
+        known = ", ".join(sorted(logins)) or "none (install a plugin such as soulsync-spotify)"
         print(f"soulsync: no account login named {args.account!r}; accounts: {known}",
               file=sys.stderr)
         return 1
@@ -147,7 +154,7 @@ async def _auth(core: Core, args: argparse.Namespace) -> int:
             return 0
         response = args.response
         if response is None:
-            start = await login.begin_login(core.callback_url(login.name))
+            start = await core.begin_login(login, args.profile)
             print(f"1. Open this address in a browser on any device and approve SoulSync:\n\n"
                   f"   {start.url}\n\n2. Your browser is then sent to {start.redirect_uri}?… "
                   "(the page may fail to load; that is fine).\n   Copy the whole address from "

@@ -4,6 +4,12 @@ own wishlist."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 import soulsync_spotify.plugin
@@ -11,14 +17,19 @@ from soulsync_core.api.app import all_endpoints, create_app
 from soulsync_core.api.openapi import build_openapi
 from soulsync_core.core import Core
 from soulsync_core.testing import ApiClient, OpenApiChecker
-from tests.fakes.spotify import FOLLOWED, FRENCH_TOUCH, FRIEND_ID, GYM, SPOTIFY, USER_ID, USER_NAME
-from tests.test_playlists_services import A, P, approve, fake, spotify_environ  # noqa: F401
+from tests.fakes.spotify import FOLLOWED, FRENCH_TOUCH, FRIEND_ID, GYM, SPOTIFY, USER_ID, USER_NAME, make_app
+from tests.test_playlists_services import ROOT, A, P, approve, spotify_environ
 
 KID = {"X-Profile-Id": "2"}
 
 
 @pytest.fixture
-async def api(aiohttp_client, tmp_path, fake, music) -> ApiClient:  # noqa: F811
+async def fake(aiohttp_server):
+    return await aiohttp_server(make_app())
+
+
+@pytest.fixture
+async def api(aiohttp_client, tmp_path, fake, music) -> ApiClient:
     core = await Core.open(tmp_path / "data", environ=spotify_environ(fake, music),
                            entry_points=False, plugins=[("spotify", soulsync_spotify.plugin)])
     client = await aiohttp_client(create_app(core))
@@ -29,7 +40,17 @@ async def api(aiohttp_client, tmp_path, fake, music) -> ApiClient:  # noqa: F811
     return api
 
 
-async def test_two_profiles_have_separate_spotify_logins(api, fake):  # noqa: F811
+async def auth_cli(fake: Any, music: Path, tmp_path: Path, *extra: str) -> tuple[int, str]:
+    env = {**os.environ, **spotify_environ(fake, music), "SOULSYNC_PLUGINS": "spotify"}
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "soulsync_core", "auth", "spotify", "--data-dir",
+        str(tmp_path / "data"), *extra, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=env, cwd=ROOT)
+    stdout, stderr = await child.communicate()
+    return child.returncode or 0, (stdout + stderr).decode()
+
+
+async def test_two_profiles_have_separate_spotify_logins(api, fake, music, tmp_path):
     spotify = fake.app[SPOTIFY]
     # The admin pastes the address back; the kid's browser reaches the daemon's callback.
     started = await api.get(A)
@@ -65,6 +86,14 @@ async def test_two_profiles_have_separate_spotify_logins(api, fake):  # noqa: F8
     kid_wishlist = await api.get("/api/v1/wishlist", headers=KID)
     assert kid_wishlist.json["pagination"]["total"] == status.data["totals"]["wishlisted"] > 0
     assert (await api.get("/api/v1/wishlist")).json["pagination"]["total"] == 0
+
+    # `soulsync auth --profile N` on the box reads the same per-profile logins.
+    assert await auth_cli(fake, music, tmp_path, "--status", "--profile", "2") == (
+        0, f"spotify: connected as {FRIEND_ID}\n")
+    assert await auth_cli(fake, music, tmp_path, "--status") == (
+        0, f"spotify: connected as {USER_NAME}\n")
+    code, text = await auth_cli(fake, music, tmp_path, "--status", "--profile", "9")
+    assert code == 1 and "there is no profile 9" in text
 
     # Logging the kid out leaves the admin's login alone.
     assert (await api.delete(A, headers=KID)).data["account"]["connected"] is False
