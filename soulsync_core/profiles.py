@@ -229,6 +229,9 @@ class ProfileService:
             counts = {}
             for table in _MEMBERSHIP:
                 counts[table] = await self._leave_all(conn, table, profile_id)
+            # Pins have no foreign key (they outlive re-syncs); entries go with their playlist.
+            await conn.execute("DELETE FROM playlist_pins WHERE playlist_id IN "
+                               "(SELECT id FROM playlists WHERE profile_id = ?)", (profile_id,))
             cursor = await conn.execute("DELETE FROM playlists WHERE profile_id = ?", (profile_id,))
             playlists = cursor.rowcount
             cursor = await conn.execute("DELETE FROM account_data WHERE profile_id = ?",

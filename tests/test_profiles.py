@@ -200,6 +200,7 @@ async def test_deleting_a_profile_removes_its_rows_and_keeps_the_shared_library(
     assert (await api.post(WATCHLIST, {"artist_id": "1234", "artist_name": "Justice"},
                            **as_profile(kid))).status == 201
     bot = (await api.post("/api/v1/api-keys", {"label": "bot", "profile_id": kid})).data["key"]
+    assert await wished(api, key=bot) == ["t-kid", "t-shared"]  # verified, so kept in memory
     await Accounts(api.core.db, kid).store("spotify").put("token", {"access_token": "kid's"})
     await Accounts(api.core.db).store("spotify").put("token", {"access_token": "admin's"})
 

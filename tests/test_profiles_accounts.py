@@ -61,6 +61,7 @@ async def test_two_profiles_have_separate_spotify_logins(api, fake, music, tmp_p
     spotify.library.followed[FRIEND_ID].append(GYM)
     kid_start = await api.get(A, headers=KID)
     assert kid_start.status == 200 and kid_start.data["account"]["connected"] is False
+    assert "/api/v1/auth/spotify with X-Profile-Id: 2 as redirect_url" in kid_start.data["message"]
     back = await approve(kid_start.data["url"])
     page = await api.client.get(back.removeprefix("http://127.0.0.1:8008"))  # no key, no header
     assert page.status == 200, await page.text()
@@ -101,7 +102,13 @@ async def test_two_profiles_have_separate_spotify_logins(api, fake, music, tmp_p
     assert (await api.get(P, headers=KID)).status == 401
     assert (await api.get(P)).status == 200
 
-    # Deleting the profile forgets its login; the admin's stays.
-    assert (await api.delete("/api/v1/profiles/2")).status == 200
+    # Deleting the profile forgets its login and sync state; the admin's login and the M3U8
+    # in the shared library stay.
+    gone = await api.delete("/api/v1/profiles/2")
+    assert gone.status == 200
+    assert gone.data["removed"]["playlists"] == 1
+    assert gone.data["removed"]["wishlist_tracks"] == status.data["totals"]["wishlisted"]
+    assert await api.core.db.fetchval("SELECT count(*) FROM playlist_entries") == 0
+    assert await asyncio.to_thread(Path(status.data["m3u8_path"]).is_file)
     rows = await api.core.db.fetchall("SELECT DISTINCT account FROM account_data")
     assert "spotify@2" not in {r[0] for r in rows} and "spotify" in {r[0] for r in rows}

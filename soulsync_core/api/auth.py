@@ -20,6 +20,7 @@ from soulsync_core.api.middlewares import profile_of
 from soulsync_core.core import Core
 from soulsync_core.hooks import AccountLogin, LoginFailed, NotConfigured, ProviderError
 from soulsync_core.models import Account
+from soulsync_core.profiles import DEFAULT_PROFILE
 
 routes = Routes("auth")
 # The browser's redirect carries no API key; the login's one-time ``state`` guards it.
@@ -83,10 +84,13 @@ async def begin_login(request: web.Request) -> web.Response:
     except NotConfigured as exc:
         raise ApiError(503, "NOT_CONFIGURED", str(exc)) from None
     account = await login.account()
+    profile_id = profile_of(request)
+    as_profile = f" with X-Profile-Id: {profile_id}" if profile_id != DEFAULT_PROFILE else ""
     return ok(LoginStarted(
         _object(account), start.url, start.redirect_uri, start.state, start.expires_in,
         f"Open url, approve, then POST the address your browser ends on to "
-        f"/api/v1/auth/{login.name} as redirect_url (within {start.expires_in // 60} minutes)."))
+        f"/api/v1/auth/{login.name}{as_profile} as redirect_url (within "
+        f"{start.expires_in // 60} minutes)."))
 
 
 @routes.post("/auth/{name}", "Finish a login with the redirect address (or code) copied from "
