@@ -115,10 +115,10 @@ async def _keys_list(core: Core, args: argparse.Namespace) -> int:
     if not keys:
         print("no API keys; create one with `soulsync keys create`", file=sys.stderr)
         return 0
-    print(f"{'ID':36}  {'PREFIX':11}  {'CREATED':25}  {'LAST USED':25}  LABEL")
+    print(f"{'ID':36}  {'PREFIX':11}  {'CREATED':25}  {'LAST USED':25}  {'PROFILE':7}  LABEL")
     for key in keys:
         print(f"{key.id:36}  {key.key_prefix:11}  {key.created_at:25}  "
-              f"{key.last_used_at or 'never':25}  {key.label}")
+              f"{key.last_used_at or 'never':25}  {key.profile_id or '-'!s:7}  {key.label}")
     return 0
 
 

@@ -39,6 +39,7 @@ from soulsync_core.ratelimit import CATEGORIES, IPNetwork, RateLimiter, parse_ne
 from soulsync_core.search import MetadataSearch
 from soulsync_core.settings import Settings
 from soulsync_core.stats import StatsContributor, SystemStats
+from soulsync_core.timefmt import iso_from_epoch
 from soulsync_core.watchlist import WatchlistService
 from soulsync_core.wishlist import WishlistService
 
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 # Which profile began each login in progress (by its one-time ``state``), so the browser's
 # callback, which carries no key, finishes the login of the profile that started it.
 LOGIN_PROFILES_ACCOUNT = "soulsync.login_profiles"
+# A login not finished by then is over (the plugins give 10 minutes); its record is dropped.
+LOGIN_PROFILE_TTL_SECONDS = 3600
 
 
 @dataclass
@@ -170,6 +173,10 @@ class Core:
         if profile_id != DEFAULT_PROFILE:
             await AccountStore(self.db, LOGIN_PROFILES_ACCOUNT).put(
                 start.state, {"profile_id": profile_id})
+            # Logins finished by pasting (or never) leave their record; keep the table small.
+            await self.db.execute("DELETE FROM account_data WHERE account = ? AND updated_at < ?",
+                                  (LOGIN_PROFILES_ACCOUNT,
+                                   iso_from_epoch(time.time() - LOGIN_PROFILE_TTL_SECONDS)))
         return start
 
     async def callback_login(self, name: str, url: str) -> AccountLogin | None:

@@ -19,6 +19,7 @@ are the one way wishlist.py and watchlist.py read and change that membership.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import aiosqlite
 import msgspec
@@ -131,6 +132,9 @@ def _name(raw: str) -> str:
     name = " ".join(raw.split())
     if not name:
         raise ProfileInputError("name is required: a non-empty profile name.")
+    # Names reach the activity feed and logs: no control characters (line breaks became spaces).
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise ProfileInputError("name must not contain control characters.")
     if len(name) > NAME_MAX:
         raise ProfileInputError(f"name must be at most {NAME_MAX} characters.")
     return name

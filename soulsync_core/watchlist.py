@@ -402,6 +402,7 @@ class _Scan:
         self._cap = service._settings.get("watchlist.max_tracks_per_scan")
         self._lookback = timedelta(days=service._settings.get("watchlist.lookback_days"))
         self._seen: set[str] = set()
+        self._watchers_of: dict[int, list[int]] = {}
         self.status = ScanStatus("running", dry_run=dry_run, artists_total=len(rows), artists=[
             ArtistOutcome(row["artist_id"], row["source"], row["artist_name"]) for row in rows])
 
@@ -490,8 +491,10 @@ class _Scan:
             if key in self._seen:
                 continue  # on two releases of this scan (a single, then its album)
             data = track_object(track, album, row["source"], len(tracks))
-            if await wishlist.is_wanted(track.id, track.name, track.artists) \
-                    or await wishlist.in_library(data):
+            # Missing for the profiles watching the artist that do not want it yet.
+            lacking = [p for p in await self._watchers(row["id"], row["profile_id"])
+                       if not await wishlist.is_wanted(track.id, track.name, track.artists, p)]
+            if not lacking or await wishlist.in_library(data):
                 continue
             if self._counted >= self._cap:
                 self.status.cap_reached = True
@@ -502,8 +505,7 @@ class _Scan:
             self.status.tracks_missing += 1
             if self._dry_run:
                 continue
-            # Onto the wishlist of every profile that watches the artist.
-            for profile_id in await self._watchers(row["id"], row["profile_id"]):
+            for profile_id in lacking:
                 await wishlist.add(data, failure_reason=FOUND_REASON, source_type="watchlist",
                                    source_info={"watchlist_artist_name": row["artist_name"],
                                                 "watchlist_artist_id": row["artist_id"],
@@ -520,10 +522,13 @@ class _Scan:
 
 
     async def _watchers(self, row_id: int, first: int) -> list[int]:
-        rows = await self._service._db.fetchall(
-            "SELECT profile_id FROM watchlist_profiles WHERE watchlist_id = ? ORDER BY profile_id",
-            (row_id,))
-        return [first, *(r[0] for r in rows)]
+        """Return the profiles watching the artist of row ``row_id``, ``first`` first."""
+        if row_id not in self._watchers_of:
+            rows = await self._service._db.fetchall(
+                "SELECT profile_id FROM watchlist_profiles WHERE watchlist_id = ? "
+                "ORDER BY profile_id", (row_id,))
+            self._watchers_of[row_id] = [first, *(r[0] for r in rows)]
+        return self._watchers_of[row_id]
 
 
 def _provider_error(source: str, exc: Exception) -> str:

@@ -340,11 +340,17 @@ class WishlistService:
             row = await cursor.fetchone()
             return row is not None and await leave(conn, "wishlist_tracks", row[0], profile_id)
 
-    async def is_wanted(self, track_id: str, title: str, artists: list[str]) -> bool:
-        """Return whether the wishlist holds this track (same id, or same artist and title)."""
+    async def is_wanted(self, track_id: str, title: str, artists: list[str],
+                        profile_id: int | None = None) -> bool:
+        """Return whether the wishlist (of ``profile_id`` when given, else of any profile)
+        holds this track (same id, or same artist and title)."""
+        where, params = "", ()
+        if profile_id is not None:
+            condition, params = visible_to("wishlist_tracks", profile_id)
+            where = f" AND {condition}"
         return await self._db.fetchval(
-            "SELECT 1 FROM wishlist_tracks WHERE track_id = ? OR match_key = ? LIMIT 1",
-            (track_id, match_key(title, artists))) is not None
+            f"SELECT 1 FROM wishlist_tracks WHERE (track_id = ? OR match_key = ?){where} LIMIT 1",
+            (track_id, match_key(title, artists), *params)) is not None
 
     async def counts(self) -> dict[str, int]:
         """Return ``{"total", "downloading", "failed"}``: all tracks, those with a download

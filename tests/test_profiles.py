@@ -14,7 +14,10 @@ import pytest
 from soulsync_core import cli
 from soulsync_core.accounts import Accounts
 from soulsync_core.core import Core
+from soulsync_core.watchlist import JOB_KIND as WATCHLIST_JOB
 from tests.library_fixtures import record
+from tests.test_watchlist import NOW, QUIET, Clock, Discography
+from tests.test_watchlist import plugin as discography_plugin
 
 PROFILES = "/api/v1/profiles"
 WISHLIST = "/api/v1/wishlist"
@@ -264,3 +267,26 @@ def test_profiled_operations_document_the_header_and_the_query(openapi_doc, path
     names = {(p["name"], p["in"]) for p in operation["parameters"]}
     assert {("X-Profile-Id", "header"), ("profile_id", "query")} <= names
     assert {"400", "403", "404"} <= set(operation["responses"])
+
+
+async def test_a_scan_adds_new_releases_to_the_wishlist_of_each_profile_watching(soulsync_factory):
+    disco = Discography()
+    api = await soulsync_factory(plugins=[("disco", discography_plugin(disco))], environ=QUIET)
+    api.core.watchlist.clock = api.core.wishlist.clock = Clock(NOW)
+    kid = await new_profile(api, "Kid")
+    for artist_id, name, who in [("100", "Daft Punk", 1), ("100", "Daft Punk", kid),
+                                 ("200", "Justice", kid)]:
+        reply = await api.post(WATCHLIST, {"artist_id": artist_id, "artist_name": name},
+                               **as_profile(who))
+        assert reply.status == 201, reply.json
+    disco.release("100", "a1", "Homework 2", "2026-03-08", ["One More Time", "Aerodynamic"])
+    disco.release("200", "b1", "Cross 2", "2026-03-08", ["Genesis"], artist="Justice")
+    # The admin already wants one of them; the kid does not yet.
+    assert (await api.post(WISHLIST, track("a1-1", "One More Time"))).status == 201
+
+    assert (await api.post(f"{WATCHLIST}/scan")).status == 202
+    await api.core.jobs.wait(WATCHLIST_JOB)
+    assert (await api.get(f"{WATCHLIST}/scan")).data["state"] == "completed"
+    assert await wished(api) == ["a1-1", "a1-2"]
+    assert sorted(await wished(api, **as_profile(kid))) == ["a1-1", "a1-2", "b1-1"]
+    assert await api.core.db.fetchval("SELECT count(*) FROM wishlist_tracks") == 3
