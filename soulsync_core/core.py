@@ -25,7 +25,13 @@ from soulsync_core.config import Section, core_schema
 from soulsync_core.db import Database
 from soulsync_core.downloads.service import DownloadService
 from soulsync_core.health import ServiceHealth
-from soulsync_core.hooks import AccountLogin, DownloadClient, MetadataProvider, PlaylistSource
+from soulsync_core.hooks import (
+    AccountLogin,
+    DownloadClient,
+    LoginFailed,
+    MetadataProvider,
+    PlaylistSource,
+)
 from soulsync_core.jobs import JobRunner
 from soulsync_core.library import LibraryService
 from soulsync_core.library.matcher import LibraryMatcher
@@ -182,7 +188,7 @@ class Core:
     async def callback_login(self, name: str, url: str) -> AccountLogin | None:
         """Return the login of account ``name`` of the profile that began the login whose
         ``state`` the callback address carries (profile 1 when none is recorded), None when
-        no such account login exists."""
+        no such account login exists. Raises LoginFailed when that profile was deleted."""
         state = (parse_qs(urlsplit(url).query).get("state") or [""])[0]
         store = AccountStore(self.db, LOGIN_PROFILES_ACCOUNT)
         begun = await store.get(state) if state else None
@@ -190,7 +196,8 @@ class Core:
         if begun:
             await store.delete(state)
         if profile_id != DEFAULT_PROFILE and not await self.profiles.exists(profile_id):
-            return None
+            raise LoginFailed(f"The profile that began this login (profile {profile_id}) was "
+                              "deleted; begin a new login.")
         return (await self.logins_of(profile_id)).get(name)
 
     async def forget_profile(self, profile_id: int) -> None:

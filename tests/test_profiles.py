@@ -62,6 +62,13 @@ async def test_profile_1_is_the_admin_default_and_profiles_can_be_managed(api, k
     bad = await api.post(PROFILES, {"name": "Red", "avatar_color": "red"})
     assert bad.status == 400 and "avatar_color" in bad.error["message"]
     assert (await api.post(PROFILES, {"name": ""})).status == 400
+    blank = await api.post(PROFILES, {"name": " \n "})
+    assert blank.status == 400 and blank.error["message"].startswith("name is required")
+    control = await api.post(PROFILES, {"name": "Kid\u0000\u001b[31m"})
+    assert control.status == 400
+    assert control.error["message"] == "name must not contain control characters."
+    folded = await api.post(PROFILES, {"name": "Two\n Lines"})
+    assert folded.status == 201 and folded.data["profile"]["name"] == "Two Lines"
     assert (await api.post(PROFILES, {})).error["message"] == "name is required."
 
     renamed = await api.request("PUT", f"{PROFILES}/{kid['id']}", json_body={"name": "Teen"})

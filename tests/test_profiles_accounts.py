@@ -104,8 +104,11 @@ async def test_two_profiles_have_separate_spotify_logins(api, fake, music, tmp_p
 
     # Deleting the profile forgets its login and sync state; the admin's login and the M3U8
     # in the shared library stay.
+    late = (await api.get(A, headers=KID)).data["url"]  # a login begun before the delete
     gone = await api.delete("/api/v1/profiles/2")
     assert gone.status == 200
+    page = await api.client.get((await approve(late)).removeprefix("http://127.0.0.1:8008"))
+    assert page.status == 400 and "(profile 2) was deleted" in await page.text()
     assert gone.data["removed"]["playlists"] == 1
     assert gone.data["removed"]["wishlist_tracks"] == status.data["totals"]["wishlisted"]
     assert await api.core.db.fetchval("SELECT count(*) FROM playlist_entries") == 0

@@ -139,10 +139,10 @@ def _page(status: int, title: str, text: str) -> web.Response:
 async def login_callback(request: web.Request) -> web.Response:
     core = core_of(request)
     name = request.match_info["name"]
-    login = await core.callback_login(name, str(request.url))
-    if login is None:
-        return _page(404, "Unknown account", f"SoulSync has no account login named {name!r}.")
     try:
+        login = await core.callback_login(name, str(request.url))
+        if login is None:
+            return _page(404, "Unknown account", f"SoulSync has no account login named {name!r}.")
         account = await core.finish_login(login, str(request.url))
     except LoginFailed as exc:
         return _page(400, "Login not finished", str(exc))

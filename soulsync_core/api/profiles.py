@@ -26,7 +26,13 @@ from soulsync_core.profiles import (
 
 routes = Routes("profiles")
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX)]
+# Not blank, no control characters other than whitespace (which becomes single spaces). The
+# pattern is for the document only: soulsync_core.profiles checks the same with a message that
+# says what to fix, where a regex failure would only quote the regex.
+_ALLOWED = r"[^\x00-\x08\x0e-\x1f\x7f-\x9f]"
+Name = Annotated[str, msgspec.Meta(
+    min_length=1, max_length=NAME_MAX,
+    extra_json_schema={"pattern": rf"^{_ALLOWED}*[^\s\x00-\x1f\x7f-\x9f]{_ALLOWED}*$"})]
 Color = Annotated[str, msgspec.Meta(pattern=r"^#[0-9a-fA-F]{6}$")]
 
 
