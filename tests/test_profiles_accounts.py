@@ -84,6 +84,9 @@ async def test_two_profiles_have_separate_spotify_logins(api, fake, music, tmp_p
     status = await api.get(f"{P}/{GYM}/sync", headers=KID)
     assert status.data["state"] == "completed", status.json
     assert (await api.get(f"{P}/{GYM}/sync")).status == 404  # the admin never synced it
+    pin = {"position": 0, "track_id": None}
+    assert (await api.post(f"{P}/{GYM}/sync/matches", pin)).status == 404
+    assert (await api.post(f"{P}/{GYM}/sync/matches", pin, headers=KID)).status == 200
     kid_wishlist = await api.get("/api/v1/wishlist", headers=KID)
     assert kid_wishlist.json["pagination"]["total"] == status.data["totals"]["wishlisted"] > 0
     assert (await api.get("/api/v1/wishlist")).json["pagination"]["total"] == 0
@@ -112,6 +115,7 @@ async def test_two_profiles_have_separate_spotify_logins(api, fake, music, tmp_p
     assert gone.data["removed"]["playlists"] == 1
     assert gone.data["removed"]["wishlist_tracks"] == status.data["totals"]["wishlisted"]
     assert await api.core.db.fetchval("SELECT count(*) FROM playlist_entries") == 0
+    assert await api.core.db.fetchval("SELECT count(*) FROM playlist_pins") == 0
     assert await asyncio.to_thread(Path(status.data["m3u8_path"]).is_file)
     rows = await api.core.db.fetchall("SELECT DISTINCT account FROM account_data")
     assert "spotify@2" not in {r[0] for r in rows} and "spotify" in {r[0] for r in rows}
