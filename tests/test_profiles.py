@@ -4,21 +4,19 @@ separate wishlists and watchlists, and what deleting a profile takes and keeps."
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from soulsync_core import cli
 from soulsync_core.accounts import Accounts
-from soulsync_core.core import Core
 from soulsync_core.watchlist import JOB_KIND as WATCHLIST_JOB
 from tests.library_fixtures import record
 from tests.test_watchlist import NOW, QUIET, Clock, Discography
 from tests.test_watchlist import plugin as discography_plugin
 
+ROOT = Path(__file__).resolve().parent.parent
 PROFILES = "/api/v1/profiles"
 WISHLIST = "/api/v1/wishlist"
 WATCHLIST = "/api/v1/watchlist"
@@ -236,36 +234,30 @@ async def test_deleting_a_profile_removes_its_rows_and_keeps_the_shared_library(
     assert "Profile Deleted" in {a["title"] for a in feed}
 
 
-def test_keys_create_binds_a_key_to_a_profile_on_the_command_line(tmp_path: Path):
-    data_dir = tmp_path / "data"
+async def soulsync_cli(*args: str) -> tuple[int, str, str]:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "soulsync_core", *args, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, cwd=ROOT)
+    out, err = await child.communicate()
+    return child.returncode or 0, out.decode(), err.decode()
 
-    async def make_profile() -> int:
-        core = await Core.open(data_dir, environ={}, entry_points=False)
-        try:
-            return (await core.profiles.create("Kid")).id
-        finally:
-            await core.close()
 
-    kid = asyncio.run(make_profile())
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        assert cli.main(["keys", "create", "--label", "bot", "--profile", str(kid),
-                         "--data-dir", str(data_dir)]) == 0
-        assert cli.main(["keys", "create", "--profile", "9", "--data-dir", str(data_dir)]) == 1
-    raw = out.getvalue().strip()
-    assert raw.startswith("sk_") and f"bound to profile {kid}" in err.getvalue()
-    assert "there is no profile 9" in err.getvalue()
+async def test_keys_create_binds_a_key_to_a_profile_on_the_command_line(core, data_dir):
+    kid = (await core.profiles.create("Kid")).id
+    code, out, err = await soulsync_cli("keys", "create", "--label", "bot", "--profile", str(kid),
+                                        "--data-dir", str(data_dir))
+    assert code == 0, err
+    raw = out.strip()
+    assert raw.startswith("sk_") and f"bound to profile {kid}" in err
+    key_id = await core.keys.authenticate(raw)
+    assert key_id is not None and core.keys.binding(key_id) == kid
+    code, out, err = await soulsync_cli("keys", "list", "--data-dir", str(data_dir))
+    assert code == 0 and "PROFILE" in out
+    assert any(line.startswith(key_id) and f"  {kid}  " in line for line in out.splitlines())
 
-    async def binding() -> int | None:
-        core = await Core.open(data_dir, environ={}, entry_points=False)
-        try:
-            key_id = await core.keys.authenticate(raw)
-            assert key_id is not None
-            return core.keys.binding(key_id)
-        finally:
-            await core.close()
-
-    assert asyncio.run(binding()) == kid
+    code, out, err = await soulsync_cli("keys", "create", "--profile", "9", "--data-dir",
+                                        str(data_dir))
+    assert code == 1 and out == "" and "there is no profile 9" in err
 
 
 @pytest.mark.parametrize("path", ["/api/v1/wishlist", "/api/v1/watchlist", "/api/v1/playlists"])
