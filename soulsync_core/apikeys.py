@@ -48,6 +48,7 @@ class ApiKeyInfo(msgspec.Struct):
     key_prefix: str
     created_at: str
     last_used_at: str | None
+    profile_id: int | None = None
 
 
 class NewApiKey(msgspec.Struct):
@@ -58,9 +59,10 @@ class NewApiKey(msgspec.Struct):
     label: str
     key_prefix: str
     created_at: str
+    profile_id: int | None = None
 
 
-_INSERT = "INSERT INTO api_keys (id, label, key_hash, key_prefix, created_at) "
+_INSERT = "INSERT INTO api_keys (id, label, key_hash, key_prefix, created_at, profile_id) "
 
 
 # Verified keys kept in memory at most (a NAS has a handful; the bound is for safety).
@@ -77,13 +79,16 @@ class ApiKeys:
         # Keys found by hash, trusted while the database's change number stays the same: a
         # key revoked or created (by the API or `soulsync keys` in another process) moves it.
         # Unknown keys are never kept, so guessing cannot fill memory.
-        self._verified: dict[str, str] = {}
+        self._verified: dict[str, tuple[str, int | None]] = {}
         self._verified_at: int | None = None
+        # The profile each key was bound to when it last authenticated (None: unbound).
+        self._bindings: dict[str, int | None] = {}
 
-    async def create(self, label: str) -> NewApiKey:
-        """Create a key with ``label`` and record it in the activity feed."""
-        new, params = _new_key(label)
-        await self._db.execute(_INSERT + "VALUES (?, ?, ?, ?, ?)", params)
+    async def create(self, label: str, profile_id: int | None = None) -> NewApiKey:
+        """Create a key with ``label``, bound to ``profile_id`` when given (the profile must
+        exist), and record it in the activity feed."""
+        new, params = _new_key(label, profile_id)
+        await self._db.execute(_INSERT + "VALUES (?, ?, ?, ?, ?, ?)", params)
         await self._record_created(new)
         return new
 
@@ -95,7 +100,7 @@ class ApiKeys:
         """
         new, params = _new_key(label)
         inserted = await self._db.execute(
-            _INSERT + "SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM api_keys)", params
+            _INSERT + "SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM api_keys)", params
         )
         if inserted != 1:
             return None
@@ -107,15 +112,17 @@ class ApiKeys:
             "api_key.created", "API Key Created", f"'{new.label}' ({new.key_prefix}…)"
         )
 
-    async def list(self) -> list[ApiKeyInfo]:
-        """Return every key in creation order, with ``last_used_at`` current to this request."""
+    async def list(self, profile_id: int | None = None) -> list[ApiKeyInfo]:
+        """Return every key (only those bound to ``profile_id`` when given) in creation order,
+        with ``last_used_at`` current to this request."""
+        where, params = ("WHERE profile_id = ? ", (profile_id,)) if profile_id else ("", ())
         rows = await self._db.fetchall(
-            "SELECT id, label, key_prefix, created_at, last_used_at FROM api_keys "
-            "ORDER BY created_at, rowid"
+            "SELECT id, label, key_prefix, created_at, last_used_at, profile_id FROM api_keys "
+            f"{where}ORDER BY created_at, rowid", params
         )
         return [
             ApiKeyInfo(r["id"], r["label"], r["key_prefix"], r["created_at"],
-                       self._last_used.get(r["id"], r["last_used_at"]))
+                       self._last_used.get(r["id"], r["last_used_at"]), r["profile_id"])
             for r in rows
         ]
 
@@ -123,17 +130,21 @@ class ApiKeys:
         """Return how many keys exist."""
         return int(await self._db.fetchval("SELECT COUNT(*) FROM api_keys") or 0)
 
-    async def revoke(self, key_id: str) -> ApiKeyInfo | None:
-        """Delete the key ``key_id``; return what it was, or None when there is no such key."""
+    async def revoke(self, key_id: str, profile_id: int | None = None) -> ApiKeyInfo | None:
+        """Delete the key ``key_id`` (only if bound to ``profile_id`` when given); return what
+        it was, or None when there is no such key."""
         row = await self._db.fetchone(
-            "SELECT id, label, key_prefix, created_at, last_used_at FROM api_keys WHERE id = ?",
-            (key_id,),
+            "SELECT id, label, key_prefix, created_at, last_used_at, profile_id FROM api_keys "
+            "WHERE id = ?", (key_id,),
         )
-        if row is None or await self._db.execute("DELETE FROM api_keys WHERE id = ?", (key_id,)) != 1:
+        if row is None or (profile_id and row["profile_id"] != profile_id):
+            return None
+        if await self._db.execute("DELETE FROM api_keys WHERE id = ?", (key_id,)) != 1:
             return None
         self._last_used.pop(key_id, None)
+        self._bindings.pop(key_id, None)
         info = ApiKeyInfo(row["id"], row["label"], row["key_prefix"], row["created_at"],
-                          row["last_used_at"])
+                          row["last_used_at"], row["profile_id"])
         await self._activity.record(
             "api_key.revoked", "API Key Revoked", f"'{info.label}' ({info.key_prefix}…)"
         )
@@ -151,15 +162,24 @@ class ApiKeys:
         if version is None or version != self._verified_at:
             self._verified.clear()
             self._verified_at = version
-        key_id = self._verified.get(digest)
-        if key_id is None:
-            key_id = await self._db.fetchval("SELECT id FROM api_keys WHERE key_hash = ?",
-                                             (digest,))
-            if key_id is not None and version is not None and len(self._verified) < MAX_VERIFIED:
-                self._verified[digest] = key_id
-        if key_id is not None:
-            self._last_used[key_id] = utc_now_iso()
+        found = self._verified.get(digest)
+        if found is None:
+            row = await self._db.fetchone("SELECT id, profile_id FROM api_keys WHERE key_hash = ?",
+                                          (digest,))
+            found = None if row is None else (row[0], row[1])
+            if found is not None and version is not None and len(self._verified) < MAX_VERIFIED:
+                self._verified[digest] = found
+        if found is None:
+            return None
+        key_id, bound = found
+        self._bindings[key_id] = bound
+        self._last_used[key_id] = utc_now_iso()
         return key_id
+
+    def binding(self, key_id: str) -> int | None:
+        """Return the profile the key ``key_id`` is bound to (None: unbound), as found by its
+        last :meth:`authenticate` (call that first, in the same request)."""
+        return self._bindings.get(key_id)
 
     async def flush_last_used(self) -> None:
         """Write the in-memory ``last_used_at`` values in one transaction."""
@@ -186,7 +206,8 @@ class ApiKeys:
                 log.exception("could not save last_used_at of API keys; will retry")
 
 
-def _new_key(label: str) -> tuple[NewApiKey, tuple[str, str, str, str, str]]:
+def _new_key(label: str, profile_id: int | None = None,
+             ) -> tuple[NewApiKey, tuple[str, str, str, str, str, int | None]]:
     raw = generate_key()
-    new = NewApiKey(raw, str(uuid.uuid4()), label, raw[:PREFIX_LENGTH], utc_now_iso())
-    return new, (new.id, new.label, hash_key(raw), new.key_prefix, new.created_at)
+    new = NewApiKey(raw, str(uuid.uuid4()), label, raw[:PREFIX_LENGTH], utc_now_iso(), profile_id)
+    return new, (new.id, new.label, hash_key(raw), new.key_prefix, new.created_at, profile_id)

@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     create = key_commands.add_parser("create", parents=[common], help="create a key and print it once")
     create.add_argument("--label", default="CLI", help="label shown in key lists")
+    create.add_argument("--profile", type=int, metavar="N",
+                        help="bind the key to profile N: it then acts only as that profile")
     key_commands.add_parser("list", parents=[common], help="list keys (never the keys themselves)")
     revoke = key_commands.add_parser("revoke", parents=[common], help="revoke a key by id")
     revoke.add_argument("key_id")
@@ -50,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     auth = commands.add_parser("auth", parents=[common],
                                help="connect a streaming account (spotify, tidal) for playlists")
     auth.add_argument("account", help="the account to connect: spotify or tidal")
+    auth.add_argument("--profile", type=int, default=1, metavar="N",
+                      help="connect the account of profile N (default 1, the admin)")
     what = auth.add_mutually_exclusive_group()
     what.add_argument("--status", action="store_true", help="show who is connected and stop")
     what.add_argument("--logout", action="store_true", help="forget the account's tokens")
@@ -94,9 +98,14 @@ async def _with_core(data_dir: Path, config: Path | None,
 
 
 async def _keys_create(core: Core, args: argparse.Namespace) -> int:
-    new = await core.keys.create(args.label)
+    if args.profile is not None and not await core.profiles.exists(args.profile):
+        print(f"soulsync: there is no profile {args.profile}; the profiles are listed at "
+              "GET /api/v1/profiles", file=sys.stderr)
+        return 1
+    new = await core.keys.create(args.label, args.profile)
     print(new.key)
-    print(f"id {new.id}, label {new.label!r}. This key is shown once: store it now.",
+    bound = f", bound to profile {new.profile_id}" if new.profile_id is not None else ""
+    print(f"id {new.id}, label {new.label!r}{bound}. This key is shown once: store it now.",
           file=sys.stderr)
     return 0
 
@@ -106,10 +115,10 @@ async def _keys_list(core: Core, args: argparse.Namespace) -> int:
     if not keys:
         print("no API keys; create one with `soulsync keys create`", file=sys.stderr)
         return 0
-    print(f"{'ID':36}  {'PREFIX':11}  {'CREATED':25}  {'LAST USED':25}  LABEL")
+    print(f"{'ID':36}  {'PREFIX':11}  {'CREATED':25}  {'LAST USED':25}  {'PROFILE':7}  LABEL")
     for key in keys:
         print(f"{key.id:36}  {key.key_prefix:11}  {key.created_at:25}  "
-              f"{key.last_used_at or 'never':25}  {key.label}")
+              f"{key.last_used_at or 'never':25}  {key.profile_id or '-'!s:7}  {key.label}")
     return 0
 
 
@@ -125,9 +134,14 @@ async def _keys_revoke(core: Core, args: argparse.Namespace) -> int:
 async def _auth(core: Core, args: argparse.Namespace) -> int:
     """Connect, show or forget a streaming account; the tokens go to the shared database, so
     a running daemon uses them from its next request."""
-    login = core.logins().get(args.account)
+    if args.profile != 1 and not await core.profiles.exists(args.profile):
+        print(f"soulsync: there is no profile {args.profile}; the profiles are listed at "
+              "GET /api/v1/profiles", file=sys.stderr)
+        return 1
+    logins = await core.logins_of(args.profile)
+    login = logins.get(args.account)
     if login is None:
-        known = ", ".join(sorted(core.logins())) or "none (install a plugin such as soulsync-spotify)"
+        known = ", ".join(sorted(logins)) or "none (install a plugin such as soulsync-spotify)"
         print(f"soulsync: no account login named {args.account!r}; accounts: {known}",
               file=sys.stderr)
         return 1
@@ -140,7 +154,7 @@ async def _auth(core: Core, args: argparse.Namespace) -> int:
             return 0
         response = args.response
         if response is None:
-            start = await login.begin_login(core.callback_url(login.name))
+            start = await core.begin_login(login, args.profile)
             print(f"1. Open this address in a browser on any device and approve SoulSync:\n\n"
                   f"   {start.url}\n\n2. Your browser is then sent to {start.redirect_uri}?… "
                   "(the page may fail to load; that is fine).\n   Copy the whole address from "

@@ -15,32 +15,47 @@ from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from soulsync_core import __version__
-from soulsync_core.accounts import Accounts, service_title
+from soulsync_core.accounts import Accounts, AccountStore, service_title
 from soulsync_core.activity import Activity
 from soulsync_core.apikeys import ApiKeys
 from soulsync_core.config import Section, core_schema
 from soulsync_core.db import Database
 from soulsync_core.downloads.service import DownloadService
 from soulsync_core.health import ServiceHealth
-from soulsync_core.hooks import AccountLogin, DownloadClient, MetadataProvider, PlaylistSource
+from soulsync_core.hooks import (
+    AccountLogin,
+    DownloadClient,
+    LoginFailed,
+    MetadataProvider,
+    PlaylistSource,
+)
 from soulsync_core.jobs import JobRunner
 from soulsync_core.library import LibraryService
 from soulsync_core.library.matcher import LibraryMatcher
 from soulsync_core.logs import set_access_log, set_level
-from soulsync_core.models import Account, Health
+from soulsync_core.models import Account, Health, LoginStart
 from soulsync_core.playlists.service import PlaylistService
 from soulsync_core.playlists.store import PlaylistStore
 from soulsync_core.plugins import PluginHost, allow_list
+from soulsync_core.profiles import DEFAULT_PROFILE, ProfileService
 from soulsync_core.ratelimit import CATEGORIES, IPNetwork, RateLimiter, parse_networks
 from soulsync_core.search import MetadataSearch
 from soulsync_core.settings import Settings
 from soulsync_core.stats import StatsContributor, SystemStats
+from soulsync_core.timefmt import iso_from_epoch
 from soulsync_core.watchlist import WatchlistService
 from soulsync_core.wishlist import WishlistService
 
 log = logging.getLogger(__name__)
+
+# Which profile began each login in progress (by its one-time ``state``), so the browser's
+# callback, which carries no key, finishes the login of the profile that started it.
+LOGIN_PROFILES_ACCOUNT = "soulsync.login_profiles"
+# A login not finished by then is over (the plugins give 10 minutes); its record is dropped.
+LOGIN_PROFILE_TTL_SECONDS = 3600
 
 
 @dataclass
@@ -65,7 +80,11 @@ class Core:
     wishlist: WishlistService = field(init=False)
     watchlist: WatchlistService = field(init=False)
     playlists: PlaylistService = field(init=False)
+    profiles: ProfileService = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Playlist sources (and their logins) of profiles other than 1, built on first use.
+    _profile_sources: dict[int, list[PlaylistSource]] = field(default_factory=dict)
+    _profile_sources_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
     async def open(cls, data_dir: Path, *, config_path: Path | None = None,
@@ -100,6 +119,7 @@ class Core:
                    host, MetadataSearch(metadata, settings, health),
                    host.providers("download_clients", settings, accounts),
                    host.providers("playlist_sources", settings, accounts))
+        core.profiles = ProfileService(db, activity)
         core.library = LibraryService(db, settings, core.jobs, activity)
         core.stats_contributors.append(core.library.contribute_stats)
         core.downloads = DownloadService(db, settings, activity, core.library, core.download_clients)
@@ -113,7 +133,7 @@ class Core:
         core.playlists = PlaylistService(
             PlaylistStore(db), settings, core.jobs, activity,
             matcher, core.wishlist, core.downloads,
-            core.library.music_dir, core.playlist_sources)
+            core.library.music_dir, core.playlist_sources, core.playlist_sources_of)
         core._listen()
         return core
 
@@ -128,6 +148,76 @@ class Core:
     def logins(self) -> dict[str, AccountLogin]:
         """Return the providers that log in a user account, by name (``spotify``, ``tidal``)."""
         return {p.name: p for p in self.providers() if isinstance(p, AccountLogin)}
+
+    async def playlist_sources_of(self, profile_id: int) -> list[PlaylistSource]:
+        """Return the playlist sources of a profile: those of :attr:`playlist_sources` for
+        profile 1, else ones built (and started) once for the profile's own accounts, so each
+        profile lists and syncs the playlists of its own login."""
+        if profile_id == DEFAULT_PROFILE:
+            return self.playlist_sources
+        async with self._profile_sources_lock:
+            sources = self._profile_sources.get(profile_id)
+            if sources is None:
+                sources = self.plugins.providers("playlist_sources", self.settings,
+                                                 Accounts(self.db, profile_id))
+                for source in sources:
+                    await self._start_profile_source(source)
+                self._profile_sources[profile_id] = sources
+        return sources
+
+    async def logins_of(self, profile_id: int) -> dict[str, AccountLogin]:
+        """Return the account logins of a profile by name (see :meth:`playlist_sources_of`)."""
+        if profile_id == DEFAULT_PROFILE:
+            return self.logins()
+        return {p.name: p for p in await self.playlist_sources_of(profile_id)
+                if isinstance(p, AccountLogin)}
+
+    async def begin_login(self, login: AccountLogin, profile_id: int) -> LoginStart:
+        """Begin a login of a profile's account (see :meth:`callback_login`); the plugin's
+        errors (NotConfigured, ProviderError) pass."""
+        start = await login.begin_login(self.callback_url(login.name))
+        if profile_id != DEFAULT_PROFILE:
+            await AccountStore(self.db, LOGIN_PROFILES_ACCOUNT).put(
+                start.state, {"profile_id": profile_id})
+            # Logins finished by pasting (or never) leave their record; keep the table small.
+            await self.db.execute("DELETE FROM account_data WHERE account = ? AND updated_at < ?",
+                                  (LOGIN_PROFILES_ACCOUNT,
+                                   iso_from_epoch(time.time() - LOGIN_PROFILE_TTL_SECONDS)))
+        return start
+
+    async def callback_login(self, name: str, url: str) -> AccountLogin | None:
+        """Return the login of account ``name`` of the profile that began the login whose
+        ``state`` the callback address carries (profile 1 when none is recorded), None when
+        no such account login exists. Raises LoginFailed when that profile was deleted."""
+        state = (parse_qs(urlsplit(url).query).get("state") or [""])[0]
+        store = AccountStore(self.db, LOGIN_PROFILES_ACCOUNT)
+        begun = await store.get(state) if state else None
+        profile_id = int(begun["profile_id"]) if begun else DEFAULT_PROFILE
+        if begun:
+            await store.delete(state)
+        if profile_id != DEFAULT_PROFILE and not await self.profiles.exists(profile_id):
+            raise LoginFailed(f"The profile that began this login (profile {profile_id}) was "
+                              "deleted; begin a new login.")
+        return (await self.logins_of(profile_id)).get(name)
+
+    async def forget_profile(self, profile_id: int) -> None:
+        """Close and drop the providers built for a profile (after it was deleted)."""
+        async with self._profile_sources_lock:
+            sources = self._profile_sources.pop(profile_id, [])
+        for source in sources:
+            await self._close_provider(source)
+
+    async def _start_profile_source(self, source: PlaylistSource) -> None:
+        try:
+            async with asyncio.timeout(10):
+                await source.start()
+        except Exception as exc:
+            # Its requests then fail with the provider's own error; other profiles are fine.
+            log.error("provider %s of a profile failed to start: %r", source.name, exc)
+        if isinstance(source, AccountLogin):
+            # As in _start_provider: a login-only provider counts as configured from the start.
+            with contextlib.suppress(Exception):
+                await source.account()
 
     def callback_url(self, name: str) -> str:
         """Return the daemon's own OAuth callback address for the account ``name``."""
@@ -217,12 +307,18 @@ class Core:
         await self.downloads.stop()  # before the clients it uses close
         await self.jobs.shutdown()
         for provider in self.providers():
-            try:
-                async with asyncio.timeout(5):
-                    await provider.close()
-            except Exception as exc:
-                log.warning("provider %s did not close cleanly: %r", provider.name, exc)
+            await self._close_provider(provider)
+        for profile_id in list(self._profile_sources):
+            await self.forget_profile(profile_id)
         await self.keys.flush_last_used()
+
+    @staticmethod
+    async def _close_provider(provider: MetadataProvider | DownloadClient | PlaylistSource) -> None:
+        try:
+            async with asyncio.timeout(5):
+                await provider.close()
+        except Exception as exc:
+            log.warning("provider %s did not close cleanly: %r", provider.name, exc)
 
     async def close(self) -> None:
         """Close the database (call after :meth:`stop`)."""

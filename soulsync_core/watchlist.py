@@ -35,6 +35,7 @@ from soulsync_core.db import Database, Row
 from soulsync_core.jobs import JobConflict, JobContext, JobInfo, JobRunner
 from soulsync_core.library.folding import fold as library_fold
 from soulsync_core.models import Album, Track
+from soulsync_core.profiles import DEFAULT_PROFILE, join, leave, visible_to
 from soulsync_core.schedule import Clock, Schedule, iso, parse_iso, utc_now
 from soulsync_core.search import MetadataSearch, SourceUnavailable, UnknownSource
 from soulsync_core.settings import Settings
@@ -253,10 +254,12 @@ class WatchlistService:
                                       f"({known}); {source!r} is not one.")
         return name
 
-    async def add(self, artist_id: str, artist_name: str,
-                  source: str | None = None) -> tuple[WatchlistArtist, bool]:
-        """Watch an artist; return ``(artist, created)``. Watching it again returns the same
-        row unchanged. Raises WatchlistInputError for an empty id or name or unknown source."""
+    async def add(self, artist_id: str, artist_name: str, source: str | None = None,
+                  profile_id: int = DEFAULT_PROFILE) -> tuple[WatchlistArtist, bool]:
+        """Watch an artist for ``profile_id``; return ``(artist, created)``, ``created`` saying
+        it is new to that profile. Watching it again returns the same row unchanged; an artist
+        two profiles watch is one row (one scan, one set of filters). Raises
+        WatchlistInputError for an empty id or name or unknown source."""
         artist_id, artist_name = artist_id.strip(), artist_name.strip()
         if not artist_id:
             raise WatchlistInputError("artist_id is required: the artist's id at its metadata "
@@ -268,41 +271,64 @@ class WatchlistService:
         async with self._db.write() as conn:
             cursor = await conn.execute(
                 "INSERT INTO watchlist_artists (source, artist_id, artist_name, name_fold, "
-                "date_added, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+                "date_added, updated_at, profile_id) VALUES (?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (source, artist_id) DO NOTHING",
-                (provider, artist_id, artist_name, library_fold(artist_name), now, now))
+                (provider, artist_id, artist_name, library_fold(artist_name), now, now,
+                 profile_id))
             created = cursor.rowcount > 0
+            if not created:
+                cursor = await conn.execute(
+                    "SELECT id FROM watchlist_artists WHERE source = ? AND artist_id = ?",
+                    (provider, artist_id))
+                existing = await cursor.fetchone()
+                assert existing is not None  # the conflict was with it
+                created = await join(conn, "watchlist_artists", existing[0], profile_id)
         row = await self._db.fetchone(
             "SELECT * FROM watchlist_artists WHERE source = ? AND artist_id = ?",
             (provider, artist_id))
         assert row is not None
-        return _artist(row), created
+        return _artist(row, profile_id), created
 
-    async def artists(self) -> list[WatchlistArtist]:
-        """Return every watched artist, most recently added first."""
+    async def artists(self, profile_id: int = DEFAULT_PROFILE) -> list[WatchlistArtist]:
+        """Return the artists ``profile_id`` watches, most recently added first."""
+        condition, params = visible_to("watchlist_artists", profile_id)
         rows = await self._db.fetchall(
-            "SELECT * FROM watchlist_artists ORDER BY date_added DESC, id DESC")
-        return [_artist(row) for row in rows]
+            f"SELECT * FROM watchlist_artists WHERE {condition} ORDER BY date_added DESC, id DESC",
+            params)
+        return [_artist(row, profile_id) for row in rows]
 
-    async def remove(self, artist_id: str) -> bool:
-        """Stop watching the artist(s) with that id; return whether there was one."""
-        return await self._db.execute("DELETE FROM watchlist_artists WHERE artist_id = ?",
-                                      (artist_id,)) > 0
-
-    async def set_filters(self, artist_id: str, flags: dict[str, bool]) -> WatchlistArtist | None:
-        """Update ``include_*`` flags of the artist(s) with that id; return the first, or None
-        when none is watched. ``flags`` keys must be among :data:`INCLUDE_FLAGS`."""
-        assignments = ", ".join(f"{key} = ?" for key in flags)  # keys checked by the caller
+    async def remove(self, artist_id: str, profile_id: int = DEFAULT_PROFILE) -> bool:
+        """Stop watching the artist(s) with that id for ``profile_id`` (a row stays while
+        another profile watches it); return whether the profile watched one."""
+        condition, params = visible_to("watchlist_artists", profile_id)
         async with self._db.write() as conn:
             cursor = await conn.execute(
-                f"UPDATE watchlist_artists SET {assignments}, updated_at = ? WHERE artist_id = ?",
-                (*(int(v) for v in flags.values()), iso(self.clock()), artist_id))
+                f"SELECT id FROM watchlist_artists WHERE artist_id = ? AND {condition}",
+                (artist_id, *params))
+            rows = await cursor.fetchall()
+            for (row_id,) in rows:
+                await leave(conn, "watchlist_artists", row_id, profile_id)
+        return bool(rows)
+
+    async def set_filters(self, artist_id: str, flags: dict[str, bool],
+                          profile_id: int = DEFAULT_PROFILE) -> WatchlistArtist | None:
+        """Update ``include_*`` flags of the artist(s) with that id that ``profile_id``
+        watches; return the first, or None when it watches none. ``flags`` keys must be among
+        :data:`INCLUDE_FLAGS`."""
+        assignments = ", ".join(f"{key} = ?" for key in flags)  # keys checked by the caller
+        condition, params = visible_to("watchlist_artists", profile_id)
+        async with self._db.write() as conn:
+            cursor = await conn.execute(
+                f"UPDATE watchlist_artists SET {assignments}, updated_at = ? "
+                f"WHERE artist_id = ? AND {condition}",
+                (*(int(v) for v in flags.values()), iso(self.clock()), artist_id, *params))
             changed = cursor.rowcount
         if not changed:
             return None
         row = await self._db.fetchone(
-            "SELECT * FROM watchlist_artists WHERE artist_id = ? ORDER BY id LIMIT 1", (artist_id,))
-        return _artist(row) if row else None
+            f"SELECT * FROM watchlist_artists WHERE artist_id = ? AND {condition} "
+            "ORDER BY id LIMIT 1", (artist_id, *params))
+        return _artist(row, profile_id) if row else None
 
     async def count(self) -> int:
         """Return how many artists are watched."""
@@ -376,6 +402,7 @@ class _Scan:
         self._cap = service._settings.get("watchlist.max_tracks_per_scan")
         self._lookback = timedelta(days=service._settings.get("watchlist.lookback_days"))
         self._seen: set[str] = set()
+        self._watchers_of: dict[int, list[int]] = {}
         self.status = ScanStatus("running", dry_run=dry_run, artists_total=len(rows), artists=[
             ArtistOutcome(row["artist_id"], row["source"], row["artist_name"]) for row in rows])
 
@@ -464,8 +491,10 @@ class _Scan:
             if key in self._seen:
                 continue  # on two releases of this scan (a single, then its album)
             data = track_object(track, album, row["source"], len(tracks))
-            if await wishlist.is_wanted(track.id, track.name, track.artists) \
-                    or await wishlist.in_library(data):
+            # Missing for the profiles watching the artist that do not want it yet.
+            lacking = [p for p in await self._watchers(row["id"], row["profile_id"])
+                       if not await wishlist.is_wanted(track.id, track.name, track.artists, p)]
+            if not lacking or await wishlist.in_library(data):
                 continue
             if self._counted >= self._cap:
                 self.status.cap_reached = True
@@ -476,18 +505,30 @@ class _Scan:
             self.status.tracks_missing += 1
             if self._dry_run:
                 continue
-            await wishlist.add(data, failure_reason=FOUND_REASON, source_type="watchlist",
-                               source_info={"watchlist_artist_name": row["artist_name"],
-                                            "watchlist_artist_id": row["artist_id"],
-                                            "source": row["source"], "album_id": album.id,
-                                            "album_name": album.name,
-                                            "release_date": album.release_date,
-                                            "scan_run_id": self._ctx.info.id,
-                                            "scan_timestamp": iso(self.started)})
+            for profile_id in lacking:
+                await wishlist.add(data, failure_reason=FOUND_REASON, source_type="watchlist",
+                                   source_info={"watchlist_artist_name": row["artist_name"],
+                                                "watchlist_artist_id": row["artist_id"],
+                                                "source": row["source"], "album_id": album.id,
+                                                "album_name": album.name,
+                                                "release_date": album.release_date,
+                                                "scan_run_id": self._ctx.info.id,
+                                                "scan_timestamp": iso(self.started)},
+                                   profile_id=profile_id)
             release.added += 1
             outcome.tracks_added += 1
             self.status.tracks_added += 1
         return True
+
+
+    async def _watchers(self, row_id: int, first: int) -> list[int]:
+        """Return the profiles watching the artist of row ``row_id``, ``first`` first."""
+        if row_id not in self._watchers_of:
+            rows = await self._service._db.fetchall(
+                "SELECT profile_id FROM watchlist_profiles WHERE watchlist_id = ? "
+                "ORDER BY profile_id", (row_id,))
+            self._watchers_of[row_id] = [first, *(r[0] for r in rows)]
+        return self._watchers_of[row_id]
 
 
 def _provider_error(source: str, exc: Exception) -> str:
@@ -496,11 +537,12 @@ def _provider_error(source: str, exc: Exception) -> str:
     return str(exc)
 
 
-def _artist(row: Row) -> WatchlistArtist:
+def _artist(row: Row, profile_id: int | None = None) -> WatchlistArtist:
     source, artist_id = row["source"], row["artist_id"]
     return WatchlistArtist(
         row["id"], artist_id, source, row["artist_name"],
         artist_id if source == "spotify" else None, artist_id if source == "itunes" else None,
         artist_id if source == "deezer" else None, row["image_url"], row["date_added"],
         row["date_added"], row["updated_at"], row["last_scan_at"],
-        *(bool(row[key]) for key in INCLUDE_FLAGS))
+        *(bool(row[key]) for key in INCLUDE_FLAGS),
+        row["profile_id"] if profile_id is None else profile_id)

@@ -19,6 +19,10 @@
   the next run (or the completion listener) settles the track from that row.
 * A download completed by any path (playlist, manual) removes the wishlist track with the
   same id or the same folded artist and title (:meth:`WishlistService.download_completed`).
+* **Profiles**: each profile has its own list (``profile_id`` of :meth:`~WishlistService.add`,
+  :meth:`~WishlistService.page`, :meth:`~WishlistService.remove`); a track two profiles want
+  is one row shared through :mod:`soulsync_core.profiles`, fetched once. Runs and completed
+  downloads serve every profile at once: the library is shared.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from soulsync_core.downloads.wanted import guess_source
 from soulsync_core.jobs import JobConflict, JobContext, JobFailed, JobInfo, JobRunner
 from soulsync_core.library.matcher import LibraryMatcher
 from soulsync_core.matching import fold
+from soulsync_core.profiles import DEFAULT_PROFILE, join, leave, visible_to
 from soulsync_core.schedule import Clock, Schedule, iso, parse_iso, utc_now
 from soulsync_core.settings import Settings
 
@@ -261,8 +266,10 @@ class WishlistService:
 
     async def add(self, data: Any, *, failure_reason: str | None = None,
                   source_type: str = "api", source_info: dict[str, Any] | None = None,
-                  field: str = "track_data") -> tuple[WishlistTrack, bool]:
-        """Store a track; return ``(track, created)``; the same id again updates the row.
+                  field: str = "track_data", profile_id: int = DEFAULT_PROFILE,
+                  ) -> tuple[WishlistTrack, bool]:
+        """Store a track on the wishlist of ``profile_id``; return ``(track, created)``, where
+        ``created`` says it is new on that profile's list; the same id again updates the row.
 
         An update replaces the track object, reason and source, and keeps the row's id, date,
         failures and any running download. Raises WishlistInputError for a bad track object.
@@ -283,47 +290,67 @@ class WishlistService:
                 cursor = await conn.execute(
                     "INSERT INTO wishlist_tracks (track_data, track_name, artist_name, album_name, "
                     "is_album, provider, match_key, failure_reason, source_type, source_info, "
-                    "track_id, date_added) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*values, track["id"], now))
+                    "track_id, date_added, profile_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*values, track["id"], now, profile_id))
                 row_id = cursor.lastrowid
+                created = True
             else:
                 row_id = existing[0]
+                created = await join(conn, "wishlist_tracks", row_id, profile_id)
                 await conn.execute(
                     "UPDATE wishlist_tracks SET track_data = ?, track_name = ?, artist_name = ?, "
                     "album_name = ?, is_album = ?, provider = ?, match_key = ?, "
                     "failure_reason = coalesce(?, failure_reason), source_type = ?, "
                     "source_info = ? WHERE id = ?", (*values, row_id))
-        added = await self.get(int(row_id or 0))
+        added = await self.get(int(row_id or 0), profile_id)
         assert added is not None  # just written
-        return added, existing is None
+        return added, created
 
-    async def get(self, row_id: int) -> WishlistTrack | None:
-        """Return one wishlist track by row id, or None."""
-        row = await self._db.fetchone("SELECT * FROM wishlist_tracks WHERE id = ?", (row_id,))
-        return self._track(row) if row else None
-
-    async def page(self, category: Category, offset: int, limit: int) -> tuple[list[WishlistTrack], int]:
-        """Return ``(tracks oldest first, total)``; ``albums`` are tracks whose album type is
-        ``album``, ``singles`` everything else."""
+    async def get(self, row_id: int, profile_id: int | None = None) -> WishlistTrack | None:
+        """Return one wishlist track by row id (None when there is none, or when
+        ``profile_id`` is given and that profile does not want it)."""
         where, params = "", ()
+        if profile_id is not None:
+            condition, params = visible_to("wishlist_tracks", profile_id)
+            where = f" AND {condition}"
+        row = await self._db.fetchone(f"SELECT * FROM wishlist_tracks WHERE id = ?{where}",
+                                      (row_id, *params))
+        return self._track(row, profile_id) if row else None
+
+    async def page(self, category: Category, offset: int, limit: int,
+                   profile_id: int = DEFAULT_PROFILE) -> tuple[list[WishlistTrack], int]:
+        """Return ``(tracks oldest first, total)`` of the wishlist of ``profile_id``;
+        ``albums`` are tracks whose album type is ``album``, ``singles`` everything else."""
+        where, params = visible_to("wishlist_tracks", profile_id)
         if category != "all":
-            where, params = "WHERE is_album = ?", (int(category == "albums"),)
-        total = await self._db.fetchval(f"SELECT count(*) FROM wishlist_tracks {where}", params)
+            where, params = f"{where} AND is_album = ?", (*params, int(category == "albums"))
+        total = await self._db.fetchval(f"SELECT count(*) FROM wishlist_tracks WHERE {where}",
+                                        params)
         rows = await self._db.fetchall(
-            f"SELECT * FROM wishlist_tracks {where} ORDER BY date_added, id LIMIT ? OFFSET ?",
-            (*params, limit, offset))
-        return [self._track(row) for row in rows], int(total or 0)
+            f"SELECT * FROM wishlist_tracks WHERE {where} ORDER BY date_added, id "
+            "LIMIT ? OFFSET ?", (*params, limit, offset))
+        return [self._track(row, profile_id) for row in rows], int(total or 0)
 
-    async def remove(self, track_id: str) -> bool:
-        """Delete the track with that provider id; return whether there was one."""
-        return await self._db.execute("DELETE FROM wishlist_tracks WHERE track_id = ?",
-                                      (track_id,)) > 0
+    async def remove(self, track_id: str, profile_id: int = DEFAULT_PROFILE) -> bool:
+        """Take the track with that provider id off the wishlist of ``profile_id`` (the row
+        stays while another profile wants it); return whether that profile had it."""
+        async with self._db.write() as conn:
+            cursor = await conn.execute("SELECT id FROM wishlist_tracks WHERE track_id = ?",
+                                        (track_id,))
+            row = await cursor.fetchone()
+            return row is not None and await leave(conn, "wishlist_tracks", row[0], profile_id)
 
-    async def is_wanted(self, track_id: str, title: str, artists: list[str]) -> bool:
-        """Return whether the wishlist holds this track (same id, or same artist and title)."""
+    async def is_wanted(self, track_id: str, title: str, artists: list[str],
+                        profile_id: int | None = None) -> bool:
+        """Return whether the wishlist (of ``profile_id`` when given, else of any profile)
+        holds this track (same id, or same artist and title)."""
+        where, params = "", ()
+        if profile_id is not None:
+            condition, params = visible_to("wishlist_tracks", profile_id)
+            where = f" AND {condition}"
         return await self._db.fetchval(
-            "SELECT 1 FROM wishlist_tracks WHERE track_id = ? OR match_key = ? LIMIT 1",
-            (track_id, match_key(title, artists))) is not None
+            f"SELECT 1 FROM wishlist_tracks WHERE (track_id = ? OR match_key = ?){where} LIMIT 1",
+            (track_id, match_key(title, artists), *params)) is not None
 
     async def counts(self) -> dict[str, int]:
         """Return ``{"total", "downloading", "failed"}``: all tracks, those with a download
@@ -334,7 +361,7 @@ class WishlistService:
         assert row is not None
         return {"total": row[0], "downloading": row[1], "failed": row[2]}
 
-    def _track(self, row: Row) -> WishlistTrack:
+    def _track(self, row: Row, profile_id: int | None = None) -> WishlistTrack:
         data = msgspec.json.decode(row["track_data"])
         retry = self._next_retry(row["retry_count"], row["last_attempted"])
         return WishlistTrack(
@@ -342,7 +369,8 @@ class WishlistService:
             row["album_name"], data, data, row["provider"], row["failure_reason"],
             row["retry_count"], row["last_attempted"], iso(retry) if retry else None,
             row["download_id"], row["date_added"], row["source_type"],
-            msgspec.json.decode(row["source_info"]))
+            msgspec.json.decode(row["source_info"]),
+            row["profile_id"] if profile_id is None else profile_id)
 
     # ------------------------------------------------------------------- library check
 

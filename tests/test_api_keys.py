@@ -81,7 +81,8 @@ async def test_create_list_and_never_show_key_or_hash(api, key):
     keys = listing.data["keys"]
     assert [k["label"] for k in keys] == ["tests", "Discord Bot"]
     for item in keys:
-        assert set(item) == {"id", "label", "key_prefix", "created_at", "last_used_at"}
+        assert set(item) == {"id", "label", "key_prefix", "created_at", "last_used_at",
+                             "profile_id"}
     text = str(listing.json)
     assert raw not in text and key not in text
     assert not re.search(r"[0-9a-f]{64}", text)
@@ -152,13 +153,13 @@ async def test_a_verified_key_is_trusted_until_the_database_changes(core, monkey
 
     new = await core.keys.create("cached")
     lookups: list[str] = []
-    real = core.db.fetchval
+    real = core.db.fetchone
 
     async def counting(sql, params=()):
         lookups.append(sql)
         return await real(sql, params)
 
-    monkeypatch.setattr(core.db, "fetchval", counting)
+    monkeypatch.setattr(core.db, "fetchone", counting)
     assert await core.keys.authenticate(new.key) == new.id
     assert await core.keys.authenticate(new.key) == new.id
     assert len(lookups) == 1  # the second request needed no database round trip

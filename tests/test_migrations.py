@@ -110,3 +110,41 @@ END;
     statements = split_statements(script)
     assert len(statements) == 2
     assert statements[1].startswith("CREATE TRIGGER") and statements[1].endswith("END;")
+
+
+async def test_profiles_migration_puts_every_existing_row_in_profile_1(tmp_path):
+    """0010 on a database that has lived without profiles: nothing lost, all profile 1's."""
+    conn = await _connect(tmp_path / DB_FILENAME)
+    try:
+        await migrate(conn, [m for m in load_migrations() if m.version < 10])
+        now = "2026-03-03T12:00:00+00:00"
+        for sql, params in [
+            ("INSERT INTO wishlist_tracks (track_id, track_data, track_name, artist_name, "
+             "match_key, date_added) VALUES ('t1', '{}', 'One More Time', 'Daft Punk', 'k', ?)",
+             (now,)),
+            ("INSERT INTO watchlist_artists (source, artist_id, artist_name, name_fold, "
+             "date_added, updated_at) VALUES ('spotify', 'a1', 'Daft Punk', 'daft punk', ?, ?)",
+             (now, now)),
+            ("INSERT INTO playlists (id, name, mode, tracks_hash, library_state) "
+             "VALUES ('p1', 'Gym', 'replace', 'h', 's')", ()),
+            ("INSERT INTO account_data (account, key, value, updated_at) "
+             "VALUES ('spotify', 'token', '{\"refresh_token\": \"r\"}', ?)", (now,)),
+            ("INSERT INTO api_keys (id, label, key_hash, key_prefix, created_at) "
+             "VALUES ('k1', 'bot', 'hash', 'sk_abcdefgh', ?)", (now,)),
+        ]:
+            await conn.execute(sql, params)
+        await migrate(conn)
+        async with conn.execute("SELECT id, name, is_admin FROM profiles") as cur:
+            assert [tuple(r) for r in await cur.fetchall()] == [(1, "Admin", 1)]
+        for table, column in [("wishlist_tracks", "track_id"), ("watchlist_artists", "artist_id"),
+                              ("playlists", "id"), ("account_data", "value")]:
+            async with conn.execute(f"SELECT {column}, profile_id FROM {table}") as cur:
+                rows = [tuple(r) for r in await cur.fetchall()]
+            assert len(rows) == 1 and rows[0][1] == 1, (table, rows)
+        async with conn.execute("SELECT value FROM account_data WHERE account = 'spotify'") as cur:
+            assert (await cur.fetchone())[0] == '{"refresh_token": "r"}'
+        # A key made before profiles stays unbound: it acts as profile 1 unless told otherwise.
+        async with conn.execute("SELECT label, profile_id FROM api_keys") as cur:
+            assert [tuple(r) for r in await cur.fetchall()] == [("bot", None)]
+    finally:
+        await conn.close()

@@ -1,4 +1,8 @@
-"""``/api-keys``: list, create, revoke, and bootstrap the first key."""
+"""``/api-keys``: list, create, revoke, and bootstrap the first key.
+
+A key bound to a profile sees, creates and revokes only keys bound to that profile, so it can
+never make itself a key that acts as another profile.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ import msgspec
 from aiohttp import web
 
 from soulsync_core.api.endpoints import Routes, core_of
-from soulsync_core.api.envelope import ApiError, not_found, ok
+from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
+from soulsync_core.api.middlewares import BOUND_PROFILE
 from soulsync_core.apikeys import ApiKeyInfo, NewApiKey
 
 routes = Routes("api-keys")
@@ -17,7 +22,10 @@ Label = Annotated[str, msgspec.Meta(max_length=200)]
 
 
 class CreateKey(msgspec.Struct):
+    """``profile_id`` binds the key to that profile: it then acts only as that profile."""
+
     label: Label = ""
+    profile_id: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] | None = None
 
 
 class BootstrapKey(msgspec.Struct):
@@ -35,19 +43,29 @@ class Message(msgspec.Struct):
 @routes.get("/api-keys", "List keys (prefix and label, never the key or its hash).",
             response=KeyList)
 async def list_keys(request: web.Request) -> web.Response:
-    return ok(KeyList(await core_of(request).keys.list()))
+    return ok(KeyList(await core_of(request).keys.list(request.get(BOUND_PROFILE))))
 
 
 @routes.post("/api-keys", "Create a key; the raw key is in this answer only.", body=CreateKey,
-             response=NewApiKey, status=201)
+             response=NewApiKey, status=201, errors=(403,))
 async def create_key(request: web.Request, body: CreateKey) -> web.Response:
-    return ok(await core_of(request).keys.create(body.label), status=201)
+    core = core_of(request)
+    bound = request.get(BOUND_PROFILE)
+    profile_id = body.profile_id if bound is None else bound
+    if bound is not None and body.profile_id not in (None, bound):
+        raise ApiError(403, "FORBIDDEN", f"This API key is bound to profile {bound}; it can "
+                       f"only create keys bound to profile {bound}.")
+    if profile_id is not None and not await core.profiles.exists(profile_id):
+        raise bad_request(f"profile_id {profile_id} is not a profile; the profiles are listed "
+                          "at GET /api/v1/profiles.")
+    return ok(await core.keys.create(body.label, profile_id), status=201)
 
 
 @routes.delete("/api-keys/{key_id}", "Revoke a key (a key may revoke itself).", response=Message,
                errors=(404,))
 async def revoke_key(request: web.Request) -> web.Response:
-    if await core_of(request).keys.revoke(request.match_info["key_id"]) is None:
+    if await core_of(request).keys.revoke(request.match_info["key_id"],
+                                          request.get(BOUND_PROFILE)) is None:
         raise not_found("API key not found.")
     return ok(Message("API key revoked."))
 

@@ -16,9 +16,11 @@ from aiohttp import web
 from soulsync_core.accounts import service_title
 from soulsync_core.api.endpoints import Routes, core_of
 from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
+from soulsync_core.api.middlewares import profile_of
 from soulsync_core.core import Core
 from soulsync_core.hooks import AccountLogin, LoginFailed, NotConfigured, ProviderError
 from soulsync_core.models import Account
+from soulsync_core.profiles import DEFAULT_PROFILE
 
 routes = Routes("auth")
 # The browser's redirect carries no API key; the login's one-time ``state`` guards it.
@@ -60,9 +62,10 @@ def _object(account: Account) -> AccountObject:
                          list(account.scopes))
 
 
-def login_of(core: Core, name: str) -> AccountLogin:
-    """Return the login of account ``name``; raise a 404 naming the ones there are."""
-    logins = core.logins()
+async def login_of(core: Core, name: str, profile_id: int) -> AccountLogin:
+    """Return the login of account ``name`` of a profile; raise a 404 naming the ones there
+    are."""
+    logins = await core.logins_of(profile_id)
     if name not in logins:
         known = ", ".join(sorted(logins)) or "none installed"
         raise not_found(f"No account login named {name!r} (accounts: {known}).")
@@ -72,26 +75,30 @@ def login_of(core: Core, name: str) -> AccountLogin:
 
 
 @routes.get("/auth/{name}", "The connected account, and a new login: the address to open.",
-            response=LoginStarted, errors=(404, 503))
+            response=LoginStarted, errors=(404, 503), profiled=True)
 async def begin_login(request: web.Request) -> web.Response:
     core = core_of(request)
-    login = login_of(core, request.match_info["name"])
+    login = await login_of(core, request.match_info["name"], profile_of(request))
     try:
-        start = await login.begin_login(core.callback_url(login.name))
+        start = await core.begin_login(login, profile_of(request))
     except NotConfigured as exc:
         raise ApiError(503, "NOT_CONFIGURED", str(exc)) from None
     account = await login.account()
+    profile_id = profile_of(request)
+    as_profile = f" with X-Profile-Id: {profile_id}" if profile_id != DEFAULT_PROFILE else ""
     return ok(LoginStarted(
         _object(account), start.url, start.redirect_uri, start.state, start.expires_in,
         f"Open url, approve, then POST the address your browser ends on to "
-        f"/api/v1/auth/{login.name} as redirect_url (within {start.expires_in // 60} minutes)."))
+        f"/api/v1/auth/{login.name}{as_profile} as redirect_url (within "
+        f"{start.expires_in // 60} minutes)."))
 
 
 @routes.post("/auth/{name}", "Finish a login with the redirect address (or code) copied from "
-             "the browser.", body=FinishBody, response=AccountAnswer, errors=(404, 503))
+             "the browser.", body=FinishBody, response=AccountAnswer, errors=(404, 503),
+             profiled=True)
 async def finish_login(request: web.Request, body: FinishBody) -> web.Response:
     core = core_of(request)
-    login = login_of(core, request.match_info["name"])
+    login = await login_of(core, request.match_info["name"], profile_of(request))
     response = (body.redirect_url or body.code or "").strip()
     if not response:
         raise bad_request("Send redirect_url (the whole address your browser was sent to after "
@@ -107,10 +114,10 @@ async def finish_login(request: web.Request, body: FinishBody) -> web.Response:
 
 
 @routes.delete("/auth/{name}", "Log out: forget the account's tokens.", response=AccountAnswer,
-               errors=(404,))
+               errors=(404,), profiled=True)
 async def logout(request: web.Request) -> web.Response:
     core = core_of(request)
-    login = login_of(core, request.match_info["name"])
+    login = await login_of(core, request.match_info["name"], profile_of(request))
     await login.logout()
     await core.activity.record("account.disconnected",
                                f"{service_title(login.name)} Account Disconnected", "Logged out")
@@ -132,10 +139,10 @@ def _page(status: int, title: str, text: str) -> web.Response:
 async def login_callback(request: web.Request) -> web.Response:
     core = core_of(request)
     name = request.match_info["name"]
-    login = core.logins().get(name)
-    if login is None:
-        return _page(404, "Unknown account", f"SoulSync has no account login named {name!r}.")
     try:
+        login = await core.callback_login(name, str(request.url))
+        if login is None:
+            return _page(404, "Unknown account", f"SoulSync has no account login named {name!r}.")
         account = await core.finish_login(login, str(request.url))
     except LoginFailed as exc:
         return _page(400, "Login not finished", str(exc))

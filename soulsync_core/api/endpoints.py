@@ -55,6 +55,8 @@ class Endpoint:
     enveloped: bool = True
     errors: tuple[int, ...] = ()
     also: tuple[int, ...] = ()
+    # Acts as a profile (``X-Profile-Id`` / ``?profile_id=``, see api/middlewares.py).
+    profiled: bool = False
 
     @property
     def path_params(self) -> list[str]:

@@ -6,16 +6,24 @@ Rate limiting runs before authentication so that guessing keys is throttled like
 from __future__ import annotations
 
 import logging
+import re
 
 from aiohttp import web
 
 from soulsync_core.api.endpoints import API_PREFIX, core_of, endpoint_of
 from soulsync_core.api.envelope import ApiError, error_response
+from soulsync_core.profiles import DEFAULT_PROFILE
 from soulsync_core.ratelimit import categorize, client_address
 
 log = logging.getLogger(__name__)
 
+_INTEGER = re.compile(r"-?[0-9]+")
+
 API_KEY_ID = web.RequestKey("api_key_id", str)
+# The profile a request acts as (endpoints declared ``profiled``), resolved once here.
+PROFILE_ID = web.RequestKey("profile_id", int)
+# The profile the request's key is bound to; absent for an unbound key.
+BOUND_PROFILE = web.RequestKey("bound_profile", int)
 
 _HTTP_CODES = {400: "BAD_REQUEST", 401: "AUTH_REQUIRED", 403: "FORBIDDEN", 404: "NOT_FOUND",
                405: "METHOD_NOT_ALLOWED", 408: "REQUEST_TIMEOUT", 409: "CONFLICT",
@@ -100,4 +108,45 @@ async def authenticate(request: web.Request, handler: web.Handler) -> web.Stream
     if key_id is None:
         raise ApiError(403, "INVALID_KEY", "Invalid API key.")
     request[API_KEY_ID] = key_id
+    bound = core_of(request).keys.binding(key_id)
+    if bound is not None:
+        request[BOUND_PROFILE] = bound
+    if endpoint.profiled:
+        request[PROFILE_ID] = await _resolve_profile(request, bound)
     return await handler(request)
+
+
+def named_profile(request: web.Request) -> int | None:
+    """Return the profile a request names by ``X-Profile-Id``, else ``?profile_id=`` (values
+    below 1 mean profile 1, as the public server reads them), or None when it names none.
+    Raises a 400 for a value that is not an integer."""
+    for where, raw in (("X-Profile-Id header", request.headers.get("X-Profile-Id", "")),
+                       ("profile_id", request.query.get("profile_id", ""))):
+        text = raw.strip()
+        if not text:
+            continue
+        if not _INTEGER.fullmatch(text) or len(text) > 18:
+            raise ApiError(400, "BAD_REQUEST", f"{where} must be a profile id (an integer, see "
+                           f"GET {API_PREFIX}/profiles), not {text[:40]!r}.")
+        return max(DEFAULT_PROFILE, int(text))
+    return None
+
+
+async def _resolve_profile(request: web.Request, bound: int | None) -> int:
+    named = named_profile(request)
+    if bound is not None:
+        if named is not None and named != bound:
+            raise ApiError(403, "FORBIDDEN", f"This API key is bound to profile {bound}; it "
+                           f"cannot act as profile {named}.")
+        return bound
+    if named is None or named == DEFAULT_PROFILE:
+        return DEFAULT_PROFILE
+    if not await core_of(request).profiles.exists(named):
+        raise ApiError(404, "NOT_FOUND", f"Profile {named} not found; the profiles are listed "
+                       f"at GET {API_PREFIX}/profiles.")
+    return named
+
+
+def profile_of(request: web.Request) -> int:
+    """Return the profile the request acts as (1 unless its key or ``X-Profile-Id`` says)."""
+    return request.get(PROFILE_ID, request.get(BOUND_PROFILE, DEFAULT_PROFILE))

@@ -110,6 +110,14 @@ def _parameters(endpoint: Endpoint, components: dict[str, Any]) -> list[dict[str
         for name, schema in query_schema.get("properties", {}).items():
             params.append({"name": name, "in": "query", "required": name in required,
                            "schema": schema})
+    if endpoint.profiled:
+        described = "The profile to act as (default 1, or the key's own profile)."
+        params.append({"name": "X-Profile-Id", "in": "header", "required": False,
+                       "description": described, "schema": {"type": "integer"}})
+        if not any(p["name"] == "profile_id" for p in params):
+            params.append({"name": "profile_id", "in": "query", "required": False,
+                           "description": described + " The header wins.",
+                           "schema": {"type": "integer"}})
     return params
 
 
@@ -133,6 +141,8 @@ def _responses(endpoint: Endpoint, schema_of: dict[int, dict[str, Any]]) -> dict
         errors |= {400, 413}
     if endpoint.query is not None or endpoint.path_types:
         errors.add(400)
+    if endpoint.profiled:
+        errors |= {400, 403, 404}
     error_ref = {"$ref": REF.format(name="ErrorEnvelope")}
     for status in sorted(errors):
         responses[str(status)] = {"description": _ERROR_TEXT.get(status, "Error."),

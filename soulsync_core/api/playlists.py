@@ -13,6 +13,7 @@ from msgspec import UNSET, UnsetType
 
 from soulsync_core.api.endpoints import Routes, core_of
 from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
+from soulsync_core.api.middlewares import profile_of
 from soulsync_core.hooks import NotAuthenticated, ProviderError, RateLimited
 from soulsync_core.jobs import JobConflict
 from soulsync_core.playlists.service import SYNC_MODES, NotConnected, SyncEntry, SyncStatus, UnknownSource
@@ -121,23 +122,23 @@ def _source_name(raw: str) -> str:
 
 
 @routes.get("/playlists", "Every playlist of the connected account of a source (all pages).",
-            query=SourceQuery, response=PlaylistList, errors=(401, 503))
+            query=SourceQuery, response=PlaylistList, errors=(401, 503), profiled=True)
 async def list_playlists(request: web.Request, query: SourceQuery) -> web.Response:
     source = _source_name(query.source)
     async with _source_errors(source):
-        playlists = await core_of(request).playlists.list_playlists(source)
+        playlists = await core_of(request).playlists.list_playlists(source, profile_of(request))
     return ok(PlaylistList([PlaylistSummary(p.id, p.name, p.owner or "Unknown Owner", p.total_tracks,
                                             p.image_url) for p in playlists], source))
 
 
 @routes.get("/playlists/{playlist_id}", "One playlist with all its tracks.",
-            query=SourceQuery, response=PlaylistAnswer, errors=(401, 404, 503))
+            query=SourceQuery, response=PlaylistAnswer, errors=(401, 404, 503), profiled=True)
 async def get_playlist(request: web.Request, query: SourceQuery) -> web.Response:
     source = _source_name(query.source)
     try:
         async with _source_errors(source):
             playlist = await core_of(request).playlists.get_playlist(
-                source, request.match_info["playlist_id"])
+                source, request.match_info["playlist_id"], profile_of(request))
     except LookupError:
         raise not_found("Playlist not found.") from None
     tracks = [PlaylistTrack(**display_of(obj))
@@ -170,7 +171,7 @@ def _sync_tracks(body: SyncBody) -> list[dict[str, Any]] | None:
 
 @routes.post("/playlists/{playlist_id}/sync", "Sync a playlist into the library (M3U8, missing "
              "tracks wanted); 409 while a sync of it runs.", body=SyncBody, response=SyncStarted,
-             status=202, errors=(401, 409))
+             status=202, errors=(401, 409), profiled=True)
 async def sync_playlist(request: web.Request, body: SyncBody) -> web.Response:
     playlist_id = request.match_info["playlist_id"]
     tracks = _sync_tracks(body)
@@ -183,7 +184,7 @@ async def sync_playlist(request: web.Request, body: SyncBody) -> web.Response:
         async with _source_errors(source or "spotify"):
             job = await core_of(request).playlists.start_sync(
                 playlist_id, name=name, tracks=tracks, source=source, mode=mode,  # type: ignore[arg-type]
-                download_missing=body.download_missing)
+                download_missing=body.download_missing, profile_id=profile_of(request))
     except JobConflict:
         raise ApiError(409, "CONFLICT", "Sync already in progress for this playlist; follow it "
                        f"with GET /api/v1/playlists/{playlist_id}/sync.") from None
@@ -192,10 +193,10 @@ async def sync_playlist(request: web.Request, body: SyncBody) -> web.Response:
 
 @routes.get("/playlists/{playlist_id}/sync", "The running or last sync of a playlist: state, "
             "totals, and per track the library match or what was done about it.",
-            response=SyncStatus, errors=(404,))
+            response=SyncStatus, errors=(404,), profiled=True)
 async def sync_status(request: web.Request) -> web.Response:
     playlist_id = request.match_info["playlist_id"]
-    status = await core_of(request).playlists.status(playlist_id)
+    status = await core_of(request).playlists.status(playlist_id, profile_of(request))
     if status is None:
         raise not_found(f"Playlist {playlist_id} was never synced.")
     return ok(status)
@@ -203,7 +204,7 @@ async def sync_status(request: web.Request) -> web.Response:
 
 @routes.post("/playlists/{playlist_id}/sync/matches", "Pin the library track of one entry of "
              "the last sync (by position) for every later sync, or remove the pin.",
-             body=PinBody, response=SyncEntry, errors=(404,))
+             body=PinBody, response=SyncEntry, errors=(404,), profiled=True)
 async def pin_match(request: web.Request, body: PinBody) -> web.Response:
     if body.pinned and body.track_id is UNSET:
         raise bad_request("track_id is required: a library track id, or null for \"not in the "
@@ -211,7 +212,8 @@ async def pin_match(request: web.Request, body: PinBody) -> web.Response:
     track_id = None if body.track_id is UNSET else body.track_id
     try:
         entry = await core_of(request).playlists.pin(request.match_info["playlist_id"],
-                                                     body.position, track_id, body.pinned)
+                                                     body.position, track_id, body.pinned,
+                                                     profile_of(request))
     except LookupError as exc:
         raise not_found(str(exc)) from None
     return ok(entry)

@@ -8,6 +8,7 @@ from msgspec import UNSET, UnsetType
 
 from soulsync_core.api.endpoints import Routes, core_of
 from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
+from soulsync_core.api.middlewares import profile_of
 from soulsync_core.api.wishlist import Message, field_filter, filtered, partial
 from soulsync_core.jobs import JobConflict
 from soulsync_core.watchlist import INCLUDE_FLAGS, ScanStatus, WatchlistArtist, WatchlistInputError
@@ -75,22 +76,22 @@ class ScanStarted(msgspec.Struct):
 
 
 @routes.get("/watchlist", "Watched artists, most recently added first (fields).",
-            query=WatchlistQuery, response=WatchlistList)
+            query=WatchlistQuery, response=WatchlistList, profiled=True)
 async def list_watchlist(request: web.Request, query: WatchlistQuery) -> web.Response:
     wanted = field_filter(query.fields)
-    artists = await core_of(request).watchlist.artists()
+    artists = await core_of(request).watchlist.artists(profile_of(request))
     return ok({"artists": [filtered(a, wanted) for a in artists]})
 
 
 @routes.post("/watchlist", "Watch an artist (201), or return the row already watching it (200).",
-             body=WatchBody, response=Watched, status=201, also=(200,))
+             body=WatchBody, response=Watched, status=201, also=(200,), profiled=True)
 async def watch_artist(request: web.Request, body: WatchBody) -> web.Response:
     if body.artist_id is UNSET or body.artist_name is UNSET:
         raise bad_request("Missing 'artist_id' or 'artist_name': send the artist's id at its "
                           "metadata provider and its name.")
     try:
         artist, created = await core_of(request).watchlist.add(
-            str(body.artist_id), body.artist_name, body.source)
+            str(body.artist_id), body.artist_name, body.source, profile_of(request))
     except WatchlistInputError as exc:
         raise bad_request(str(exc)) from None
     message = (f"Added {artist.artist_name} to watchlist." if created
@@ -99,22 +100,24 @@ async def watch_artist(request: web.Request, body: WatchBody) -> web.Response:
 
 
 @routes.patch("/watchlist/{artist_id}", "Change an artist's release-type and content filters.",
-              body=FiltersBody, response=FiltersUpdated, errors=(404,))
+              body=FiltersBody, response=FiltersUpdated, errors=(404,), profiled=True)
 async def update_filters(request: web.Request, body: FiltersBody) -> web.Response:
     flags = {key: getattr(body, key) for key in INCLUDE_FLAGS if getattr(body, key) is not UNSET}
     if not flags:
         raise bad_request(f"No valid fields provided. Allowed: {', '.join(INCLUDE_FLAGS)} "
                           "(each true or false).")
-    artist = await core_of(request).watchlist.set_filters(request.match_info["artist_id"], flags)
+    artist = await core_of(request).watchlist.set_filters(request.match_info["artist_id"], flags,
+                                                          profile_of(request))
     if artist is None:
         raise not_found("Artist not found in watchlist.")
     return ok(FiltersUpdated("Watchlist filters updated.", flags, artist))
 
 
 @routes.delete("/watchlist/{artist_id}", "Stop watching an artist.", response=Message,
-               errors=(404,))
+               errors=(404,), profiled=True)
 async def unwatch_artist(request: web.Request) -> web.Response:
-    if not await core_of(request).watchlist.remove(request.match_info["artist_id"]):
+    if not await core_of(request).watchlist.remove(request.match_info["artist_id"],
+                                                   profile_of(request)):
         raise not_found("Artist not found in watchlist.")
     return ok(Message("Artist removed from watchlist."))
 

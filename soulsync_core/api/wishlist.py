@@ -10,6 +10,7 @@ from msgspec import UNSET, UnsetType
 
 from soulsync_core.api.endpoints import Routes, core_of
 from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
+from soulsync_core.api.middlewares import profile_of
 from soulsync_core.api.paging import clamp_page
 from soulsync_core.jobs import JobConflict
 from soulsync_core.wishlist import RunStatus, WishlistInputError, WishlistTrack
@@ -81,21 +82,22 @@ class RunStarted(msgspec.Struct):
 
 
 @routes.get("/wishlist", "Wanted tracks, oldest first: category singles|albums, paging, fields.",
-            query=WishlistQuery, response=WishlistList, paginated=True)
+            query=WishlistQuery, response=WishlistList, paginated=True, profiled=True)
 async def list_wishlist(request: web.Request, query: WishlistQuery) -> web.Response:
     category = query.category.strip().lower() or "all"
     if category not in CATEGORIES:
         raise bad_request(f"category must be singles or albums (or absent for both), "
                           f"not {query.category!r}.")
     page = clamp_page(query.page, query.limit)
-    tracks, total = await core_of(request).wishlist.page(category, page.offset, page.limit)  # type: ignore[arg-type]
+    tracks, total = await core_of(request).wishlist.page(category, page.offset, page.limit,  # type: ignore[arg-type]
+                                                         profile_of(request))
     wanted = field_filter(query.fields)
     return ok({"tracks": [filtered(t, wanted) for t in tracks]},
               pagination=page.pagination(total))
 
 
 @routes.post("/wishlist", "Add a track (201), or update the one with its id (200).",
-             body=WishlistBody, response=WishlistAdded, status=201, also=(200,))
+             body=WishlistBody, response=WishlistAdded, status=201, also=(200,), profiled=True)
 async def add_to_wishlist(request: web.Request, body: WishlistBody) -> web.Response:
     field, data = "track_data", body.track_data
     if data is UNSET:
@@ -108,7 +110,7 @@ async def add_to_wishlist(request: web.Request, body: WishlistBody) -> web.Respo
     try:
         track, created = await core_of(request).wishlist.add(
             data, failure_reason=body.failure_reason or "Added via API", source_type=source_type,
-            source_info=body.source_info, field=field)
+            source_info=body.source_info, field=field, profile_id=profile_of(request))
     except WishlistInputError as exc:
         raise bad_request(str(exc)) from None
     message = "Track added to wishlist." if created else "Track already on the wishlist; entry updated."
@@ -116,9 +118,10 @@ async def add_to_wishlist(request: web.Request, body: WishlistBody) -> web.Respo
 
 
 @routes.delete("/wishlist/{track_id}", "Remove the track with that provider track id.",
-               response=Message, errors=(404,))
+               response=Message, errors=(404,), profiled=True)
 async def remove_from_wishlist(request: web.Request) -> web.Response:
-    if not await core_of(request).wishlist.remove(request.match_info["track_id"]):
+    if not await core_of(request).wishlist.remove(request.match_info["track_id"],
+                                                  profile_of(request)):
         raise not_found("Track not found in wishlist.")
     return ok(Message("Track removed from wishlist."))
 

@@ -21,7 +21,7 @@ import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -44,6 +44,7 @@ from soulsync_core.playlists.tracks import (
     source_track_objects,
     wanted_of_object,
 )
+from soulsync_core.profiles import DEFAULT_PROFILE
 from soulsync_core.settings import Settings
 from soulsync_core.timefmt import utc_now_iso
 from soulsync_core.wishlist import WishlistService
@@ -128,14 +129,23 @@ class _Run:
     download_missing: bool
     snapshot_id: str | None = None
     notes: list[str] = field(default_factory=list)
+    profile_id: int = DEFAULT_PROFILE
 
 
 class PlaylistService:
-    """Playlist listing through the sources, and syncing playlists into the library."""
+    """Playlist listing through the sources, and syncing playlists into the library.
+
+    Listing, reading and syncing go through the sources of the profile that asks
+    (``sources_of(profile_id)``; ``sources`` are profile 1's), so each profile sees its own
+    account's playlists. A playlist's sync state belongs to the profile that synced it last:
+    the playlist id is the source's, and one M3U8 per playlist is written into the shared
+    library.
+    """
 
     def __init__(self, store: PlaylistStore, settings: Settings, jobs: JobRunner, activity: Activity,
                  matcher: LibraryMatcher, wishlist: WishlistService, downloads: DownloadService,
-                 music_dir: Callable[[], Path], sources: Sequence[PlaylistSource]):
+                 music_dir: Callable[[], Path], sources: Sequence[PlaylistSource],
+                 sources_of: Callable[[int], Awaitable[Sequence[PlaylistSource]]] | None = None):
         self.store = store
         self._settings = settings
         self._jobs = jobs
@@ -145,6 +155,7 @@ class PlaylistService:
         self._downloads = downloads
         self._music_dir = music_dir
         self._sources = {source.name: source for source in sources}
+        self._sources_of = sources_of
         # Serialises a sync and the download listener's updates of the same playlist.
         self._locks: dict[str, asyncio.Lock] = {}
         downloads.on_completed(self._download_completed)
@@ -163,21 +174,33 @@ class PlaylistService:
             valid = ", ".join(f"'{n}'" for n in self._sources) or "none installed"
             raise UnknownSource(f"source must be one of: {valid}.") from None
 
+    async def source_of(self, name: str, profile_id: int) -> PlaylistSource:
+        """Return the source named ``name`` of ``profile_id`` (logged in as that profile's
+        account); raise UnknownSource listing the valid names."""
+        source = self.source(name)
+        if profile_id == DEFAULT_PROFILE or self._sources_of is None:
+            return source
+        return next(s for s in await self._sources_of(profile_id) if s.name == source.name)
+
     async def check_connected(self, source: PlaylistSource) -> None:
         """Raise NotConnected when ``source`` logs in users and nobody is logged in."""
         if isinstance(source, AccountLogin) and not (await source.account()).connected:
             raise NotConnected(f"{service_title(source.name)} account not connected: log in with "
                                f"`soulsync auth {source.name}` or GET /api/v1/auth/{source.name}.")
 
-    async def list_playlists(self, source_name: str) -> list[Playlist]:
-        """Return every playlist of the source's account (ProviderError and friends pass)."""
-        source = self.source(source_name)
+    async def list_playlists(self, source_name: str,
+                             profile_id: int = DEFAULT_PROFILE) -> list[Playlist]:
+        """Return every playlist of the profile's account at the source (ProviderError and
+        friends pass)."""
+        source = await self.source_of(source_name, profile_id)
         await self.check_connected(source)
         return await source.list_playlists()
 
-    async def get_playlist(self, source_name: str, playlist_id: str) -> Playlist:
-        """Return one playlist with its tracks; LookupError when the source has no such one."""
-        source = self.source(source_name)
+    async def get_playlist(self, source_name: str, playlist_id: str,
+                           profile_id: int = DEFAULT_PROFILE) -> Playlist:
+        """Return one playlist with its tracks, read as the profile's account; LookupError
+        when the source has no such one."""
+        source = await self.source_of(source_name, profile_id)
         await self.check_connected(source)
         return await source.get_playlist(playlist_id)
 
@@ -192,21 +215,24 @@ class PlaylistService:
 
     async def start_sync(self, playlist_id: str, *, name: str | None,
                          tracks: list[dict[str, Any]] | None, source: str | None,
-                         mode: SyncMode | None, download_missing: bool | None) -> JobInfo:
-        """Start syncing a playlist and return the job; raise JobConflict while one runs.
+                         mode: SyncMode | None, download_missing: bool | None,
+                         profile_id: int = DEFAULT_PROFILE) -> JobInfo:
+        """Start syncing a playlist for ``profile_id`` and return the job; raise JobConflict
+        while one runs.
 
         ``tracks`` are checked track objects (see :mod:`.tracks`), or None to fetch them from
-        ``source`` (checked here: UnknownSource, NotConnected). ``mode`` and
-        ``download_missing`` default to the ``playlist_sync.*`` settings.
+        ``source`` as the profile's account (checked here: UnknownSource, NotConnected).
+        Missing tracks go onto that profile's wishlist. ``mode`` and ``download_missing``
+        default to the ``playlist_sync.*`` settings.
         """
         if tracks is None:
-            await self.check_connected(self.source(source or ""))
+            await self.check_connected(await self.source_of(source or "", profile_id))
         run = _Run(playlist_id, name, source, tracks, mode or self._settings.get("playlist_sync.mode"),
                    self._settings.get("playlist_sync.download_missing")
-                   if download_missing is None else download_missing)
+                   if download_missing is None else download_missing, profile_id=profile_id)
         params = {"playlist_id": playlist_id, "playlist_name": name, "source": source,
                   "mode": run.mode, "download_missing": run.download_missing,
-                  "tracks": None if tracks is None else len(tracks)}
+                  "tracks": None if tracks is None else len(tracks), "profile_id": profile_id}
 
         async def job(ctx: JobContext) -> dict[str, Any]:
             return await self._sync(ctx, run)
@@ -245,7 +271,7 @@ class PlaylistService:
             await self.store.save(SyncedPlaylist(
                 run.playlist_id, run.source, name, run.mode, run.snapshot_id,
                 hashlib.sha1(keys.encode()).hexdigest(), library_state, str(path), ctx.info.id,
-                utc_now_iso()), entries)
+                utc_now_iso(), run.profile_id), entries)
         await self._activity.record(
             "playlist.synced", "Playlist Synced",
             f"'{name}': {totals.matched} of {totals.total} tracks in the library, "
@@ -257,7 +283,7 @@ class PlaylistService:
         """Return the run's track objects, fetching the playlist from its source if needed."""
         if run.objects is not None:
             return run.objects
-        source = self.source(run.source or "")
+        source = await self.source_of(run.source or "", run.profile_id)
         try:
             playlist = await source.get_playlist(run.playlist_id)
         except LookupError:
@@ -333,7 +359,8 @@ class PlaylistService:
                 totals.downloading += 1
                 continue
             await self._wishlist.add(entry.wanted, failure_reason=MISSING_REASON,
-                                     source_type="playlist", source_info=info)
+                                     source_type="playlist", source_info=info,
+                                     profile_id=run.profile_id)
             entry.action = "wishlist"
             totals.wishlisted += 1
             if run.download_missing:
@@ -395,11 +422,15 @@ class PlaylistService:
 
     # ------------------------------------------------------------------ result, pins
 
-    async def status(self, playlist_id: str) -> SyncStatus | None:
-        """Return the running or last sync and the stored result; None when never synced."""
+    async def status(self, playlist_id: str,
+                     profile_id: int | None = None) -> SyncStatus | None:
+        """Return the running or last sync and the stored result; None when never synced
+        (or, with ``profile_id``, when that profile did not run the last sync)."""
         job = await self._jobs.latest(JOB_PREFIX + playlist_id)
         playlist = await self.store.playlist(playlist_id)
         if job is None and playlist is None:
+            return None
+        if profile_id is not None and _synced_by(job, playlist) != profile_id:
             return None
         entries = await self.store.entries(playlist_id) if playlist else []
         pins = await self.store.pins(playlist_id)
@@ -450,16 +481,17 @@ class PlaylistService:
                          entry.wanted_key in pins, action, entry.download_id, download_status)
 
     async def pin(self, playlist_id: str, position: int, library_track_id: int | None,
-                  pinned: bool = True) -> SyncEntry:
+                  pinned: bool = True, profile_id: int | None = None) -> SyncEntry:
         """Pin entry ``position`` of the last sync to a library track (None: "not in the
         library"), or remove its pin (``pinned`` False); the M3U8 is rewritten at once.
 
-        Raises LookupError when the playlist, the entry or the library track does not exist.
+        Raises LookupError when the playlist, the entry or the library track does not exist,
+        or (with ``profile_id``) when the playlist's last sync was another profile's.
         A running sync of the playlist is waited for (its lock), never refused.
         """
         async with self._lock(playlist_id):
             playlist = await self.store.playlist(playlist_id)
-            if playlist is None:
+            if playlist is None or profile_id not in (None, playlist.profile_id):
                 raise LookupError(f"Playlist {playlist_id} was never synced: POST "
                                   f"/api/v1/playlists/{playlist_id}/sync first.")
             entries = await self.store.entries(playlist_id)
@@ -482,6 +514,13 @@ class PlaylistService:
                                        playlist.m3u8_path, SyncTotals())
             return self._sync_entry(entry, await self.store.pins(playlist_id),
                                     await self._downloads.statuses(_downloading([entry])))
+
+
+def _synced_by(job: JobInfo | None, playlist: SyncedPlaylist | None) -> int:
+    """Return the profile of the newest sync: the running or last job's, else the stored row's."""
+    if job is not None:
+        return int(job.params.get("profile_id", DEFAULT_PROFILE))
+    return playlist.profile_id if playlist is not None else DEFAULT_PROFILE
 
 
 def _downloading(entries: Sequence[Entry]) -> list[int]:

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from soulsync_core.db import Database
+from soulsync_core.profiles import DEFAULT_PROFILE
 from soulsync_core.timefmt import utc_now_iso
 
 # SQLite's default limit on bound parameters is 32766; ids are read in slices well below it.
@@ -31,7 +32,7 @@ class Entry:
 
 @dataclass
 class SyncedPlaylist:
-    """A playlist's row: what its last sync saw and wrote."""
+    """A playlist's row: what its last sync saw and wrote, and whose sync it was."""
 
     id: str
     source: str | None
@@ -43,6 +44,7 @@ class SyncedPlaylist:
     m3u8_path: str | None
     job_id: str | None
     synced_at: str | None
+    profile_id: int = DEFAULT_PROFILE
 
 
 class PlaylistStore:
@@ -65,19 +67,21 @@ class PlaylistStore:
                       r["download_id"]) for r in rows]
 
     async def save(self, playlist: SyncedPlaylist, entries: Sequence[Entry]) -> None:
-        """Replace the playlist's row and all its entries, in one transaction."""
+        """Replace the playlist's row and all its entries, in one transaction; the row
+        becomes the state of the profile that synced it (``playlist.profile_id``)."""
         async with self._db.write() as conn:
             await conn.execute(
                 "INSERT INTO playlists (id, source, name, mode, snapshot_id, tracks_hash, "
-                "library_state, m3u8_path, job_id, synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "library_state, m3u8_path, job_id, synced_at, profile_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET source = excluded.source, name = excluded.name, "
                 "mode = excluded.mode, snapshot_id = excluded.snapshot_id, "
                 "tracks_hash = excluded.tracks_hash, library_state = excluded.library_state, "
                 "m3u8_path = excluded.m3u8_path, job_id = excluded.job_id, "
-                "synced_at = excluded.synced_at",
+                "synced_at = excluded.synced_at, profile_id = excluded.profile_id",
                 (playlist.id, playlist.source, playlist.name, playlist.mode, playlist.snapshot_id,
                  playlist.tracks_hash, playlist.library_state, playlist.m3u8_path, playlist.job_id,
-                 playlist.synced_at))
+                 playlist.synced_at, playlist.profile_id))
             await conn.execute("DELETE FROM playlist_entries WHERE playlist_id = ?", (playlist.id,))
             await conn.executemany(
                 "INSERT INTO playlist_entries (playlist_id, position, wanted_key, wanted, "
