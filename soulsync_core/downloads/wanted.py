@@ -31,7 +31,13 @@ def guess_source(track_id: str | None) -> str | None:
 
 
 def wanted_from_track(track: Track, source: str | None) -> Wanted:
-    """Return the wanted track for a metadata source's track (``source`` names that source)."""
+    """Return the wanted track for a metadata source's track (``source`` names that source).
+
+    A source that relays another's results (Hydrabase) names the one whose id ``track.id`` is
+    in ``external_urls["hydrabase_plugin"]``; that one is the wanted track's source, so the
+    library can be matched by the id.
+    """
+    source = track.external_urls.get("hydrabase_plugin") or source
     return Wanted(
         title=track.name.strip(), artists=[a.strip() for a in track.artists if a.strip()],
         album=(track.album or "").strip(), duration_ms=track.duration_ms or 0,
