@@ -37,6 +37,7 @@ from soulsync_core.ratelimit import CATEGORIES, IPNetwork, RateLimiter, parse_ne
 from soulsync_core.search import MetadataSearch
 from soulsync_core.settings import Settings
 from soulsync_core.stats import StatsContributor, SystemStats
+from soulsync_core.track_requests import TrackRequestService
 from soulsync_core.watchlist import WatchlistService
 from soulsync_core.wishlist import WishlistService
 
@@ -65,6 +66,7 @@ class Core:
     wishlist: WishlistService = field(init=False)
     watchlist: WatchlistService = field(init=False)
     playlists: PlaylistService = field(init=False)
+    track_requests: TrackRequestService = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -114,6 +116,8 @@ class Core:
             PlaylistStore(db), settings, core.jobs, activity,
             matcher, core.wishlist, core.downloads,
             core.library.music_dir, core.playlist_sources)
+        core.track_requests = TrackRequestService(db, settings, core.search, matcher,
+                                                  core.downloads, core.library.queries)
         core._listen()
         return core
 
@@ -183,6 +187,7 @@ class Core:
         self._spawn(self.downloads.run(), "download monitor")
         self._spawn(self.wishlist.run_scheduler(), "wishlist schedule")
         self._spawn(self.watchlist.run_scheduler(), "watchlist scan schedule")
+        self._spawn(self.track_requests.run(), "track requests")
 
     async def _start_provider(self, provider: MetadataProvider | DownloadClient | PlaylistSource) -> None:
         try:
@@ -214,6 +219,7 @@ class Core:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.track_requests.stop()
         await self.downloads.stop()  # before the clients it uses close
         await self.jobs.shutdown()
         for provider in self.providers():

@@ -15,6 +15,7 @@ from soulsync_core.api import (
     library,
     openapi,
     playlists,
+    requests,
     search,
     settings,
     system,
@@ -59,7 +60,7 @@ class InFlight:
 IN_FLIGHT = web.AppKey("in_flight", InFlight)
 
 ROUTE_MODULES = (system, jobs, apikeys, settings, search, library, downloads, wishlist,
-                 watchlist, playlists, auth, openapi)
+                 watchlist, playlists, auth, openapi, requests)
 
 
 def all_endpoints() -> list[Endpoint]:
