@@ -447,6 +447,9 @@ CORE_SECTIONS: tuple[Section, ...] = (
         Setting("request.notify_retries", int, 3,
                 "Further tries of a notify_url POST that failed (no answer, 5xx, 429), each "
                 "after twice the previous wait, starting at 1 s.", minimum=0, maximum=10),
+        Setting("request.keep_days", int, 30,
+                "Finished track requests are forgotten this many days after they ended.",
+                minimum=1, maximum=3650),
     ), "Track requests (POST /api/v1/request): the bots' request-a-track flow."),
 )
 

@@ -38,6 +38,8 @@ USER_AGENT = f"SoulSync/{__version__}"
 SCHEMES = ("http", "https")
 # A Retry-After longer than this is not waited for (the retry uses the back-off instead).
 MAX_RETRY_AFTER_SECONDS = 60.0
+# How long checking a URL may wait for its host name to resolve.
+RESOLVE_TIMEOUT_SECONDS = 5.0
 # What of the receiver's answer is kept for the result (and the log).
 ANSWER_PREVIEW_CHARS = 200
 
@@ -55,8 +57,8 @@ class DeliveryResult:
     """The outcome of :func:`post_json`.
 
     ``delivered`` is True when the receiver answered 2xx; ``status`` is the last HTTP status
-    (None when no answer came); ``attempts`` counts the POSTs made (0 when the URL was
-    refused); ``error`` says why it was not delivered (None when it was).
+    (None when no answer came); ``attempts`` counts the tries (0 when :func:`check_url`
+    refused the URL); ``error`` says why it was not delivered (None when it was).
     """
 
     delivered: bool
@@ -129,8 +131,8 @@ async def check_destination(url: str, *, allow_private: bool,
                             resolver: AbstractResolver | None = None) -> None:
     """Return None when ``url`` passes :func:`check_url` and every address of its host is public.
 
-    Raises UrlRefused naming the address, or when the host name does not resolve. ``resolver``
-    (aiohttp's default when None) looks the name up.
+    Raises UrlRefused naming the address, or when the host name does not resolve (within
+    :data:`RESOLVE_TIMEOUT_SECONDS`). ``resolver`` (aiohttp's default when None) looks it up.
     """
     check_url(url, allow_private=allow_private)
     host = _host(url)
@@ -139,7 +141,11 @@ async def check_destination(url: str, *, allow_private: bool,
     own = resolver is None
     resolver = resolver or DefaultResolver()
     try:
-        results = await resolver.resolve(host, 0, socket.AF_UNSPEC)
+        async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
+            results = await resolver.resolve(host, 0, socket.AF_UNSPEC)
+    except TimeoutError:
+        raise UrlRefused(f"The host {host} did not resolve within "
+                         f"{RESOLVE_TIMEOUT_SECONDS:g} s.") from None
     except OSError as exc:
         raise UrlRefused(f"The host {host} could not be resolved ({exc.strerror or exc}).") from None
     finally:

@@ -22,6 +22,8 @@ its ``notify_url``. Statuses (stored in ``track_requests.status``)::
 * A final status owes the ``notify_url`` one POST of the status object (JSON), delivered in the
   background by :mod:`soulsync_core.outbound` (timeout, retries, address checks); the outcome
   is kept in ``notify``.
+* Finished requests are deleted ``request.keep_days`` after they ended (by the background
+  loop, once their notification is settled).
 * **Restart**: requests that were queued, searching or found run again (resolving twice is
   harmless and the download is shared); downloading ones are refreshed; owed notifications
   are delivered.
@@ -32,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Coroutine
 from typing import Any, Literal
@@ -49,7 +52,7 @@ from soulsync_core.library.queries import LibraryQueries
 from soulsync_core.outbound import check_destination, guarded_session, post_json
 from soulsync_core.search import MetadataSearch, SourceUnavailable
 from soulsync_core.settings import Settings
-from soulsync_core.timefmt import utc_now_iso
+from soulsync_core.timefmt import iso_from_epoch, utc_now_iso
 
 log = logging.getLogger(__name__)
 
@@ -331,6 +334,13 @@ class TrackRequestService:
         """Apply the end of every download a ``downloading`` request waits for (one read)."""
         await self._refresh(await self._with_status(("downloading",)))
 
+    async def forget_old(self) -> int:
+        """Delete requests that ended over ``request.keep_days`` ago; return how many."""
+        cutoff = iso_from_epoch(time.time() - self._settings.get("request.keep_days") * 86400)
+        return await self._db.execute(
+            "DELETE FROM track_requests WHERE completed_at IS NOT NULL AND completed_at < ? "
+            "AND notify_state != 'pending'", (cutoff,))
+
     async def _refresh(self, requests: list[TrackRequest]) -> None:
         waiting = [r for r in requests if r.status == "downloading" and r.download_id is not None]
         if not waiting:
@@ -404,6 +414,7 @@ class TrackRequestService:
         while True:
             try:
                 await self.refresh()
+                await self.forget_old()
             except Exception:
                 log.exception("track request refresh failed")
             await asyncio.sleep(REFRESH_SECONDS)

@@ -330,3 +330,14 @@ async def test_interrupted_requests_resume_after_a_restart(make_api, fake, tmp_p
     done = await status(again, queued["request_id"])
     assert done["status"] == "completed"
     assert len((await again.get("/api/v1/downloads")).data["downloads"]) == 1  # shared, not twice
+
+
+async def test_finished_requests_are_forgotten_after_keep_days(api):
+    old = await ask(api, {"query": "Nobody - Never Recorded This"})
+    recent = await ask(api, {"query": "Nobody - Never Recorded That"})
+    await api.core.track_requests.settle()
+    await api.core.db.execute("UPDATE track_requests SET completed_at = ? WHERE id = ?",
+                              ("2020-01-01T00:00:00+00:00", old["request_id"]))
+    assert await api.core.track_requests.forget_old() == 1
+    assert (await api.get(f"{R}/{old['request_id']}")).status == 404
+    assert (await status(api, recent["request_id"]))["status"] == "not_found"

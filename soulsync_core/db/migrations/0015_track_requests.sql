@@ -29,3 +29,4 @@ CREATE TABLE track_requests (
 CREATE INDEX track_requests_status ON track_requests (status);
 CREATE INDEX track_requests_download ON track_requests (download_id) WHERE download_id IS NOT NULL;
 CREATE INDEX track_requests_notify ON track_requests (notify_state) WHERE notify_state = 'pending';
+CREATE INDEX track_requests_completed ON track_requests (completed_at) WHERE completed_at IS NOT NULL;
