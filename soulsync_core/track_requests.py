@@ -43,7 +43,7 @@ import aiohttp
 import msgspec
 
 from soulsync_core.db import Database, Row
-from soulsync_core.downloads.models import Download, Wanted
+from soulsync_core.downloads.models import FINISHED, Download, Wanted
 from soulsync_core.downloads.service import DownloadService, NoDownloadClient
 from soulsync_core.downloads.wanted import resolve_query
 from soulsync_core.library.matcher import LibraryMatcher
@@ -198,6 +198,9 @@ class TrackRequestService:
         self._lock = asyncio.Lock()  # one status change of a request at a time
         # Set once run() has restarted the work a restart interrupted.
         self.resumed = asyncio.Event()
+        # After stop() no new background work starts (owed notifications stay pending in the
+        # database and are delivered at the next start).
+        self._stopping = False
         downloads.on_completed(self._download_completed)
 
     # -------------------------------------------------------------------------- requests
@@ -351,7 +354,7 @@ class TrackRequestService:
             for request in waiting:
                 assert request.download_id is not None
                 status = statuses.get(request.download_id)
-                if status in ("completed", "failed", "not_found", "cancelled") or status is None:
+                if status is None or status in FINISHED:
                     await self._download_ended(request, request.download_id)
 
     async def _download_ended(self, request: TrackRequest, download_id: int) -> None:
@@ -368,10 +371,11 @@ class TrackRequestService:
         elif download.status == "not_found":
             await self._update(request.id, status="not_found",
                                error=f"the download found no file: {download.error}")
+        elif download.status == "cancelled":
+            await self._update(request.id, status="failed", error="the download was cancelled")
         else:
-            reason = download.error or download.status
-            await self._update(request.id, status="failed", error=f"the download {download.status}"
-                               + (f": {reason}" if reason != download.status else ""))
+            await self._update(request.id, status="failed",
+                               error=f"the download failed: {download.error or 'no reason given'}")
 
     # -------------------------------------------------------------------- notifications
 
@@ -426,6 +430,7 @@ class TrackRequestService:
 
     async def stop(self) -> None:
         """Cancel background work (it resumes at the next start) and close the session."""
+        self._stopping = True
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -437,6 +442,9 @@ class TrackRequestService:
             self._session = None
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        if self._stopping:
+            coro.close()
+            return
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -191,7 +191,7 @@ async def test_a_cancelled_download_fails_the_request_with_the_reason(api, fake)
     cancelled = await api.post(f"/api/v1/downloads/{download_id}/cancel", {})
     assert cancelled.status == 200, cancelled.json
     done = await status(api, queued["request_id"])
-    assert (done["status"], done["error"]) == ("failed", "the download cancelled")
+    assert (done["status"], done["error"]) == ("failed", "the download was cancelled")
 
 
 async def test_two_requests_for_one_track_share_the_download(api, fake):
@@ -285,6 +285,8 @@ async def test_a_file_url_is_refused_even_when_private_addresses_are_allowed(mak
     ({"query": QUERY, "duration_ms": -1}, "duration_ms must be 0 (unknown) or more."),
     ({"query": "a\nb"}, "query must not contain control characters (such as newlines)."),
     ({"query": "x" * 501}, "query must be at most 500 characters."),
+    ({"query": QUERY, "notify_url": "https://bot.example.com/" + "x" * 2048},
+     "notify_url must be at most 2048 characters."),
     ({"query": QUERY, "force": "yes"}, "force must be true or false, not a string."),
 ])
 async def test_bad_bodies_are_400_saying_what_to_send(api, body, message):
@@ -341,3 +343,22 @@ async def test_finished_requests_are_forgotten_after_keep_days(api):
     assert await api.core.track_requests.forget_old() == 1
     assert (await api.get(f"{R}/{old['request_id']}")).status == 404
     assert (await status(api, recent["request_id"]))["status"] == "not_found"
+
+
+async def test_a_notification_owed_at_shutdown_is_delivered_after_the_restart(
+        make_api, receiver, tmp_path):
+    hook, url = receiver
+    api = await make_api(allow_private=True)
+    queued = await ask(api, {"query": "Nobody - Never Recorded This", "notify_url": url})
+    await api.core.track_requests.settle()
+    assert len(hook.bodies) == 1
+    key = api.key
+    await api.client.close()
+    # As if the daemon had stopped after the request ended but before the POST went out.
+    with sqlite3.connect(tmp_path / "data" / DB_FILENAME) as db:
+        db.execute("UPDATE track_requests SET notify_state = 'pending', notify_attempts = 0")
+    again = await make_api(key=key, allow_private=True)
+    await again.core.track_requests.resumed.wait()
+    await again.core.track_requests.settle()
+    assert [b["request_id"] for b in hook.bodies] == [queued["request_id"]] * 2
+    assert (await status(again, queued["request_id"]))["notify"]["state"] == "delivered"

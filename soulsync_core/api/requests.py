@@ -16,6 +16,8 @@ routes = Routes("requests")
 
 # Longest query, title or artist accepted: far beyond any real name, short enough for logs.
 MAX_TEXT = 500
+# Longest notify_url accepted (what browsers and most servers handle).
+MAX_URL = 2048
 
 
 class RequestBody(msgspec.Struct):
@@ -65,7 +67,9 @@ def asked_from_body(body: RequestBody) -> Asked:
              body=RequestBody, response=RequestStatus, status=202)
 async def create_request(request: web.Request, body: RequestBody) -> web.Response:
     asked = asked_from_body(body)
-    notify_url = body.notify_url.strip() if body.notify_url and body.notify_url.strip() else None
+    notify_url = (body.notify_url or "").strip() or None
+    if notify_url is not None and len(notify_url) > MAX_URL:
+        raise bad_request(f"notify_url must be at most {MAX_URL} characters.")
     service = core_of(request).track_requests
     try:
         created = await service.create(asked, metadata=body.metadata, notify_url=notify_url,
