@@ -67,6 +67,9 @@ NotifyState = Literal["none", "pending", "delivered", "failed"]
 REFRESH_SECONDS = 5.0
 # The first wait before retrying a notify_url POST; it doubles each time.
 NOTIFY_BACKOFF_SECONDS = 1.0
+# notify_url POSTs in flight at once (the rest wait): bots' webhooks are not flooded after a
+# restart delivers what it owed, and slow receivers hold few connections.
+MAX_DELIVERIES = 4
 
 
 class Asked(msgspec.Struct, omit_defaults=True):
@@ -195,6 +198,7 @@ class TrackRequestService:
         self._library = library
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
+        self._deliveries = asyncio.Semaphore(MAX_DELIVERIES)
         self._lock = asyncio.Lock()  # one status change of a request at a time
         # Set once run() has restarted the work a restart interrupted.
         self.resumed = asyncio.Event()
@@ -390,11 +394,13 @@ class TrackRequestService:
         if self._session is None:
             self._session = guarded_session(allow_private=self._allow_private)
         body = msgspec.to_builtins(await self.status(request))
-        result = await post_json(
-            self._session, request.notify_url, body, allow_private=self._allow_private(),
-            headers={"X-SoulSync-Request-Id": request.id},
-            timeout_seconds=self._settings.get("request.notify_timeout_seconds"),
-            retries=self._settings.get("request.notify_retries"), backoff=NOTIFY_BACKOFF_SECONDS)
+        async with self._deliveries:
+            result = await post_json(
+                self._session, request.notify_url, body, allow_private=self._allow_private(),
+                headers={"X-SoulSync-Request-Id": request.id},
+                timeout_seconds=self._settings.get("request.notify_timeout_seconds"),
+                retries=self._settings.get("request.notify_retries"),
+                backoff=NOTIFY_BACKOFF_SECONDS)
         if not result.delivered:
             log.warning("track request %s: its notify_url was not notified: %s", request_id,
                         result.error)
