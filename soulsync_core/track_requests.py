@@ -301,7 +301,8 @@ class TrackRequestService:
             return
         await self._update(request_id, status="searching")
         try:
-            wanted = await resolve_query(self._search, request.asked.text)
+            wanted = await resolve_query(self._search, request.asked.text,
+                                         duration_ms=request.asked.duration_ms)
         except SourceUnavailable as exc:
             await self._update(request_id, status="failed", error=str(exc))
             return

@@ -155,6 +155,21 @@ async def test_structured_request_with_duration(api, fake):
     assert done["status"] == "completed" and done["match"]["id"] == "697195462"
 
 
+async def test_the_duration_given_picks_among_results_of_the_same_title(soulsync_factory):
+    from soulsync_core.models import Track
+    from tests.download_fixtures import StubMetadata
+
+    long_edit = Track("697195111", TITLE, [ARTIST], "Discovery (Extended)", 600_000)
+    studio = Track("697195462", TITLE, [ARTIST], "Discovery", 320_000)
+    api = await soulsync_factory(plugins=[("meta", metadata_plugin(StubMetadata([long_edit, studio])))],
+                                 environ={"SOULSYNC_SEARCH__AUTO_ORDER": "itunes"})
+    timed = await ask(api, {"title": TITLE, "artist": ARTIST, "duration_ms": 320_500})
+    untimed = await ask(api, {"title": TITLE, "artist": ARTIST})
+    await api.core.track_requests.settle()
+    assert (await status(api, timed["request_id"]))["match"]["id"] == "697195462"
+    assert (await status(api, untimed["request_id"]))["match"]["id"] == "697195111"
+
+
 async def test_a_track_no_source_knows_is_not_found_without_a_download(api, fake):
     queued = await ask(api, {"query": "Nobody - Never Recorded This"})
     await api.core.track_requests.settle()
