@@ -267,6 +267,21 @@ async def test_a_result_is_found_in_the_library_by_its_source_id(node, hydrabase
     assert by_itunes is not None and by_itunes.method == "id" and by_itunes.track_id != found.track_id
 
 
+async def test_a_bot_request_resolved_by_hydrabase_finds_the_library_file_by_its_id(
+        node, hydrabase_app):
+    hub = await node()
+    api = await hydrabase_app(hub.url)
+    await api.core.library.store.save([
+        record("Daft Punk", "Discovery", "Track 01", number=1, itunes_track_id="697195462")])
+    reply = await api.post("/api/v1/request", {"query": "Daft Punk - One More Time"})
+    assert reply.status == 202, reply.json
+    await api.core.track_requests.settle()
+    done = (await api.get(f"/api/v1/request/{reply.data['request_id']}")).data
+    assert (done["status"], done["already_in_library"]) == ("completed", True)
+    assert (done["match"]["source"], done["match"]["id"]) == ("itunes", "697195462")
+    assert done["library_track"]["title"] == "Track 01"
+
+
 async def test_results_are_deduplicated_on_plugin_and_native_id(node, hydrabase_app):
     hub = await node()
     itunes, spotify = load_wire("hydrabase", "response_tracks.server_to_client.json")["response"]
