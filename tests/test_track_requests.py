@@ -292,16 +292,17 @@ async def test_a_file_url_is_refused_even_when_private_addresses_are_allowed(mak
 @pytest.mark.parametrize("body, message", [
     ({}, 'Send {"query": "Artist - Title"} or {"title": …, "artist": …}.'),
     ({"query": "  "}, 'Send {"query": "Artist - Title"} or {"title": …, "artist": …}.'),
+    ({"query": ""}, "query must be a string of length >= 1."),
     ({"title": TITLE}, "artist is required with title."),
     ({"artist": ARTIST}, "title is required with artist."),
     ({"query": QUERY, "title": TITLE}, "Send either query or title and artist, not both."),
     ({"query": 5}, "query must be a string, not an integer."),
     ({"query": QUERY, "metadata": [1]}, "metadata must be an object or null, not a list."),
-    ({"query": QUERY, "duration_ms": -1}, "duration_ms must be 0 (unknown) or more."),
+    ({"query": QUERY, "duration_ms": -1}, "duration_ms must be an integer >= 0."),
     ({"query": "a\nb"}, "query must not contain control characters (such as newlines)."),
-    ({"query": "x" * 501}, "query must be at most 500 characters."),
+    ({"query": "x" * 501}, "query must be a string of length <= 500."),
     ({"query": QUERY, "notify_url": "https://bot.example.com/" + "x" * 2048},
-     "notify_url must be at most 2048 characters."),
+     "notify_url must be a string of length <= 2048."),
     ({"query": QUERY, "force": "yes"}, "force must be true or false, not a string."),
 ])
 async def test_bad_bodies_are_400_saying_what_to_send(api, body, message):

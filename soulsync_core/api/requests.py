@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from aiohttp import web
@@ -19,25 +19,27 @@ MAX_TEXT = 500
 # Longest notify_url accepted (what browsers and most servers handle).
 MAX_URL = 2048
 
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT)]
+Url = Annotated[str, msgspec.Meta(max_length=MAX_URL)]
+Duration = Annotated[int, msgspec.Meta(ge=0)]
+
 
 class RequestBody(msgspec.Struct):
     """``query`` ("Artist - Title"), or ``title`` and ``artist`` (with ``duration_ms`` when
     known). ``metadata`` is returned as given; ``notify_url`` gets the final status (POST,
     JSON); ``force`` downloads even when the library has the track."""
 
-    query: str | UnsetType = UNSET
-    title: str | UnsetType = UNSET
-    artist: str | UnsetType = UNSET
-    duration_ms: int | UnsetType = UNSET
+    query: Text | UnsetType = UNSET
+    title: Text | UnsetType = UNSET
+    artist: Text | UnsetType = UNSET
+    duration_ms: Duration | UnsetType = UNSET
     metadata: dict[str, Any] | None = None
-    notify_url: str | None = None
+    notify_url: Url | None = None
     force: bool = False
 
 
 def _text(name: str, value: str | UnsetType) -> str:
     text = "" if value is UNSET else value.strip()
-    if len(text) > MAX_TEXT:
-        raise bad_request(f"{name} must be at most {MAX_TEXT} characters.")
     if any(ord(c) < 32 or ord(c) == 127 for c in text):
         raise bad_request(f"{name} must not contain control characters (such as newlines).")
     return text
@@ -48,8 +50,6 @@ def asked_from_body(body: RequestBody) -> Asked:
     query = _text("query", body.query)
     title, artist = _text("title", body.title), _text("artist", body.artist)
     duration = 0 if body.duration_ms is UNSET else body.duration_ms
-    if duration < 0:
-        raise bad_request("duration_ms must be 0 (unknown) or more.")
     if query:
         if title or artist:
             raise bad_request("Send either query or title and artist, not both.")
@@ -68,8 +68,6 @@ def asked_from_body(body: RequestBody) -> Asked:
 async def create_request(request: web.Request, body: RequestBody) -> web.Response:
     asked = asked_from_body(body)
     notify_url = (body.notify_url or "").strip() or None
-    if notify_url is not None and len(notify_url) > MAX_URL:
-        raise bad_request(f"notify_url must be at most {MAX_URL} characters.")
     service = core_of(request).track_requests
     try:
         created = await service.create(asked, metadata=body.metadata, notify_url=notify_url,
