@@ -437,6 +437,20 @@ CORE_SECTIONS: tuple[Section, ...] = (
                 choices=LOG_LEVELS),
         Setting("logging.access_log", bool, True, "Write one line per HTTP request."),
     ), "Logging."),
+    Section("request", (
+        Setting("request.notify_allow_private", bool, False,
+                "Let a track request's notify_url point at this machine or the local network "
+                "(loopback, private, link-local addresses); off, such URLs are refused."),
+        Setting("request.notify_timeout_seconds", float, 10.0,
+                "How long one POST to a track request's notify_url may take.",
+                minimum=0.1, maximum=120),
+        Setting("request.notify_retries", int, 3,
+                "Further tries of a notify_url POST that failed (no answer, 5xx, 429), each "
+                "after twice the previous wait, starting at 1 s.", minimum=0, maximum=10),
+        Setting("request.keep_days", int, 30,
+                "Finished track requests are forgotten this many days after they ended.",
+                minimum=1, maximum=3650),
+    ), "Track requests (POST /api/v1/request): the bots' request-a-track flow."),
 )
 
 

@@ -46,6 +46,7 @@ from soulsync_core.search import MetadataSearch
 from soulsync_core.settings import Settings
 from soulsync_core.stats import StatsContributor, SystemStats
 from soulsync_core.timefmt import iso_from_epoch
+from soulsync_core.track_requests import TrackRequestService
 from soulsync_core.watchlist import WatchlistService
 from soulsync_core.wishlist import WishlistService
 
@@ -81,6 +82,7 @@ class Core:
     watchlist: WatchlistService = field(init=False)
     playlists: PlaylistService = field(init=False)
     profiles: ProfileService = field(init=False)
+    track_requests: TrackRequestService = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     # Playlist sources (and their logins) of profiles other than 1, built on first use.
     _profile_sources: dict[int, list[PlaylistSource]] = field(default_factory=dict)
@@ -134,6 +136,8 @@ class Core:
             PlaylistStore(db), settings, core.jobs, activity,
             matcher, core.wishlist, core.downloads,
             core.library.music_dir, core.playlist_sources, core.playlist_sources_of)
+        core.track_requests = TrackRequestService(db, settings, core.search, matcher,
+                                                  core.downloads, core.library.queries)
         core._listen()
         return core
 
@@ -273,6 +277,7 @@ class Core:
         self._spawn(self.downloads.run(), "download monitor")
         self._spawn(self.wishlist.run_scheduler(), "wishlist schedule")
         self._spawn(self.watchlist.run_scheduler(), "watchlist scan schedule")
+        self._spawn(self.track_requests.run(), "track requests")
 
     async def _start_provider(self, provider: MetadataProvider | DownloadClient | PlaylistSource) -> None:
         try:
@@ -304,6 +309,7 @@ class Core:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.track_requests.stop()
         await self.downloads.stop()  # before the clients it uses close
         await self.jobs.shutdown()
         for provider in self.providers():

@@ -14,7 +14,11 @@ AlbumType = Literal["album", "single", "ep", "compilation"]
 
 @dataclass
 class Track:
-    """A track as a metadata source knows it. ``duration_ms`` is 0 when unknown."""
+    """A track as a metadata source knows it. ``duration_ms`` is 0 when unknown.
+
+    ``external_urls`` maps names to links or ids the source adds (Hydrabase: the result's
+    ``hydrabase_soul_id`` and ``hydrabase_plugin``, the node plugin whose id ``id`` is).
+    """
 
     id: str
     name: str
@@ -30,6 +34,7 @@ class Track:
     disc_number: int | None = None
     isrc: str | None = None
     explicit: bool = False
+    external_urls: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -47,12 +52,15 @@ class Album:
 
 @dataclass
 class Artist:
+    """An artist; ``external_urls`` as for :class:`Track`."""
+
     id: str
     name: str
     popularity: int = 0
     genres: list[str] = field(default_factory=list)
     followers: int = 0
     image_url: str | None = None
+    external_urls: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

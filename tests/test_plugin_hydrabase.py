@@ -11,13 +11,17 @@ from typing import Any
 
 import pytest
 
+from soulsync_core.downloads.wanted import resolve_query
 from soulsync_core.hooks import AuthFailed, ProviderError, hookimpl
+from soulsync_core.library.matcher import LibraryMatcher
 from soulsync_core.testing import ApiClient, free_port
+from soulsync_core.wishlist import normalize_track, wanted_of
 from soulsync_hydrabase import plugin
 from soulsync_hydrabase.connection import NONCE_HIGH, NONCE_LOW
 from soulsync_hydrabase.provider import HydrabaseProvider
 from tests.fakes.base import load_wire
 from tests.fakes.hydrabase import HYDRABASE, HydrabaseFake, make_app
+from tests.library_fixtures import record
 
 KEY = "hb-key-7f3a9c1e5d"
 TRACKS_QUERY = "daft punk one more time"
@@ -123,7 +127,7 @@ async def test_without_url_the_source_is_not_configured(hydrabase_app):
 # --- searches and look-ups ---------------------------------------------------------------------
 
 
-async def test_search_tracks_maps_the_sample_with_soul_ids(node, hydrabase_app):
+async def test_search_tracks_use_native_ids_and_keep_the_soul_id(node, hydrabase_app):
     hub = await node()
     api = await hydrabase_app(hub.url)
     reply = await api.post(*search("tracks", TRACKS_QUERY))
@@ -131,15 +135,21 @@ async def test_search_tracks_maps_the_sample_with_soul_ids(node, hydrabase_app):
     assert reply.data["source"] == "hydrabase"
     first, second = reply.data["tracks"]
     assert first == {
-        "id": "soul_12639084710249571243", "name": "One More Time", "artists": ["Daft Punk"],
+        "id": "697195462", "name": "One More Time", "artists": ["Daft Punk"],
         "album": "Discovery", "duration_ms": 320357, "popularity": 0,
         "preview_url": load_wire("hydrabase", "response_tracks.server_to_client.json")
         ["response"][0]["preview_url"],
         "image_url": "https://is1-ssl.mzstatic.com/image/thumb/Music124/v4/a1/b2/c3/"
                      "a1b2c3d4-e5f6-0718-293a-4b5c6d7e8f90/dj.abcdefgh.jpg/600x600bb.jpg",
         "release_date": None, "album_id": None, "track_number": None, "disc_number": None,
-        "isrc": None, "explicit": False}
-    assert second["id"] == "soul_4410982731156402917"
+        "isrc": None, "explicit": False,
+        "external_urls": {
+            "itunes": "https://music.apple.com/us/album/one-more-time/697194953?i=697195462&uo=4",
+            "hydrabase_soul_id": "soul_12639084710249571243", "hydrabase_plugin": "itunes"}}
+    assert second["id"] == "0DiWol3AO6WpXZgp0goxAV"
+    assert second["external_urls"] == {
+        "spotify": "https://open.spotify.com/track/0DiWol3AO6WpXZgp0goxAV",
+        "hydrabase_soul_id": "soul_4410982731156402917", "hydrabase_plugin": "spotify"}
     assert second["preview_url"] is None  # Hydrabase sends "" for no preview
     request = hub.fake.requests[0]
     assert set(request) == {"nonce", "request"}
@@ -152,10 +162,22 @@ async def test_search_albums_trims_the_release_date(node, hydrabase_app):
     reply = await api.post(*search("albums", "discovery daft punk"))
     assert reply.status == 200, reply.json
     assert reply.data["albums"] == [{
-        "id": ALBUM_SOUL_ID, "name": "Discovery", "artists": ["Daft Punk"],
+        "id": "697194953", "name": "Discovery", "artists": ["Daft Punk"],
         "release_date": "2001-03-07", "total_tracks": 14, "album_type": "album",
         "image_url": "https://is1-ssl.mzstatic.com/image/thumb/Music124/v4/a1/b2/c3/"
                      "a1b2c3d4-e5f6-0718-293a-4b5c6d7e8f90/dj.abcdefgh.jpg/600x600bb.jpg"}]
+
+
+async def test_an_album_without_native_id_keeps_its_soul_id(node, hydrabase_app):
+    hub = await node()
+    [sample] = load_wire("hydrabase", "response_albums.server_to_client.json")["response"]
+    hub.fake.catalogue[("albums", "no native id")] = [
+        {k: v for k, v in sample.items() if k != "id"}]
+    api = await hydrabase_app(hub.url)
+    reply = await api.post(*search("albums", "no native id"))
+    assert [a["id"] for a in reply.data["albums"]] == [ALBUM_SOUL_ID]
+    tracks = await provider_of(api).album_tracks(ALBUM_SOUL_ID)
+    assert [t.id for t in tracks] == ["697195462", "697195475"]
 
 
 async def test_search_artists_and_nothing_found(node, hydrabase_app):
@@ -163,8 +185,10 @@ async def test_search_artists_and_nothing_found(node, hydrabase_app):
     api = await hydrabase_app(hub.url)
     reply = await api.post(*search("artists", "daft punk"))
     assert reply.data["artists"] == [{
-        "id": ARTIST_SOUL_ID, "name": "Daft Punk", "popularity": 0, "genres": ["Electronic"],
-        "followers": 0, "image_url": None}]
+        "id": "5468295", "name": "Daft Punk", "popularity": 0, "genres": ["Electronic"],
+        "followers": 0, "image_url": None,
+        "external_urls": {"itunes": "https://music.apple.com/us/artist/daft-punk/5468295?uo=4",
+                          "hydrabase_soul_id": ARTIST_SOUL_ID, "hydrabase_plugin": "itunes"}}]
     empty = await api.post(*search("artists", "no such artist"))
     assert empty.status == 200
     assert empty.data == {"artists": [], "source": "hydrabase"}
@@ -175,17 +199,87 @@ async def test_search_ids_lead_to_artist_albums_and_album_tracks(node, hydrabase
     provider = provider_of(await hydrabase_app(hub.url))
     [artist] = await provider.search_artists("daft punk", 5)
     albums = await provider.artist_albums(artist.id, 10)
-    assert [(a.name, a.release_date, a.album_type) for a in albums] == [
-        ("Random Access Memories (10th Anniversary Edition)", "2023-05-12", "album"),
-        ("Infinity Repeating (2013 Demo)", "2023-04-13", "single")]
-    assert [a.id for a in await provider.artist_albums(artist.id, 1)] == ["soul_1029384756102938475"]
+    assert [(a.id, a.name, a.release_date, a.album_type) for a in albums] == [
+        ("7x2Pq1Zk9LmN3bV5cR8tYw", "Random Access Memories (10th Anniversary Edition)",
+         "2023-05-12", "album"),
+        ("1p12OAWwudgMqfMzjMvl2a", "Infinity Repeating (2013 Demo)", "2023-04-13", "single")]
+    assert [a.id for a in await provider.artist_albums(artist.id, 1)] == ["7x2Pq1Zk9LmN3bV5cR8tYw"]
     [album] = await provider.search_albums("discovery daft punk", 5)
     tracks = await provider.album_tracks(album.id)
-    assert [(t.name, t.duration_ms) for t in tracks] == [("One More Time", 320357),
-                                                          ("Aerodynamic", 212546)]
+    assert [(t.id, t.name, t.duration_ms) for t in tracks] == [
+        ("697195462", "One More Time", 320357), ("697195475", "Aerodynamic", 212546)]
     sent = [frame["request"] for frame in hub.fake.requests]
-    assert {"type": "artist.albums", "query": ARTIST_SOUL_ID} in sent
+    assert sent.count({"type": "artist.albums", "query": ARTIST_SOUL_ID}) == 2
     assert {"type": "album.tracks", "query": ALBUM_SOUL_ID} in sent
+    assert not any(r["type"] in ("artists", "albums") and r["query"] in ("5468295", "697194953")
+                   for r in sent)  # remembered: no look-up search
+
+
+async def test_an_id_never_seen_is_looked_up_on_the_node_first(node, hydrabase_app):
+    hub = await node()
+    provider = provider_of(await hydrabase_app(hub.url))  # a fresh start: nothing remembered
+    albums = await provider.artist_albums("5468295", 10)
+    assert len(albums) == 2
+    tracks = await provider.album_tracks("697194953")
+    assert [t.name for t in tracks] == ["One More Time", "Aerodynamic"]
+    sent = [frame["request"] for frame in hub.fake.requests]
+    assert sent == [{"type": "artists", "query": "5468295"},
+                    {"type": "artist.albums", "query": ARTIST_SOUL_ID},
+                    {"type": "albums", "query": "697194953"},
+                    {"type": "album.tracks", "query": ALBUM_SOUL_ID}]
+    # A soul_id is passed through as it is.
+    assert len(await provider.album_tracks(ALBUM_SOUL_ID)) == 2
+    assert hub.fake.requests[-1]["request"] == {"type": "album.tracks", "query": ALBUM_SOUL_ID}
+
+
+async def test_an_unknown_id_is_a_provider_error_naming_it(node, hydrabase_app):
+    hub = await node()
+    provider = provider_of(await hydrabase_app(hub.url))
+    with pytest.raises(ProviderError, match="no artist with the id '999'"):
+        await provider.artist_albums("999", 10)
+    with pytest.raises(ProviderError, match="no album with the id 'nope'"):
+        await provider.album_tracks("nope")
+    assert not any(f["request"]["type"] in ("artist.albums", "album.tracks")
+                   for f in hub.fake.requests)
+
+
+async def test_a_result_is_found_in_the_library_by_its_source_id(node, hydrabase_app):
+    hub = await node()
+    api = await hydrabase_app(hub.url)
+    # Titles the name matching would never pair: only the ids can find these files.
+    await api.core.library.store.save([
+        record("Daft Punk", "Discovery", "Track 01", number=1, spotify_track_id="0DiWol3AO6WpXZgp0goxAV"),
+        record("Daft Punk", "Discovery", "Track 02", number=2, itunes_track_id="697195462")])
+    matcher = LibraryMatcher(api.core.db, api.core.settings)
+    reply = await api.post(*search("tracks", TRACKS_QUERY))
+    spotify = reply.data["tracks"][1]
+    added = await api.post("/api/v1/wishlist", {"track_data": spotify})
+    assert added.status == 201, added.json
+    wanted = wanted_of(normalize_track(spotify))  # what the wishlist asks the library and the downloads for
+    assert (wanted.source, wanted.track_id) == ("spotify", "0DiWol3AO6WpXZgp0goxAV")
+    found = await matcher.match(wanted)
+    assert found is not None and found.method == "id"
+    # A query resolved through Hydrabase names the node plugin as the track's source.
+    resolved = await resolve_query(api.core.search, "Daft Punk - One More Time")
+    assert resolved is not None
+    assert (resolved.source, resolved.track_id) == ("itunes", "697195462")
+    by_itunes = await matcher.match(resolved)
+    assert by_itunes is not None and by_itunes.method == "id" and by_itunes.track_id != found.track_id
+
+
+async def test_a_bot_request_resolved_by_hydrabase_finds_the_library_file_by_its_id(
+        node, hydrabase_app):
+    hub = await node()
+    api = await hydrabase_app(hub.url)
+    await api.core.library.store.save([
+        record("Daft Punk", "Discovery", "Track 01", number=1, itunes_track_id="697195462")])
+    reply = await api.post("/api/v1/request", {"query": "Daft Punk - One More Time"})
+    assert reply.status == 202, reply.json
+    await api.core.track_requests.settle()
+    done = (await api.get(f"/api/v1/request/{reply.data['request_id']}")).data
+    assert (done["status"], done["already_in_library"]) == ("completed", True)
+    assert (done["match"]["source"], done["match"]["id"]) == ("itunes", "697195462")
+    assert done["library_track"]["title"] == "Track 01"
 
 
 async def test_results_are_deduplicated_on_plugin_and_native_id(node, hydrabase_app):
@@ -198,10 +292,11 @@ async def test_results_are_deduplicated_on_plugin_and_native_id(node, hydrabase_
                                                same_id_other_plugin, dict(spotify)]
     api = await hydrabase_app(hub.url)
     reply = await api.post(*search("tracks", "dupes"))
-    assert [(t["id"], t["name"]) for t in reply.data["tracks"]] == [
-        ("soul_12639084710249571243", "One More Time"),   # confidence 1 beats the 0.5 copy
-        ("soul_4410982731156402917", "One More Time"),    # 0.93
-        ("soul_777", "One More Time")]                     # same id, other plugin: kept
+    assert [(t["id"], t["name"], t["external_urls"]["hydrabase_soul_id"])
+            for t in reply.data["tracks"]] == [
+        ("697195462", "One More Time", "soul_12639084710249571243"),  # confidence 1 beats 0.5
+        ("0DiWol3AO6WpXZgp0goxAV", "One More Time", "soul_4410982731156402917"),    # 0.93
+        ("697195462", "One More Time", "soul_777")]            # same id, other plugin: kept
     limited = await api.post(*search("tracks", "dupes", limit=2))
     assert len(limited.data["tracks"]) == 2
 
@@ -233,7 +328,7 @@ async def test_server_frames_never_resolve_a_request(node, hydrabase_app):
     assert not task.done()
     track = load_wire("hydrabase", "response_tracks.server_to_client.json")["response"][1]
     await hub.fake.send_all({"nonce": nonce, "response": [track]})
-    assert [t.id for t in await task] == [track["soul_id"]]
+    assert [t.id for t in await task] == [track["id"]]
 
 
 async def test_concurrent_requests_are_routed_to_their_callers(node, hydrabase_app):
@@ -244,7 +339,7 @@ async def test_concurrent_requests_are_routed_to_their_callers(node, hydrabase_a
         api.post(*search("albums", "discovery daft punk")),
         api.post(*search("tracks", "nothing at all")))
     assert [t["name"] for t in tracks.data["tracks"]] == ["One More Time", "One More Time"]
-    assert [a["id"] for a in albums.data["albums"]] == [ALBUM_SOUL_ID]
+    assert [a["id"] for a in albums.data["albums"]] == ["697194953"]
     assert nothing.data["tracks"] == []
     assert len({frame["nonce"] for frame in hub.fake.requests}) == 3
 

@@ -100,7 +100,8 @@ async def test_search_tracks_maps_every_field(api, fake):
         "preview_url": "https://audio-ssl.itunes.apple.com/itunes-assets/AudioPreview115/v4/0a/1b/2c/"
                        "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9/mzaf_1234567890123456789.plus.aac.p.m4a",
         "image_url": ART + "600x600bb.jpg", "release_date": "2001-03-07", "album_id": DISCOVERY,
-        "track_number": 1, "disc_number": 1, "isrc": None, "explicit": False}
+        "track_number": 1, "disc_number": 1, "isrc": None, "explicit": False,
+            "external_urls": {}}
     assert state(fake).queries[-1] == {"term": "Daft Punk", "media": "music", "entity": "song",
                                        "limit": "5", "country": "US"}
 
@@ -127,7 +128,8 @@ async def test_search_albums_maps_types_and_strips_suffix(api, fake):
 async def test_search_artists_maps_fields(api, fake):
     reply = await api.post("/api/v1/search/artists", {"query": "daft", "source": "itunes"})
     assert reply.data == {"artists": [{"id": DAFT_PUNK, "name": "Daft Punk", "popularity": 0,
-                                       "genres": ["Electronic"], "followers": 0, "image_url": None}],
+                                       "genres": ["Electronic"], "followers": 0, "image_url": None,
+                                       "external_urls": {}}],
                           "source": "itunes"}
     assert state(fake).queries[-1]["entity"] == "musicArtist"
 

@@ -77,7 +77,7 @@ async def test_search_tracks_maps_the_track_object(api, fake):
         "album": "Discovery", "duration_ms": 320357, "popularity": 0, "preview_url": None,
         "image_url": "https://i.scdn.co/image/ab67616d0000b273b33d46dfa2635a47eebf63b2",
         "release_date": "2001-03-12", "album_id": DISCOVERY, "track_number": 1, "disc_number": 1,
-        "isrc": "GBDUW0000053", "explicit": False}
+        "isrc": "GBDUW0000053", "explicit": False, "external_urls": {}}
     assert [t["name"] for t in reply.data["tracks"]][1].startswith("Get Lucky")
     assert fake.app[SPOTIFY].api_calls == ["/v1/search?q=daft+punk&limit=2&offset=0&type=track"]
 
@@ -109,7 +109,8 @@ async def test_search_artists_and_short_queries_use_the_artist_filter(api, fake)
     assert reply.data["artists"] == [{
         "id": DAFT_PUNK, "name": "Daft Punk", "popularity": 0,
         "genres": ["french house", "electronic"], "followers": 0,
-        "image_url": "https://i.scdn.co/image/ab6761610000e5eba7bfd7835b5c1eee0c95fa6e"}]
+        "image_url": "https://i.scdn.co/image/ab6761610000e5eba7bfd7835b5c1eee0c95fa6e",
+        "external_urls": {}}]
     short = await search(api, "artists", "daft")
     assert short.data["artists"][0]["id"] == DAFT_PUNK
     assert "q=artist%3Adaft&" in fake.app[SPOTIFY].api_calls[-1]

@@ -16,6 +16,7 @@ from soulsync_core.api import (
     openapi,
     playlists,
     profiles,
+    requests,
     search,
     settings,
     system,
@@ -60,7 +61,7 @@ class InFlight:
 IN_FLIGHT = web.AppKey("in_flight", InFlight)
 
 ROUTE_MODULES = (system, jobs, apikeys, settings, search, library, downloads, wishlist,
-                 watchlist, playlists, auth, openapi, profiles)
+                 watchlist, playlists, auth, openapi, profiles, requests)
 
 
 def all_endpoints() -> list[Endpoint]:

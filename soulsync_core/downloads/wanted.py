@@ -31,7 +31,13 @@ def guess_source(track_id: str | None) -> str | None:
 
 
 def wanted_from_track(track: Track, source: str | None) -> Wanted:
-    """Return the wanted track for a metadata source's track (``source`` names that source)."""
+    """Return the wanted track for a metadata source's track (``source`` names that source).
+
+    A source that relays another's results (Hydrabase) names the one whose id ``track.id`` is
+    in ``external_urls["hydrabase_plugin"]``; that one is the wanted track's source, so the
+    library can be matched by the id.
+    """
+    source = track.external_urls.get("hydrabase_plugin") or source
     return Wanted(
         title=track.name.strip(), artists=[a.strip() for a in track.artists if a.strip()],
         album=(track.album or "").strip(), duration_ms=track.duration_ms or 0,
@@ -56,13 +62,16 @@ def _split_query(query: str) -> TrackInfo | None:
     return TrackInfo(title.strip(), (artist.strip(),))
 
 
-async def resolve_query(search: MetadataSearch, query: str) -> Wanted | None:
+async def resolve_query(search: MetadataSearch, query: str, *, duration_ms: int = 0) -> Wanted | None:
     """Return the track ``query`` names according to the metadata sources, None when none knows it.
 
-    With ``"Artist - Title"`` the first of the results that matches artist and title wins
-    (a source may list a live version or a cover first); otherwise the first result.
+    With ``"Artist - Title"`` the first of the results that matches artist and title (and
+    ``duration_ms``, when known) wins (a source may list a live version or a cover first);
+    otherwise the first result.
     """
     asked = _split_query(query)
+    if asked is not None and duration_ms:
+        asked = TrackInfo(asked.title, asked.artists, duration_ms=duration_ms)
     # The dash is the user's separator, not part of any name: sources that match words
     # literally (or take the query whole) find "Artist Title" where "Artist - Title" fails.
     terms = query if asked is None else f"{asked.artists[0]} {asked.title}"

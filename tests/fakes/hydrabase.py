@@ -4,7 +4,9 @@ Like the real node it upgrades any path, checks ``x-api-key`` (HTTP 500 "Invalid
 when wrong, 400 when missing), sends ``runtime_config`` (nonce 0) and ``stats_peers`` on
 connect, can send JSON ``ping`` frames on a timer, answers ``{"nonce", "request": {"type",
 "query"}}`` with ``{"nonce": <same>, "response": [...]}`` (``[]`` when nothing matches) and stays
-silent for request types it does not know. The fault middleware of :mod:`tests.fakes.base`
+silent for request types it does not know. A ``tracks``/``artists``/``albums`` search whose
+query is the native id of a sample result finds that result (the lookup the public SoulSync
+server falls back on for an id it has no soul_id for). The fault middleware of :mod:`tests.fakes.base`
 applies to the HTTP handshake.
 
 Tests drive it through ``app[HYDRABASE]`` (a :class:`HydrabaseFake`); a person uses
@@ -27,6 +29,9 @@ from tests.fakes.base import load_wire, run_standalone, with_faults
 SERVICE = "hydrabase"
 REQUEST_TYPES = ("tracks", "artists", "albums", "artist.albums", "artist.tracks", "album.tracks")
 SAMPLES = ("tracks", "albums", "artists", "artist_albums", "album_tracks")
+# Which samples a search by native id looks through, per search type.
+ID_SEARCHES = {"tracks": ("tracks", "album.tracks"), "artists": ("artists",),
+               "albums": ("albums", "artist.albums")}
 SWITCHES = ("api_key", "answer_delay", "silent", "drop_after_frames", "ping_interval", "hold")
 
 Frame = dict[str, Any]
@@ -99,7 +104,13 @@ class HydrabaseFake:
         """Return the results for a request, ``[]`` when none, None for an unknown type."""
         if kind not in REQUEST_TYPES:
             return None
-        return copy.deepcopy(self.catalogue.get((kind, query.strip().lower()), []))
+        query = query.strip().lower()
+        found = self.catalogue.get((kind, query))
+        if found is None:
+            found = [row for (sample_kind, _), rows in self.catalogue.items()
+                     if sample_kind in ID_SEARCHES.get(kind, ()) for row in rows
+                     if str(row.get("id", "")).lower() == query]
+        return copy.deepcopy(found)
 
     async def _ping(self, peer: Peer) -> int:
         ping = load_wire(SERVICE, "server_ping.server_to_client.json")

@@ -1,8 +1,11 @@
 """Hydrabase result objects to SoulSync models: ids, de-duplication, dates.
 
-Every model's ``id`` is the result's ``soul_id``, because that is the query Hydrabase's
-``artist.albums`` and ``album.tracks`` take; the plugin's native ``id`` is used only to spot
-the same result relayed by several peers (the key is ``(plugin_id, id)``).
+Ids follow the public SoulSync server: a track's and an artist's ``id`` is the native id of
+the node plugin that found it (an iTunes number, a Spotify id), so a result can be wishlisted
+and later found in the library by that id; its ``soul_id`` and the plugin's name are kept in
+``external_urls`` (``hydrabase_soul_id``, ``hydrabase_plugin``). An album's id is its native id
+too, or its ``soul_id`` when it has none. ``(plugin_id, id)`` spots the same result relayed by
+several peers.
 """
 
 from __future__ import annotations
@@ -26,13 +29,13 @@ def unique(rows: Iterable[Row], *, keep_order: bool = False) -> list[Row]:
     the copy kept of a repeated result is the most confident one. With ``keep_order`` the
     server's order is kept (album tracks) and the first copy wins.
     """
-    rows = [row for row in rows if _soul_id(row)]
+    rows = [row for row in rows if soul_id(row)]
     if not keep_order:
         rows.sort(key=lambda row: -_number(row.get("confidence"), float))
     seen: set[tuple[str, str]] = set()
     kept: list[Row] = []
     for row in rows:
-        key = (str(row.get("plugin_id") or ""), str(row.get("id") or _soul_id(row)))
+        key = (str(row.get("plugin_id") or ""), str(row.get("id") or soul_id(row)))
         if key not in seen:
             seen.add(key)
             kept.append(row)
@@ -40,9 +43,9 @@ def unique(rows: Iterable[Row], *, keep_order: bool = False) -> list[Row]:
 
 
 def to_track(row: Row) -> Track:
-    """Return the Track a Hydrabase track object describes (id = its soul_id)."""
+    """Return the Track a Hydrabase track object describes (id = its native id)."""
     return Track(
-        id=_soul_id(row),
+        id=public_id(row),
         name=_text(row.get("name")),
         artists=_artists(row.get("artists")),
         album=_album_name(row.get("album")),
@@ -51,14 +54,15 @@ def to_track(row: Row) -> Track:
         preview_url=_optional(row.get("preview_url")),
         image_url=_optional(row.get("image_url")),
         release_date=release_date(row.get("release_date")),
+        external_urls=external_urls(row),
     )
 
 
 def to_album(row: Row) -> Album:
-    """Return the Album a Hydrabase album object describes (id = its soul_id)."""
+    """Return the Album a Hydrabase album object describes (id = its native id, else soul_id)."""
     album_type = _text(row.get("album_type")).lower()
     return Album(
-        id=_soul_id(row),
+        id=public_id(row),
         name=_text(row.get("name")),
         artists=_artists(row.get("artists")),
         release_date=release_date(row.get("release_date")),
@@ -69,16 +73,42 @@ def to_album(row: Row) -> Album:
 
 
 def to_artist(row: Row) -> Artist:
-    """Return the Artist a Hydrabase artist object describes (id = its soul_id)."""
+    """Return the Artist a Hydrabase artist object describes (id = its native id)."""
     genres = row.get("genres")
     return Artist(
-        id=_soul_id(row),
+        id=public_id(row),
         name=_text(row.get("name")),
         popularity=_number(row.get("popularity"), int),
         genres=[g for g in genres if isinstance(g, str)] if isinstance(genres, list) else [],
         followers=_number(row.get("followers"), int),
         image_url=_optional(row.get("image_url")),
+        external_urls=external_urls(row),
     )
+
+
+def public_id(row: Row) -> str:
+    """Return the id SoulSync shows for a result: its native id, else its soul_id ("" if none)."""
+    return _first_id(row, ("id", "soul_id"))
+
+
+def soul_id(row: Row) -> str:
+    """Return the result's soul_id (what ``artist.albums``/``album.tracks`` take), else its id."""
+    return _first_id(row, ("soul_id", "id"))
+
+
+def external_urls(row: Row) -> dict[str, str]:
+    """Return the result's ``external_urls`` plus ``hydrabase_soul_id`` and ``hydrabase_plugin``
+    (the node plugin's name, lower-cased: ``itunes``, ``spotify``) when the result has them."""
+    urls = row.get("external_urls")
+    result = {k: v for k, v in urls.items() if isinstance(k, str) and isinstance(v, str)} \
+        if isinstance(urls, dict) else {}
+    soul = _first_id(row, ("soul_id",))
+    if soul:
+        result["hydrabase_soul_id"] = soul
+    plugin = _text(row.get("plugin_id")).lower()
+    if plugin:
+        result["hydrabase_plugin"] = plugin
+    return result
 
 
 def newest_first(albums: list[Album]) -> list[Album]:
@@ -94,10 +124,8 @@ def release_date(value: Any) -> str | None:
     return match.group(0) if match else None
 
 
-def _soul_id(row: Row) -> str:
-    # A result without soul_id cannot be followed up with artist.albums/album.tracks, but its
-    # native id still identifies it in a listing.
-    for key in ("soul_id", "id"):
+def _first_id(row: Row, keys: tuple[str, ...]) -> str:
+    for key in keys:
         value = row.get(key)
         if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
             return str(value)
