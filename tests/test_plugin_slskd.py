@@ -275,6 +275,17 @@ async def test_429_with_retry_after_is_honoured(client, server):
     assert caught.value.retry_after == 7
 
 
+@pytest.mark.parametrize(("search_timeout", "obeyed"), [("20", 20), ("300", 120)])
+async def test_retry_after_is_capped_by_the_search_timeout_and_the_cool_down_cap(
+        make_api, server, search_timeout, obeyed):
+    api = await make_api(search_timeout=search_timeout)
+    server.app[FAULTS].retry_after, server.app[FAULTS].rate_limit_count = 100000, 1
+    with pytest.raises(RateLimited) as caught:
+        await api.core.download_clients[0].search("daft punk")
+    assert caught.value.retry_after == obeyed
+    assert str(caught.value).endswith(f"retry in {obeyed} s (it asked for 100000 s)")
+
+
 async def test_search_while_disconnected_is_a_provider_error(client, fake):
     fake.connected = False
     with pytest.raises(ProviderError, match=r"^slskd is not connected to the Soulseek network"):

@@ -37,7 +37,7 @@ DEFAULT_RETRY_AFTER = 5.0
 # The longest Retry-After obeyed (the provider cool-down cap): slskd's own 429s clear within
 # seconds, and a proxy in front of it asking for hours must not stall downloads that long.
 # soulseek.search_timeout bounds it further.
-MAX_RETRY_AFTER = 300.0
+MAX_RETRY_AFTER = 120.0
 MAX_DETAIL = 200
 
 
