@@ -45,7 +45,7 @@ from tests.download_fixtures import (
     service,
 )
 from tests.fakes.base import FAULTS
-from tests.fakes.slskd import SLSKD, Peer, SlskdFake, make_app
+from tests.fakes.slskd import BUSY, SLSKD, Peer, SlskdFake, make_app
 
 D = "/api/v1/downloads"
 REPO = Path(__file__).resolve().parent.parent
@@ -423,3 +423,17 @@ async def test_slskd_asking_to_wait_hours_does_not_keep_a_download_searching(mak
     assert done["error"].endswith("retry in 15 s (it asked for 100000 s)")
     searching = await api.get(D, params={"status": "searching,queued"})
     assert searching.data["downloads"] == []
+
+
+async def test_busy_enqueues_asking_to_wait_hours_move_on_within_the_search_timeout(make_api, fake):
+    api = await make_api(search_timeout_seconds="5")
+    fake.busy_enqueues, fake.busy_retry_after = -1, 100000
+    queued = await api.post(D, TRACK)
+    async with asyncio.timeout(30):  # unbounded, each enqueue waited for 100000 s
+        await service(api).settle()
+    done = (await api.get(f"{D}/{queued.data['download']['id']}")).data["download"]
+    assert done["status"] == "failed"
+    assert [t["username"] for t in done["tried"]] == ["flac_fast", "flac_slow", "mp3_user"]
+    assert {t["outcome"] for t in done["tried"]} == {
+        f"slskd is busy ({BUSY}); retry in 15 s (it asked for 100000 s)"}
+    assert fake.transfers == {}

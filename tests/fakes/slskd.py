@@ -40,7 +40,8 @@ runs ``python -m tests.fakes.slskd --port 5030 --downloads /tmp/slskd`` (ticks e
 flips switches with ``POST /_fake/slskd`` (JSON) or steps with ``POST /_fake/slskd/tick`` (one
 step) and ``POST /_fake/slskd/settle`` (until nothing moves), as a test's subprocess does too.
 ``file_mode`` gives saved files that mode, as slskd's own umask does (0o600: only slskd's user
-may read them).
+may read them); ``busy_enqueues`` answers enqueues 429 as an overlapping one is answered, with
+``busy_retry_after`` as the Retry-After a proxy in front of slskd might add.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ REASONS = {"Errored": "Remote connection closed", "Rejected": "File not shared."
 # .NET DateTime.Ticks (100 ns since 0001-01-01) at the Unix epoch: slskd's clash suffix.
 TICKS_AT_UNIX_EPOCH = 621_355_968_000_000_000
 SWITCHES = ("connected", "api_key", "search_seconds", "reject_concurrent_searches", "steps",
-            "start_delay", "file_mode")
+            "start_delay", "file_mode", "busy_enqueues", "busy_retry_after")
 
 Json = dict[str, Any]
 
@@ -424,6 +425,8 @@ class SlskdFake:
     steps: int = 4                        # InProgress ticks per download
     tick_seconds: float = 0.0             # > 0: tick by itself this often
     file_mode: int | None = None          # mode of saved files (slskd's umask); None: the default
+    busy_enqueues: int = 0                # answer this many enqueues 429 BUSY (-1: all) …
+    busy_retry_after: int | None = None   # … with this Retry-After (a proxy's; slskd sends none)
     searches: dict[str, FakeSearch] = field(default_factory=dict)
     transfers: dict[str, FakeTransfer] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)   # (method, route), in order
@@ -695,6 +698,10 @@ async def _enqueue(request: web.Request) -> web.Response:
         return _message("One or more files in the request are null", 400)
     if any(".." in _split_remote(f["filename"]) for f in files):
         return _message("One or more files in the request contain a dangerous path traversal segment", 400)
+    if fake.busy_enqueues:
+        fake.busy_enqueues -= fake.busy_enqueues > 0
+        headers = {} if fake.busy_retry_after is None else {"Retry-After": str(fake.busy_retry_after)}
+        return web.json_response(BUSY, status=429, headers=headers)
     peer = fake.peer(username)
     if peer is None or peer.fault == "offline" or any(
             (s := peer.file(f["filename"])) is not None and s.fault == "offline" for f in files):
