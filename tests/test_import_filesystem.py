@@ -361,6 +361,37 @@ async def test_discarding_a_copy_on_a_read_only_folder_is_a_warning(api, tmp_pat
                        "write access to slskd's downloads folder")
 
 
+async def test_the_status_note_comes_after_three_undeletable_copies_and_goes_with_a_deleted_one(
+        api, fake, slskd_downloads, monkeypatch):
+    real_unlink = Path.unlink
+
+    def unlink(self, missing_ok=False):
+        if self.is_relative_to(slskd_downloads):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        real_unlink(self, missing_ok)
+
+    async def soulseek_note() -> str | None:
+        status = (await api.get("/api/v1/system/status")).data
+        return status["service_details"]["soulseek"]["details"].get("note")
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    notes = []
+    for _ in range(3):  # the same file again and again: force, as the library has it
+        done = await download(api, fake, {**TRACK, "force": True})
+        assert done["status"] == "completed" and "was left in place" in done["note"]
+        notes.append(await soulseek_note())
+    assert notes[:2] == [None, None]
+    assert notes[2].startswith("the last 3 downloaded files could not be deleted")
+    await api.core.health.check_all()  # a health check keeps the note
+    assert await soulseek_note() == notes[2]
+
+    monkeypatch.setattr(Path, "unlink", real_unlink)
+    done = await download(api, fake, {**TRACK, "force": True})
+    assert done["status"] == "completed"
+    assert await soulseek_note() is None
+    assert len(files_under(slskd_downloads)) == 3  # the copies left before; the fourth is gone
+
+
 async def test_a_file_saved_through_a_symlinked_folder_is_refused_saying_why(
         api, fake, music, slskd_downloads, tmp_path):
     elsewhere = tmp_path / "elsewhere"

@@ -157,7 +157,7 @@ def _write_failure(path: Path, exc: OSError) -> str:
     return f"could not write {path}: {reason}"
 
 
-def unreadable(path: Path, exc: OSError) -> str:
+def _unreadable(path: Path, exc: OSError) -> str:
     """Return what to tell the user when the client's file ``path`` cannot be read."""
     return (f"SoulSync cannot read the downloaded file {path} ({exc.strerror or exc}): give its "
             "user read access to slskd's downloads folder (soulseek.download_path) and its files")
@@ -184,7 +184,7 @@ def _copy(source: Path, temp: Path) -> None:
     try:
         reader = open(source, "rb")
     except OSError as exc:
-        raise ImportFailed(unreadable(source, exc)) from None
+        raise ImportFailed(_unreadable(source, exc)) from None
     with reader, open(temp, "wb") as writer:
         shutil.copyfileobj(reader, writer, COPY_CHUNK)
 
@@ -195,7 +195,7 @@ def _readable(path: Path) -> None:
         with open(path, "rb"):
             pass
     except OSError as exc:
-        raise ImportFailed(unreadable(path, exc)) from None
+        raise ImportFailed(_unreadable(path, exc)) from None
 
 
 def _flush(path: Path) -> None:
