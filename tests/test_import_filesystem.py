@@ -179,12 +179,15 @@ def _may_run(user: pwd.struct_passwd, path: Path) -> bool:
 
 
 async def download_as_nobody(nas: Path, server: Any, slskd_folder: Path, music: Path,
-                             tracks: list[dict[str, Any]]) -> dict[str, Any]:
-    """Run :mod:`tests.download_as_user` as nobody (no supplementary groups); return its answer."""
+                             tracks: list[dict[str, Any]], **settings: str) -> dict[str, Any]:
+    """Run :mod:`tests.download_as_user` as nobody (no supplementary groups); return its answer.
+
+    ``settings`` are ``downloads.*`` settings, as for :func:`tests.download_fixtures.environ`.
+    """
     data = owned_by_nobody(nas / "data")
     plan = nas / "plan.json"
     plan.write_text(json.dumps({"data_dir": str(data), "tracks": tracks,
-                                "environ": environ(server, slskd_folder, music)}))
+                                "environ": environ(server, slskd_folder, music, **settings)}))
     plan.chmod(0o644)
     user = pwd.getpwnam("nobody")
     proc = await asyncio.create_subprocess_exec(
@@ -246,6 +249,26 @@ async def test_a_file_slskd_keeps_unreadable_fails_saying_so_without_trying_othe
                              "(soulseek.download_path) and its files")
     assert done["attempts"] == 1 and done["tried"] == []
     assert files_under(music) == [] and files_under(slskd_folder) == [source]
+
+
+@NEEDS_ROOT
+async def test_a_folder_slskd_keeps_closed_fails_saying_so(aiohttp_server, nas):
+    slskd_folder = nas / "slskd"
+    closed = slskd_folder / "Discovery"  # slskd's umask 077 on the folders it makes
+    closed.mkdir(parents=True)
+    closed.chmod(0o700)
+    music = owned_by_nobody(nas / "music")
+    server = await aiohttp_server(make_app(slskd_folder, peers=[album_peer()], search_seconds=0.05))
+    answer = await download_as_nobody(nas, server, slskd_folder, music, [album_track(1)],
+                                      file_wait_seconds="30")
+
+    [done] = answer["downloads"]
+    assert (done["status"], done["final_path"]) == ("failed", None)
+    assert done["error"] == (
+        f"nasfan sent {ALBUM_FOLDER + chr(92) + '01 - One More Time.flac'!r}, but it cannot be imported: "
+        f"SoulSync may not look into {closed} (Permission denied): give its user read access to "
+        f"slskd's downloads folder {slskd_folder} and the folders slskd makes in it")
+    assert files_under(music) == []
 
 
 @NEEDS_ROOT
