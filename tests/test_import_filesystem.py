@@ -28,6 +28,7 @@ import pytest
 
 import soulsync_slskd.plugin
 from soulsync_core.downloads import importer
+from tests import audio
 from tests.daemon_process import clean_env
 from tests.download_fixtures import (
     ARTIST,
@@ -289,7 +290,43 @@ async def test_a_music_folder_nobody_may_write_fails_saying_so_and_leaves_nothin
     assert files_under(slskd_folder) == [slskd_folder / "Discovery" / "01 - One More Time.flac"]
 
 
+@NEEDS_ROOT
+async def test_an_artist_folder_of_another_user_fails_saying_so(aiohttp_server, nas):
+    slskd_folder = nas / "slskd"
+    slskd_folder.mkdir()
+    music = owned_by_nobody(nas / "music")
+    (music / ARTIST).mkdir()
+    (music / ARTIST).chmod(0o700)  # root's: nobody may not even look inside
+    server = await aiohttp_server(make_app(slskd_folder, peers=[album_peer()], search_seconds=0.05))
+    answer = await download_as_nobody(nas, server, slskd_folder, music, [album_track(1)])
+
+    [done] = answer["downloads"]
+    assert (done["status"], done["final_path"]) == ("failed", None)
+    assert done["error"] == (f"SoulSync may not write {music / ARTIST / 'Discovery'} (Permission "
+                             "denied): give its user write access to the music folder "
+                             "(library.music_dir; under systemd also ReadWritePaths=)")
+
+
 # ------------------------------------------------------------------------- in process
+
+
+async def test_a_worse_file_that_may_not_be_deleted_stays_beside_the_new_one(api, fake, music,
+                                                                               monkeypatch):
+    old = music / ARTIST / "Discovery" / "01 - One More Time.mp3"
+    audio.make(old, "mp3", seconds=3, title=TITLE, artist=ARTIST, album="Discovery")
+    await api.core.library.import_file(old)
+    real_unlink = Path.unlink
+
+    def unlink(self, missing_ok=False):
+        if self == old:
+            raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
+        real_unlink(self, missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    done = await download(api, fake, {**TRACK, "force": True})
+    assert (done["status"], done["final_path"]) == ("completed", str(music / FINAL))
+    assert files_under(music) == [music / FINAL, old]
+    assert sorted(t["file_path"] for t in await library_tracks(api)) == [str(music / FINAL), str(old)]
 
 
 async def test_a_full_disk_mid_copy_fails_clearly_and_leaves_nothing_in_the_library(

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import os
 import shutil
 from collections.abc import Callable
@@ -45,6 +46,8 @@ from soulsync_core.library import LibraryService
 from soulsync_core.library.tags import AUDIO_EXTENSIONS, PROVIDER_TAGS, UnreadableFile
 from soulsync_core.matching import QualityProfile
 from soulsync_core.models import Candidate, Transfer
+
+log = logging.getLogger(__name__)
 
 # Polls of a file's size while waiting for it to hold still (bounded by the wait setting).
 MAX_POLL_SECONDS = 0.25
@@ -125,21 +128,25 @@ def _ensure_folder(root: Path, parts: list[str], created: list[Path]) -> Path:
     """
     try:
         real_root = root.resolve(strict=True)
-    except OSError:
+    except FileNotFoundError:
         raise ImportFailed(f"the music folder {root} (library.music_dir) does not exist; "
                            "create it or correct the setting") from None
+    except OSError as exc:
+        raise ImportFailed(_write_failure(root, exc)) from None
     folder = root
     for part in parts:
         folder = folder / part
-        if not folder.is_symlink() and not folder.exists():
-            try:
-                folder.mkdir()
-                created.append(folder)
-            except FileExistsError:
-                pass  # made meanwhile by another import of the same album
-            except OSError as exc:
-                raise ImportFailed(_write_failure(folder, exc)) from None
-        if not folder.resolve().is_relative_to(real_root) or not folder.is_dir():
+        try:
+            if not folder.is_symlink() and not folder.exists():
+                try:
+                    folder.mkdir()
+                    created.append(folder)
+                except FileExistsError:
+                    pass  # made meanwhile by another import of the same album
+            inside = folder.resolve().is_relative_to(real_root) and folder.is_dir()
+        except OSError as exc:  # a level SoulSync may not enter or create
+            raise ImportFailed(_write_failure(folder, exc)) from None
+        if not inside:
             raise ImportFailed(f"{folder} is not a folder inside the music folder {root}; "
                                "SoulSync writes nothing outside it")
     return folder
@@ -252,10 +259,18 @@ def _place(source: Path, root: Path, parts: list[str], temp_name: str, tags: Tag
                     made.rmdir()  # only when empty: another import may be filling it
     removed = []
     for rival in rivals:
-        if rival != final:
-            with contextlib.suppress(FileNotFoundError):
-                rival.unlink()
-            removed.append(rival)
+        if rival == final:
+            continue
+        try:
+            rival.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            # The better file is in place already; the worse one stays, and so does its row.
+            log.warning("kept %s beside %s: SoulSync may not delete it (%s)", rival, final,
+                        exc.strerror or exc)
+            continue
+        removed.append(rival)
     return Placement(final, kept_existing=False, removed=tuple(removed))
 
 
