@@ -196,7 +196,12 @@ async def download_as_nobody(nas: Path, server: Any, slskd_folder: Path, music: 
         env={**clean_env(nas / "home"), "PYTHONDONTWRITEBYTECODE": "1"},
         user=user.pw_uid, group=user.pw_gid, extra_groups=[],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
     assert proc.returncode == 0, err.decode()
     return json.loads(out)
 
