@@ -15,6 +15,7 @@ import json
 import os
 import pwd
 import shutil
+import sqlite3
 import subprocess
 import sys
 import sysconfig
@@ -27,6 +28,7 @@ import mutagen.flac
 import pytest
 
 import soulsync_slskd.plugin
+from soulsync_core.db import DB_FILENAME
 from soulsync_core.downloads import importer
 from tests import audio
 from tests.daemon_process import clean_env
@@ -77,13 +79,14 @@ def fake(server: Any) -> SlskdFake:
 
 @pytest.fixture
 def make_api(aiohttp_client, tmp_path, server, slskd_downloads, music):
-    """Start a daemon on the fake; ``music`` may name another music folder."""
+    """Start a daemon on the fake (a second call is a restart: pass the first one's ``key``);
+    ``music_dir`` may name another music folder."""
 
-    async def make(music_dir: Path = music, **settings: str):
+    async def make(music_dir: Path = music, key: str | None = None, **settings: str):
         plugins = [("slskd", soulsync_slskd.plugin), ("meta", metadata_plugin(live_version_first()))]
         return await open_api(aiohttp_client, tmp_path / "data",
                               environ(server, slskd_downloads, music_dir, **settings), plugins,
-                              ManualClock())
+                              ManualClock(), key)
 
     return make
 
@@ -455,6 +458,29 @@ async def test_the_status_note_comes_after_three_undeletable_copies_and_goes_wit
     assert done["status"] == "completed"
     assert await soulseek_note() is None
     assert len(files_under(slskd_downloads)) == 3  # the copies left before; the fourth is gone
+
+
+async def test_restart_after_the_rename_with_slskds_copy_still_there_finishes_it_once(
+        make_api, fake, music, slskd_downloads, tmp_path):
+    first = await make_api()
+    download_id = await delivered(first, fake)
+    [source] = files_under(slskd_downloads)
+    await first.client.close()
+    # It had renamed the tagged file into place and saved that; slskd's copy was not deleted.
+    final = music / FINAL
+    final.parent.mkdir(parents=True)
+    shutil.copyfile(source, final)
+    with sqlite3.connect(tmp_path / "data" / DB_FILENAME) as db:
+        db.execute("UPDATE downloads SET status = 'post_processing', final_path = ?, tagged = 1",
+                   (str(final),))
+
+    second = await make_api(key=first.key)
+    await service(second).settle()
+    done = (await second.get(f"{D}/{download_id}")).data["download"]
+    assert (done["status"], done["final_path"], done["note"]) == ("completed", str(final), None)
+    assert files_under(music) == [final] and files_under(slskd_downloads) == []
+    assert [t["file_path"] for t in await library_tracks(second)] == [str(final)]
+    assert fake.count(*ENQUEUE) == 1
 
 
 async def test_a_file_saved_through_a_symlinked_folder_is_refused_saying_why(

@@ -28,7 +28,8 @@ Statuses (stored in ``downloads.status``)::
   ones are found again in the client's list by transfer id (or user and file, when SoulSync
   stopped between asking slskd and saving the id, in which case asking again returns slskd's
   existing transfer); ``post_processing`` ones are imported again (the importer never changes
-  the client's file, and the destination it saved says where a finished move went).
+  the client's file; the destination saved before the move and ``tagged`` saved right after
+  the rename say where a finished move went).
 * Every piece of work on one download runs as its one task (:meth:`_spawn`); the monitor
   leaves a download alone while its task runs, and cancelling cancels that task first.
 """
@@ -672,8 +673,10 @@ class DownloadService:
         source: Path | None = None
         placement: Placement | None = None
         try:
-            placement = await self._finished_move(client, download, transfer)
-            if placement is None:
+            finished = await self._finished_move(client, download, transfer)
+            if finished is not None:
+                placement, source = finished
+            else:
                 source = await importer.locate(client, transfer,
                                                self._settings.get("downloads.file_wait_seconds"))
                 await importer.check(source, download.wanted,
@@ -684,6 +687,10 @@ class DownloadService:
                 await self.store.update(download, final_path=str(destination))
                 placement = await importer.place(source, destination, download.id, download.wanted,
                                                  self._profile())
+                if not placement.kept_existing:
+                    # Saved at once: after a restart it says the rename happened, also when the
+                    # client's copy (the other sign of it) could not be deleted.
+                    await self.store.update(download, tagged=True)
             track_id = await importer.index(placement)
         except BadFile as exc:
             if source is not None:
@@ -730,20 +737,25 @@ class DownloadService:
                               f"latest: {warning}")
 
     async def _finished_move(self, client: DownloadClient, download: Download,
-                             transfer: Transfer) -> Placement | None:
-        """Return the placement a previous run finished moving, None when there is none.
+                             transfer: Transfer) -> tuple[Placement, Path | None] | None:
+        """Return the placement a previous run finished moving and the client's copy if it is
+        still there (None: gone); None when there is no finished move.
 
-        That is: a destination was saved, the file is there, and the client's copy is gone.
+        That is: a destination was saved, the file is there, and either the rename was saved
+        (``tagged``, written right after it) or the client's copy is gone — which it may never
+        be, when SoulSync may not delete in the client's folder.
         """
         if not download.final_path:
             return None
         final = Path(download.final_path)
         if not await asyncio.to_thread(final.is_file):
             return None
+        copy: Path | None = None
         with contextlib.suppress(Exception):
-            if await client.local_file(transfer) is not None:
-                return None
-        return Placement(final, kept_existing=False)
+            copy = await client.local_file(transfer)
+        if copy is not None and not download.tagged:
+            return None
+        return Placement(final, kept_existing=False), copy
 
     # ------------------------------------------------------------------------- finish
 
