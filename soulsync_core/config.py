@@ -387,7 +387,8 @@ CORE_SECTIONS: tuple[Section, ...] = (
                 "How often the transfer list is read (one request for all downloads).",
                 minimum=0.01, maximum=300),
         Setting("downloads.search_timeout_seconds", float, 300.0,
-                "Longest one Soulseek search may take, waiting for the search pacing included.",
+                "Longest one Soulseek search may take, waiting for the search pacing and for a "
+                "busy slskd (429) included; it bounds an enqueue's waits for a busy slskd too.",
                 minimum=0.1, maximum=3600),
         Setting("downloads.file_wait_seconds", float, 30.0,
                 "How long a completed file may take to appear in the download client's folder "

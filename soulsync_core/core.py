@@ -124,9 +124,10 @@ class Core:
         core.profiles = ProfileService(db, activity)
         core.library = LibraryService(db, settings, core.jobs, activity)
         core.stats_contributors.append(core.library.contribute_stats)
-        core.downloads = DownloadService(db, settings, activity, core.library, core.download_clients)
-        core.stats_contributors.append(core.downloads.contribute_stats)
         matcher = LibraryMatcher(db, settings)
+        core.downloads = DownloadService(db, settings, activity, core.library, core.download_clients,
+                                         matcher=matcher, health=health)
+        core.stats_contributors.append(core.downloads.contribute_stats)
         core.wishlist = WishlistService(db, settings, core.jobs, activity, matcher,
                                         core.downloads)
         core.watchlist = WatchlistService(db, settings, core.jobs, activity, core.search,

@@ -45,12 +45,28 @@ class ServiceHealth:
     def __init__(self, timeout: float = CHECK_TIMEOUT):
         self._checks: dict[str, HealthCheck] = {}
         self._states: dict[str, HealthState] = {name: HealthState() for name in ALWAYS_LISTED}
+        self._notes: dict[str, str] = {}
         self._timeout = timeout
 
     def register(self, name: str, check: HealthCheck) -> None:
         """Add (or replace) the check of service ``name``; it is false until the check passes."""
         self._checks[name] = check
         self._states.setdefault(name, HealthState())
+
+    def note(self, name: str, text: str | None) -> None:
+        """Attach ``text`` to service ``name`` as ``details.note`` (None removes it).
+
+        For a problem SoulSync meets while using a service that its health check cannot see
+        (slskd's folder is read-only for SoulSync); it stays through later checks and does not
+        change whether the service counts as up.
+        """
+        state = self._states.setdefault(name, HealthState())
+        if text is None:
+            self._notes.pop(name, None)
+            state.details.pop("note", None)
+        else:
+            self._notes[name] = text
+            state.details["note"] = text
 
     def snapshot(self) -> dict[str, bool]:
         """Return ``{service: healthy}`` from the cache, names sorted."""
@@ -82,6 +98,8 @@ class ServiceHealth:
             condition = ("up" if state.ok else f"down ({state.error})" if state.error
                          else "off (not configured)")
             log.info("service %s is %s", name, condition)
+        if name in self._notes:
+            state.details["note"] = self._notes[name]
         self._states[name] = state
 
     async def _run(self, name: str) -> HealthState:

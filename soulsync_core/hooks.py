@@ -201,6 +201,9 @@ class DownloadClient(Protocol):
 
         The client knows its own layout (slskd: ``<download_path>/<last remote folder>/<name>``,
         with ``_<digits>`` added on a name clash); the core only moves the file it is given.
+        Raises ProviderError saying why when the file is there but must not be used (slskd:
+        it is reached through a symbolic link out of the downloads folder). The core only
+        reads the file; deleting it afterwards is allowed to fail.
         """
 
 

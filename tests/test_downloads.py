@@ -444,7 +444,7 @@ async def test_a_worse_file_of_another_format_is_replaced(api, fake, music):
     old.parent.mkdir(parents=True)
     audio.make(old, "mp3", seconds=SECONDS, title=TITLE, artist=ARTIST, album="Discovery")
     await api.core.library.import_file(old)
-    queued = await request(api, TRACK)
+    queued = await request(api, {**TRACK, "force": True})  # the library has it, as MP3
     await service(api).settle()
     await finish_transfers(api, fake)
     done = await detail(api, queued["id"])

@@ -275,6 +275,17 @@ async def test_429_with_retry_after_is_honoured(client, server):
     assert caught.value.retry_after == 7
 
 
+@pytest.mark.parametrize(("search_timeout", "obeyed"), [("20", 20), ("300", 120)])
+async def test_retry_after_is_capped_by_the_search_timeout_and_the_cool_down_cap(
+        make_api, server, search_timeout, obeyed):
+    api = await make_api(search_timeout=search_timeout)
+    server.app[FAULTS].retry_after, server.app[FAULTS].rate_limit_count = 100000, 1
+    with pytest.raises(RateLimited) as caught:
+        await api.core.download_clients[0].search("daft punk")
+    assert caught.value.retry_after == obeyed
+    assert str(caught.value).endswith(f"retry in {obeyed} s (it asked for 100000 s)")
+
+
 async def test_search_while_disconnected_is_a_provider_error(client, fake):
     fake.connected = False
     with pytest.raises(ProviderError, match=r"^slskd is not connected to the Soulseek network"):
@@ -353,7 +364,7 @@ def test_local_file_prefers_the_transfer_size_then_the_newest(tmp_path):
 
 @pytest.mark.parametrize("remote", [
     "..\\..\\etc\\passwd", "..\\passwd", "@@a\\..\\passwd", "@@a\\Album\\..", "/etc/passwd",
-    "C:\\..\\..\\passwd", "@@a\\link\\passwd", "@@a/../passwd"])
+    "C:\\..\\..\\passwd", "@@a/../passwd"])
 def test_local_file_never_leaves_the_download_folder(tmp_path, remote):
     downloads = tmp_path / "downloads"
     (downloads / "Album").mkdir(parents=True)
@@ -364,6 +375,25 @@ def test_local_file_never_leaves_the_download_folder(tmp_path, remote):
     found = layout.find_download(downloads, remote)
     assert found is None or found.resolve().is_relative_to(downloads.resolve())
     assert found is None
+
+
+def test_a_file_behind_a_symbolic_link_out_of_the_folder_is_refused_saying_which(tmp_path):
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "passwd").write_text("root:x:0:0")
+    (downloads / "link").symlink_to(tmp_path / "etc")
+    with pytest.raises(layout.OutsideDownloads) as refused:
+        layout.find_download(downloads, "@@a\\link\\passwd")
+    assert str(refused.value) == (
+        f"it was saved as {downloads / 'link' / 'passwd'}, and {downloads / 'link'} is a symbolic "
+        f"link leading out of slskd's downloads folder {downloads} (to {tmp_path / 'etc'}); SoulSync "
+        f"reads nothing outside that folder, so the file was left there: make {downloads / 'link'} "
+        f"a real folder or file inside {downloads}")
+    (downloads / "Album").mkdir()
+    (downloads / "Album" / "track.flac").symlink_to(tmp_path / "etc" / "passwd")
+    with pytest.raises(layout.OutsideDownloads, match=r"Album/track\.flac is a symbolic link"):
+        layout.find_download(downloads, "@@a\\Album\\track.flac")
 
 
 @pytest.mark.parametrize(("remote", "parts"), [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 from aiohttp import web
 from msgspec import UNSET, UnsetType
@@ -24,6 +26,7 @@ from soulsync_core.downloads.service import (
     UsernameMismatch,
 )
 from soulsync_core.downloads.wanted import guess_source, resolve_query
+from soulsync_core.library.objects import LibraryTrack, raw
 
 routes = Routes("downloads")
 
@@ -53,6 +56,7 @@ class DownloadBody(msgspec.Struct):
 
     ``artists`` may be names or ``{"name": …}`` objects, ``album`` a name or an object.
     ``source`` names the metadata source the ids come from (guessed from ``id`` when absent).
+    ``force`` downloads the track even when the library has it already.
     Fields the search results carry but a download does not use (``popularity``,
     ``image_url`` …) are accepted and ignored.
     """
@@ -71,6 +75,7 @@ class DownloadBody(msgspec.Struct):
     release_date: str | None = None
     isrc: str | None = None
     source: str | None = None
+    force: bool = False
 
 
 class DownloadsQuery(msgspec.Struct):
@@ -95,11 +100,15 @@ class DownloadReply(msgspec.Struct):
 
 
 class DownloadQueued(msgspec.Struct):
-    """``created`` is false when an unfinished download of the same track was returned."""
+    """``status``: ``queued`` (a new download, ``created`` true), ``already_downloading`` (an
+    unfinished download of the same track is returned) or ``already_in_library`` (200: nothing
+    is downloaded, ``download`` is null and ``track`` is the library's track)."""
 
     message: str
     created: bool
-    download: DownloadObject
+    download: DownloadObject | None
+    status: Literal["queued", "already_downloading", "already_in_library"] = "queued"
+    track: LibraryTrack | None = None
 
 
 class CancelReply(msgspec.Struct):
@@ -196,8 +205,9 @@ async def get_download(request: web.Request) -> web.Response:
     return ok(DownloadReply(download_detail(download)))
 
 
-@routes.post("/downloads", "Download one track (a track object or a query); 202 with the download.",
-             body=DownloadBody, response=DownloadQueued, status=202, errors=(404, 503))
+@routes.post("/downloads", "Download one track (a track object or a query); 202 with the download, "
+             "200 with the library's track when it is there already (unless force).",
+             body=DownloadBody, response=DownloadQueued, status=202, also=(200,), errors=(404, 503))
 async def start_download(request: web.Request, body: DownloadBody) -> web.Response:
     core = core_of(request)
     try:
@@ -218,12 +228,21 @@ async def start_download(request: web.Request, body: DownloadBody) -> web.Respon
             raise not_found(f"No metadata source found a track for {text!r}.")
     else:
         wanted = wanted_from_body(body)
+    if not body.force:
+        match = await core.downloads.in_library(wanted)
+        track = await core.library.queries.track(match.track_id) if match is not None else None
+        if track is not None:
+            return ok(DownloadQueued('The library has this track already; send "force": true to '
+                                     "download it anyway.", False, None, "already_in_library",
+                                     raw(track)))
     try:
         download, created = await core.downloads.request(wanted)
     except NoDownloadClient as exc:
         raise _unavailable(exc) from None
-    message = "Download queued." if created else "This track is being downloaded already."
-    return ok(DownloadQueued(message, created, download_object(download)), status=202)
+    if created:
+        return ok(DownloadQueued("Download queued.", True, download_object(download)), status=202)
+    return ok(DownloadQueued("This track is being downloaded already.", False,
+                             download_object(download), "already_downloading"), status=202)
 
 
 @routes.post("/downloads/{download_id}/cancel",

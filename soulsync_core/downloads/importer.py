@@ -6,22 +6,32 @@
    track's (``downloads.duration_tolerance_seconds``).
 3. :meth:`Importer.destination` fills ``library.path_template`` (see :mod:`.naming`).
 4. :meth:`Importer.place` copies the file under a hidden temporary name into its final
-   folder, writes the tags there, and then either renames it over the final name or, when the
-   library already has that track (the same name, with any audio extension) at equal or better
-   quality, drops it and keeps the library's file. A lower-quality file of another extension
-   is removed. The source is never modified, so an interrupted import can simply run again.
+   folder, writes the tags there, flushes it to disk, and then either renames it over the
+   final name or, when the library already has that track (the same name, with any audio
+   extension) at equal or better quality, drops it and keeps the library's file. A
+   lower-quality file of another extension is removed. The source is never modified, so an
+   interrupted import can simply run again.
 5. :meth:`Importer.index` updates the library rows of the one file at once.
+6. :meth:`Importer.discard` deletes the client's copy when it may; when it may not, that is
+   a warning for the caller to show, never a failure.
+
+Only reading is needed in the client's folder: the copy (never a move, so the music folder
+may be on another file system) and the final rename both happen in the music folder, and a
+half-written file never has the final name. A copy that fails (a full disk) leaves neither
+the temporary file nor the folders it created behind.
 
 Failures come in two kinds: :class:`BadFile` (this file is wrong: corrupt, wrong length —
 the pipeline tries another candidate) and :class:`ImportFailed` (the set-up is wrong: the
-download folder is not visible, the library folder is missing or not writable — trying other
-files would fail the same way). Every blocking step runs in a thread.
+download folder is not visible or readable, the library folder is missing, full or not
+writable — trying other files would fail the same way). Every blocking step runs in a thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import logging
 import os
 import shutil
 from collections.abc import Callable
@@ -37,8 +47,12 @@ from soulsync_core.library.tags import AUDIO_EXTENSIONS, PROVIDER_TAGS, Unreadab
 from soulsync_core.matching import QualityProfile
 from soulsync_core.models import Candidate, Transfer
 
+log = logging.getLogger(__name__)
+
 # Polls of a file's size while waiting for it to hold still (bounded by the wait setting).
 MAX_POLL_SECONDS = 0.25
+# Bytes per read and write of the copy into the music folder.
+COPY_CHUNK = 1 << 20
 
 
 class BadFile(Exception):
@@ -104,27 +118,56 @@ def _size(path: Path) -> int | None:
         return None
 
 
-def _ensure_folder(root: Path, parts: list[str]) -> Path:
+def _ensure_folder(root: Path, parts: list[str], created: list[Path]) -> Path:
     """Create ``root/parts…`` one level at a time; return it. Blocking.
 
-    Raises ImportFailed when the root is missing or when an existing level is not a folder
-    or leads outside the root (a symbolic link): nothing is ever created outside it.
+    Appends each folder it creates to ``created`` (outermost first), so that a failed import
+    can remove them again. Raises ImportFailed when the root is missing, when a level cannot
+    be created, or when an existing level is not a folder or leads outside the root (a
+    symbolic link): nothing is ever created outside it.
     """
     try:
         real_root = root.resolve(strict=True)
-    except OSError:
+    except FileNotFoundError:
         raise ImportFailed(f"the music folder {root} (library.music_dir) does not exist; "
                            "create it or correct the setting") from None
+    except OSError as exc:
+        raise ImportFailed(_write_failure(root, exc)) from None
     folder = root
     for part in parts:
         folder = folder / part
-        with contextlib.suppress(FileExistsError):
+        try:
             if not folder.is_symlink() and not folder.exists():
-                folder.mkdir()
-        if not folder.resolve().is_relative_to(real_root) or not folder.is_dir():
+                try:
+                    folder.mkdir()
+                    created.append(folder)
+                except FileExistsError:
+                    pass  # made meanwhile by another import of the same album
+            inside = folder.resolve().is_relative_to(real_root) and folder.is_dir()
+        except OSError as exc:  # a level SoulSync may not enter or create
+            raise ImportFailed(_write_failure(folder, exc)) from None
+        if not inside:
             raise ImportFailed(f"{folder} is not a folder inside the music folder {root}; "
                                "SoulSync writes nothing outside it")
     return folder
+
+
+def _write_failure(path: Path, exc: OSError) -> str:
+    """Return what to tell the user when ``path`` in the music folder cannot be written."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"the music folder's disk is full ({reason}) while writing {path}; nothing was "
+                "left in the library: free some space, then ask for the track again")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (f"SoulSync may not write {path} ({reason}): give its user write access to the "
+                "music folder (library.music_dir; under systemd also ReadWritePaths=)")
+    return f"could not write {path}: {reason}"
+
+
+def _unreadable(path: Path, exc: OSError) -> str:
+    """Return what to tell the user when the client's file ``path`` cannot be read."""
+    return (f"SoulSync cannot read the downloaded file {path} ({exc.strerror or exc}): give its "
+            "user read access to slskd's downloads folder (soulseek.download_path) and its files")
 
 
 def _rivals(final: Path) -> list[Path]:
@@ -139,37 +182,95 @@ def _rivals(final: Path) -> list[Path]:
     return sorted(found)
 
 
+def _copy(source: Path, temp: Path) -> None:
+    """Copy ``source`` to ``temp``. Blocking.
+
+    Raises ImportFailed when ``source`` cannot be opened for reading, OSError when ``temp``
+    cannot be written (a full disk).
+    """
+    try:
+        reader = open(source, "rb")
+    except OSError as exc:
+        raise ImportFailed(_unreadable(source, exc)) from None
+    with reader, open(temp, "wb") as writer:
+        shutil.copyfileobj(reader, writer, COPY_CHUNK)
+
+
+def _readable(path: Path) -> None:
+    """Raise ImportFailed when ``path`` cannot be opened for reading. Blocking."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise ImportFailed(_unreadable(path, exc)) from None
+
+
+def _flush(path: Path) -> None:
+    """Write ``path``'s data (a file or a folder) to disk before it is relied on. Blocking."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def _place(source: Path, root: Path, parts: list[str], temp_name: str, tags: TagSet,
            key: Callable[[AudioInfo], tuple[int, ...]]) -> Placement:
-    """Copy, tag and move ``source`` to ``root/parts`` (see :meth:`Importer.place`). Blocking."""
-    folder = _ensure_folder(root, parts[:-1])
-    final = folder / parts[-1]
-    temp = folder / temp_name
+    """Copy, tag and move ``source`` to ``root/parts`` (see :meth:`Importer.place`). Blocking.
+
+    On any failure the temporary file and the folders this call created are removed again.
+    """
+    created: list[Path] = []
+    placed = False
     try:
-        shutil.copyfile(source, temp)
-        write_tags(str(temp), tags)
-        new = key(probe(str(temp)))
-        rivals = _rivals(final)
-        for rival in rivals:
-            try:
-                old = key(probe(str(rival)))
-            except UnreadableFile:
-                continue  # a broken file is replaced by any good one
-            if old <= new:
+        folder = _ensure_folder(root, parts[:-1], created)
+        final = folder / parts[-1]
+        temp = folder / temp_name
+        try:
+            _copy(source, temp)
+            write_tags(str(temp), tags)
+            new = key(probe(str(temp)))
+            rivals = _rivals(final)
+            for rival in rivals:
+                try:
+                    old = key(probe(str(rival)))
+                except UnreadableFile:
+                    continue  # a broken file is replaced by any good one
+                if old <= new:
+                    temp.unlink()
+                    placed = True
+                    return Placement(rival, kept_existing=True)
+            # The data reaches the disk before the file takes its final name, so that a power
+            # cut never leaves a truncated file under a name the library trusts.
+            _flush(temp)
+            os.replace(temp, final)
+            placed = True
+            with contextlib.suppress(OSError):
+                _flush(folder)
+        except OSError as exc:
+            raise ImportFailed(_write_failure(final, exc)) from None
+        finally:
+            with contextlib.suppress(OSError):
                 temp.unlink()
-                return Placement(rival, kept_existing=True)
-        os.replace(temp, final)
-    except OSError as exc:
-        raise ImportFailed(f"could not write {final}: {exc.strerror or exc}") from None
     finally:
-        with contextlib.suppress(OSError):
-            temp.unlink()
+        if not placed:
+            for made in reversed(created):
+                with contextlib.suppress(OSError):
+                    made.rmdir()  # only when empty: another import may be filling it
     removed = []
     for rival in rivals:
-        if rival != final:
-            with contextlib.suppress(FileNotFoundError):
-                rival.unlink()
-            removed.append(rival)
+        if rival == final:
+            continue
+        try:
+            rival.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            # The better file is in place already; the worse one stays, and so does its row.
+            log.warning("kept %s beside %s: SoulSync may not delete it (%s)", rival, final,
+                        exc.strerror or exc)
+            continue
+        removed.append(rival)
     return Placement(final, kept_existing=False, removed=tuple(removed))
 
 
@@ -184,7 +285,8 @@ class Importer:
 
         Looks at least twice; gives up ``wait_s`` seconds after the first look with
         ImportFailed naming where it looked (a wrong ``soulseek.download_path`` is the usual
-        cause).
+        cause), and at once with the client's reason when the client refuses the file it
+        found (slskd: one reached through a symbolic link out of its downloads folder).
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_s
@@ -195,7 +297,8 @@ class Importer:
             try:
                 path = await client.local_file(transfer)
             except Exception as exc:
-                raise ImportFailed(f"cannot look for the downloaded file: {exc}") from None
+                raise ImportFailed(f"{transfer.username} sent {transfer.filename!r}, but it cannot "
+                                   f"be imported: {exc}") from None
             reading = (path, await asyncio.to_thread(_size, path)) if path is not None else None
             if reading is not None and reading[1] is not None and reading == seen:
                 return reading[0]
@@ -216,6 +319,9 @@ class Importer:
         if path.suffix.lower() not in AUDIO_EXTENSIONS:
             raise BadFile(f"{path.name} is not an audio file the library reads")
         try:
+            # A file SoulSync may not read is the set-up's fault, not the file's: mutagen would
+            # call it unreadable audio and the next candidate would fail the same way.
+            await asyncio.to_thread(_readable, path)
             info = await asyncio.to_thread(probe, str(path))
         except UnreadableFile as exc:
             raise BadFile(f"the file does not open as audio ({exc})") from None
@@ -266,7 +372,19 @@ class Importer:
         except (ValueError, OSError, UnreadableFile) as exc:
             raise ImportFailed(f"the library could not read {placement.path}: {exc}") from None
 
-    async def discard(self, path: Path) -> None:
-        """Delete a downloaded file that was refused or is no longer needed (gone already: fine)."""
-        with contextlib.suppress(FileNotFoundError):
+    async def discard(self, path: Path) -> str | None:
+        """Delete the client's copy of a file that was imported, refused or is not needed.
+
+        Returns None when it is gone (or was gone already), else a warning saying why it is
+        still there: the client's folder may be read-only for SoulSync (another owner, a
+        read-only mount, outside the unit's ``ReadWritePaths=``), which never fails an import.
+        """
+        try:
             await asyncio.to_thread(path.unlink)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return (f"slskd's copy {path} was left in place: SoulSync may not delete it "
+                    f"({exc.strerror or exc}); delete it in slskd, or give SoulSync's user write "
+                    "access to slskd's downloads folder")
+        return None

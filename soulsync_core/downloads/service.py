@@ -28,7 +28,8 @@ Statuses (stored in ``downloads.status``)::
   ones are found again in the client's list by transfer id (or user and file, when SoulSync
   stopped between asking slskd and saving the id, in which case asking again returns slskd's
   existing transfer); ``post_processing`` ones are imported again (the importer never changes
-  the client's file, and the destination it saved says where a finished move went).
+  the client's file; the destination saved before the move and ``tagged`` saved right after
+  the rename say where a finished move went).
 * Every piece of work on one download runs as its one task (:meth:`_spawn`); the monitor
   leaves a download alone while its task runs, and cancelling cancels that task first.
 """
@@ -61,8 +62,10 @@ from soulsync_core.downloads.models import (
 from soulsync_core.downloads.store import DownloadStore
 from soulsync_core.downloads.transfers import Limits, Watch, judge
 from soulsync_core.downloads.wanted import track_key
+from soulsync_core.health import ServiceHealth
 from soulsync_core.hooks import DownloadClient, ProviderError, RateLimited
 from soulsync_core.library import LibraryService
+from soulsync_core.library.matcher import LibraryMatch, LibraryMatcher
 from soulsync_core.matching import QualityProfile, parse_quality_profile, rank_candidates, search_queries
 from soulsync_core.models import Candidate, Transfer
 from soulsync_core.settings import Settings
@@ -77,6 +80,9 @@ MAX_STORED_CANDIDATES = 100
 BUSY_RETRIES = 3
 # How long stop() lets imports (a copy and a rename) finish before cancelling them.
 STOP_IMPORT_WAIT_SECONDS = 10.0
+# Imports in a row whose client copy could not be deleted before the client's health shows a
+# note: one can be a file slskd still held open; several mean the folder is read-only for us.
+UNDELETABLE_NOTE_AFTER = 3
 
 CompletedListener = Callable[[Download], Awaitable[None] | None]
 
@@ -112,11 +118,16 @@ class DownloadService:
     """
 
     def __init__(self, db: Database, settings: Settings, activity: Activity,
-                 library: LibraryService, clients: Sequence[DownloadClient]):
+                 library: LibraryService, clients: Sequence[DownloadClient], *,
+                 matcher: LibraryMatcher, health: ServiceHealth):
         self._settings = settings
         self._activity = activity
+        self._matcher = matcher
+        self._health = health
         self.store = DownloadStore(db)
         self.importer = Importer(library)
+        # Per client: imports in a row that could not delete the client's copy.
+        self._undeletable: dict[str, int] = {}
         self._clients = {client.name: client for client in clients}
         self.clock: Callable[[], float] = time.monotonic
         self._active: dict[int, Download] = {}
@@ -174,6 +185,13 @@ class DownloadService:
         log.info("download %d queued: %s - %s", download.id, wanted.artist, wanted.title)
         self._wake.set()
         return download, True
+
+    async def in_library(self, wanted: Wanted) -> LibraryMatch | None:
+        """Return the library's track for ``wanted`` (the one library matcher), or None.
+
+        ``POST /downloads`` asks this first, so a track the library has is not fetched again.
+        """
+        return await self._matcher.match(wanted)
 
     async def get(self, download_id: int) -> Download | None:
         """Return one download as stored (the monitor saves progress every tick), or None."""
@@ -415,16 +433,24 @@ class DownloadService:
         await self._exhausted(download, problems)
 
     async def _search(self, client: DownloadClient, query: str) -> list[Candidate]:
-        """Run one search within the timeout, retrying while the client is busy (429)."""
+        """Run one search, retrying while the client is busy (429).
+
+        The whole of it, waits for the client included, takes at most
+        ``downloads.search_timeout_seconds``: TimeoutError after that, or the client's
+        RateLimited when waiting as long as it asked would pass that bound. So a client asking
+        for an absurd ``Retry-After`` never keeps a download (and its slot) searching longer.
+        """
         timeout = self._settings.get("downloads.search_timeout_seconds")
-        for attempt in range(BUSY_RETRIES):
-            try:
-                async with asyncio.timeout(timeout):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with asyncio.timeout(timeout):
+            for attempt in range(BUSY_RETRIES):
+                try:
                     return await client.search(query)
-            except RateLimited as exc:
-                if attempt == BUSY_RETRIES - 1:
-                    raise
-                await asyncio.sleep(exc.retry_after)
+                except RateLimited as exc:
+                    if attempt == BUSY_RETRIES - 1 or loop.time() + exc.retry_after >= deadline:
+                        raise
+                    await asyncio.sleep(exc.retry_after)
         raise AssertionError("unreachable")
 
     async def _advance(self, download: Download, client: DownloadClient) -> bool:
@@ -460,12 +486,15 @@ class DownloadService:
 
     async def _request_transfer(self, download: Download, client: DownloadClient,
                                 candidate: Candidate) -> bool:
+        # Waits for a busy client are bounded like a search's (see _search).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.get("downloads.search_timeout_seconds")
         for attempt in range(BUSY_RETRIES):
             try:
                 transfer = await client.enqueue(candidate)
                 break
             except RateLimited as exc:
-                if attempt == BUSY_RETRIES - 1:
+                if attempt == BUSY_RETRIES - 1 or loop.time() + exc.retry_after >= deadline:
                     await self._record_attempt(download, str(exc))
                     return False
                 await asyncio.sleep(exc.retry_after)
@@ -632,15 +661,22 @@ class DownloadService:
     # ------------------------------------------------------------------------- import
 
     async def _import(self, download: Download, transfer: Transfer) -> None:
-        """Import a completed transfer's file; a bad file moves on to the next candidate."""
+        """Import a completed transfer's file; a bad file moves on to the next candidate.
+
+        The client's copy is deleted afterwards when SoulSync may; when it may not, the
+        download still completes, with a note saying where the copy was left.
+        """
         client = self._clients[download.client]
         await self.store.update(download, status="post_processing", transfer_state="completed",
                                 progress=100.0, bytes_transferred=download.size or 0, speed=0.0)
         importer = self.importer
         source: Path | None = None
+        placement: Placement | None = None
         try:
-            placement = await self._finished_move(client, download, transfer)
-            if placement is None:
+            finished = await self._finished_move(client, download, transfer)
+            if finished is not None:
+                placement, source = finished
+            else:
                 source = await importer.locate(client, transfer,
                                                self._settings.get("downloads.file_wait_seconds"))
                 await importer.check(source, download.wanted,
@@ -651,42 +687,75 @@ class DownloadService:
                 await self.store.update(download, final_path=str(destination))
                 placement = await importer.place(source, destination, download.id, download.wanted,
                                                  self._profile())
+                if not placement.kept_existing:
+                    # Saved at once: after a restart it says the rename happened, also when the
+                    # client's copy (the other sign of it) could not be deleted.
+                    await self.store.update(download, tagged=True)
             track_id = await importer.index(placement)
         except BadFile as exc:
             if source is not None:
-                await importer.discard(source)
+                self._copy_left(download, client, await importer.discard(source))
             await self._remove_transfer(client, download, transfer)
             await self._record_attempt(download, str(exc))
             await self.store.update(download, final_path=None)
             await self._pursue(download)
             return
         except ImportFailed as exc:
-            await self._finish(download, "failed", error=str(exc))
+            # final_path says where the track is: nowhere, unless the file was placed.
+            await self._finish(download, "failed", error=str(exc),
+                               final_path=str(placement.path) if placement is not None else None)
             return
-        if source is not None:
-            await importer.discard(source)
-        note = None
+        notes = []
         if placement.kept_existing:
-            note = f"the library already had this track at equal or better quality: kept {placement.path}"
-        await self._finish(download, "completed", error=None, note=note, final_path=str(placement.path),
-                           library_track_id=track_id, tagged=not placement.kept_existing)
+            notes.append(f"the library already had this track at equal or better quality: "
+                         f"kept {placement.path}")
+        if source is not None:
+            left = await importer.discard(source)
+            self._copy_left(download, client, left)
+            if left is not None:
+                notes.append(left)
+        await self._finish(download, "completed", error=None, note="; ".join(notes) or None,
+                           final_path=str(placement.path), library_track_id=track_id,
+                           tagged=not placement.kept_existing)
         await self._remove_transfer(client, download, transfer)
 
-    async def _finished_move(self, client: DownloadClient, download: Download,
-                             transfer: Transfer) -> Placement | None:
-        """Return the placement a previous run finished moving, None when there is none.
+    def _copy_left(self, download: Download, client: DownloadClient, warning: str | None) -> None:
+        """Log a client copy that could not be deleted (``warning``; None: it was deleted).
 
-        That is: a destination was saved, the file is there, and the client's copy is gone.
+        After :data:`UNDELETABLE_NOTE_AFTER` such imports in a row the client's health carries
+        a note (``/system/status``); the next copy deleted clears it.
+        """
+        if warning is None:
+            if self._undeletable.pop(client.name, 0) >= UNDELETABLE_NOTE_AFTER:
+                self._health.note(client.name, None)
+            return
+        log.warning("download %d: %s", download.id, warning)
+        count = self._undeletable[client.name] = self._undeletable.get(client.name, 0) + 1
+        if count >= UNDELETABLE_NOTE_AFTER:
+            self._health.note(client.name, f"the last {count} downloaded files could not be "
+                              f"deleted from the client's folder after their import; the "
+                              f"latest: {warning}")
+
+    async def _finished_move(self, client: DownloadClient, download: Download,
+                             transfer: Transfer) -> tuple[Placement, Path | None] | None:
+        """Return the placement a previous run finished moving and the client's copy if it is
+        still there (None: gone); None when there is no finished move.
+
+        That is: a destination was saved, the file is there, and either the rename was saved
+        (``tagged``, written right after it) or the client's copy is gone — which it may never
+        be, when SoulSync may not delete in the client's folder.
         """
         if not download.final_path:
             return None
         final = Path(download.final_path)
         if not await asyncio.to_thread(final.is_file):
             return None
+        copy: Path | None = None
         with contextlib.suppress(Exception):
-            if await client.local_file(transfer) is not None:
-                return None
-        return Placement(final, kept_existing=False)
+            copy = await client.local_file(transfer)
+        if copy is not None and not download.tagged:
+            return None
+        return Placement(final, kept_existing=False), copy
 
     # ------------------------------------------------------------------------- finish
 
@@ -700,7 +769,7 @@ class DownloadService:
         if status == "completed":
             await self._activity.record("download.completed", "Download Completed",
                                         f"{name} -> {download.final_path}"
-                                        + (" (kept the library's file)" if download.note else ""))
+                                        + ("" if download.tagged else " (kept the library's file)"))
             await self._notify(download)
         elif status in ("failed", "not_found"):
             await self._activity.record("download.failed", "Download Failed",

@@ -79,7 +79,11 @@ def _text(value: str) -> str:
 
 
 def write_tags(path: str, tags: TagSet) -> None:
-    """Replace the text tags of the file at ``path`` with ``tags``; raise UnreadableFile."""
+    """Replace the text tags of the file at ``path`` with ``tags``.
+
+    Raises OSError when the file cannot be written (a full disk: the folder's fault, not the
+    file's), UnreadableFile when mutagen cannot make sense of it.
+    """
     audio = open_audio(path)
     if audio.tags is None:
         audio.add_tags()
@@ -95,7 +99,18 @@ def write_tags(path: str, tags: TagSet) -> None:
     except OSError:
         raise
     except Exception as exc:
+        cause = _os_error(exc)
+        if cause is not None:
+            raise cause from None
         raise UnreadableFile(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """Return the OSError mutagen wrapped into ``exc`` (it re-raises them as MutagenError)."""
+    for inner in (*exc.args[:1], exc.__cause__, exc.__context__):
+        if isinstance(inner, OSError):
+            return inner
+    return None
 
 
 def _number(number: int | None, total: int | None) -> str | None:

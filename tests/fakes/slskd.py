@@ -37,7 +37,11 @@ stopped server.
 Tests drive it through ``app[SLSKD]`` (a :class:`SlskdFake`: ``await fake.tick()``,
 ``await fake.settle()``, ``fake.count("GET", "/api/v0/searches/{id}/responses")``). A person
 runs ``python -m tests.fakes.slskd --port 5030 --downloads /tmp/slskd`` (ticks every 0.5 s) and
-flips switches with ``POST /_fake/slskd`` (JSON) or steps with ``POST /_fake/slskd/tick``.
+flips switches with ``POST /_fake/slskd`` (JSON) or steps with ``POST /_fake/slskd/tick`` (one
+step) and ``POST /_fake/slskd/settle`` (until nothing moves), as a test's subprocess does too.
+``file_mode`` gives saved files that mode, as slskd's own umask does (0o600: only slskd's user
+may read them); ``busy_enqueues`` answers enqueues 429 as an overlapping one is answered, with
+``busy_retry_after`` as the Retry-After a proxy in front of slskd might add.
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ REASONS = {"Errored": "Remote connection closed", "Rejected": "File not shared."
 # .NET DateTime.Ticks (100 ns since 0001-01-01) at the Unix epoch: slskd's clash suffix.
 TICKS_AT_UNIX_EPOCH = 621_355_968_000_000_000
 SWITCHES = ("connected", "api_key", "search_seconds", "reject_concurrent_searches", "steps",
-            "start_delay")
+            "start_delay", "file_mode", "busy_enqueues", "busy_retry_after")
 
 Json = dict[str, Any]
 
@@ -420,6 +424,9 @@ class SlskdFake:
     start_delay: float = 0.0              # seconds a POST /searches takes to answer
     steps: int = 4                        # InProgress ticks per download
     tick_seconds: float = 0.0             # > 0: tick by itself this often
+    file_mode: int | None = None          # mode of saved files (slskd's umask); None: the default
+    busy_enqueues: int = 0                # answer this many enqueues 429 BUSY (-1: all) …
+    busy_retry_after: int | None = None   # … with this Retry-After (a proxy's; slskd sends none)
     searches: dict[str, FakeSearch] = field(default_factory=dict)
     transfers: dict[str, FakeTransfer] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)   # (method, route), in order
@@ -518,6 +525,8 @@ class SlskdFake:
         write_download(shared, partial)
         target = clash_free(self.download_dir / local_relative(transfer.filename))
         target.parent.mkdir(parents=True, exist_ok=True)
+        if self.file_mode is not None:
+            os.chmod(partial, self.file_mode)
         os.replace(partial, target)
         return target
 
@@ -689,6 +698,10 @@ async def _enqueue(request: web.Request) -> web.Response:
         return _message("One or more files in the request are null", 400)
     if any(".." in _split_remote(f["filename"]) for f in files):
         return _message("One or more files in the request contain a dangerous path traversal segment", 400)
+    if fake.busy_enqueues:
+        fake.busy_enqueues -= fake.busy_enqueues > 0
+        headers = {} if fake.busy_retry_after is None else {"Retry-After": str(fake.busy_retry_after)}
+        return web.json_response(BUSY, status=429, headers=headers)
     peer = fake.peer(username)
     if peer is None or peer.fault == "offline" or any(
             (s := peer.file(f["filename"])) is not None and s.fault == "offline" for f in files):
@@ -754,6 +767,11 @@ async def _tick(request: web.Request) -> web.Response:
     return web.json_response({"transfers": len(request.app[SLSKD].transfers)})
 
 
+async def _settle(request: web.Request) -> web.Response:
+    ticks = await request.app[SLSKD].settle()
+    return web.json_response({"ticks": ticks, "transfers": len(request.app[SLSKD].transfers)})
+
+
 async def _ticker(app: web.Application) -> AsyncIterator[None]:
     fake = app[SLSKD]
     task = asyncio.create_task(_tick_forever(fake)) if fake.tick_seconds > 0 else None
@@ -810,6 +828,7 @@ def make_app(download_dir: Path, api_key: str = DEFAULT_API_KEY, *, peers: list[
     add.add_delete(f"{api}/transfers/downloads/{{username}}/{{id}}", _cancel_download)
     add.add_post("/_fake/slskd", _set_switches)
     add.add_post("/_fake/slskd/tick", _tick)
+    add.add_post("/_fake/slskd/settle", _settle)
     return app
 
 

@@ -124,10 +124,15 @@ class SlskdClient:
 
         See :func:`soulsync_slskd.layout.find_download` for the layout and the clash rule; the
         path is always inside the download folder. Raises NotConfigured when
-        ``soulseek.download_path`` is not set.
+        ``soulseek.download_path`` is not set, and ProviderError saying why when the file is
+        reached only through a symbolic link out of the folder or its folder may not be read.
         """
         root = self._settings.get("soulseek.download_path")
         if not root:
             raise NotConfigured("soulseek.download_path is not set: SoulSync cannot see where "
                                 "slskd saves downloads")
-        return await asyncio.to_thread(layout.find_download, root, transfer.filename, transfer.size)
+        try:
+            return await asyncio.to_thread(layout.find_download, root, transfer.filename,
+                                           transfer.size)
+        except layout.Unusable as exc:
+            raise ProviderError(str(exc)) from None

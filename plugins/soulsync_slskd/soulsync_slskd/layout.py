@@ -47,6 +47,19 @@ def _name_pattern(name: str) -> re.Pattern[str]:
     return re.compile(re.escape(stem) + r"(?:_\d+)?" + re.escape(dot + extension))
 
 
+class Unusable(Exception):
+    """The file may be there but must not or cannot be used; ``str()`` says why."""
+
+
+class OutsideDownloads(Unusable):
+    """The file is there, but reached through a symbolic link that leaves the downloads folder;
+    ``str()`` names the link and where it leads."""
+
+
+class FolderUnreadable(Unusable):
+    """A folder the file would be in may not be listed by SoulSync's user; ``str()`` names it."""
+
+
 def _inside(path: Path, root: Path) -> bool:
     try:
         return path.resolve().is_relative_to(root)
@@ -60,6 +73,8 @@ def find_download(download_root: str | Path, remote_filename: str, size: int = 0
     Among the file and its ``_<digits>`` clash variants, those of exactly ``size`` bytes (when
     ``size`` > 0) come first, then the newest. The result always resolves to a path inside
     ``download_root``, whatever the remote path holds (``..``, absolute paths, symbolic links).
+    Raises OutsideDownloads when the only such files lie through a symbolic link out of it,
+    FolderUnreadable when a folder to look in may not be listed (and nothing was found).
     """
     relative = relative_parts(remote_filename)
     root = Path(download_root).expanduser()
@@ -69,10 +84,15 @@ def find_download(download_root: str | Path, remote_filename: str, size: int = 0
     directory, name = relative
     patterns = [_name_pattern(spelling) for spelling in _spellings(name)]
     found: list[tuple[bool, int, Path]] = []
+    outside: list[Path] = []
+    forbidden: list[tuple[Path, PermissionError]] = []
     for folder_name in _spellings(directory) if directory else [""]:
         folder = root / folder_name if folder_name else root
         try:
             entries = list(os.scandir(folder))
+        except PermissionError as exc:
+            forbidden.append((folder, exc))
+            continue
         except OSError:
             continue
         for entry in entries:
@@ -83,8 +103,31 @@ def find_download(download_root: str | Path, remote_filename: str, size: int = 0
                 stat = entry.stat()
             except OSError:
                 continue
-            if entry.is_file() and _inside(path, real_root):
+            if not entry.is_file():
+                continue
+            if _inside(path, real_root):
                 found.append((size > 0 and stat.st_size == size, stat.st_mtime_ns, path))
+            else:
+                outside.append(path)
     if not found:
+        if outside:
+            raise OutsideDownloads(_leaving(outside[0], root))
+        if forbidden:
+            folder, exc = forbidden[0]
+            raise FolderUnreadable(f"SoulSync may not look into {folder} ({exc.strerror}): give its "
+                                   f"user read access to slskd's downloads folder {root} and the "
+                                   "folders slskd makes in it")
         return None
     return max(found, key=lambda item: (item[0], item[1]))[2]
+
+
+def _leaving(path: Path, root: Path) -> str:
+    """Say which symbolic link takes ``path`` (below ``root``) out of the downloads folder."""
+    link = next((p for p in (path.parent, path) if p != root and p.is_symlink()), path)
+    try:
+        target = f" (to {os.readlink(link)})"
+    except OSError:
+        target = ""
+    return (f"it was saved as {path}, and {link} is a symbolic link leading out of slskd's "
+            f"downloads folder {root}{target}; SoulSync reads nothing outside that folder, so the "
+            f"file was left there: make {link} a real folder or file inside {root}")

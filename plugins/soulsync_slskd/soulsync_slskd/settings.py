@@ -23,7 +23,8 @@ SECTION = Section("soulseek", (
             "slskd's downloads folder as this host sees it (a shared volume), where completed "
             "files are looked for."),
     Setting("soulseek.search_timeout", int, 15,
-            "Seconds slskd waits for more answers after the last one before it ends a search.",
+            "Seconds slskd waits for more answers after the last one before it ends a search; "
+            "also the longest Retry-After of slskd's 429 answers that is obeyed (at most 120).",
             minimum=1, maximum=300),
     Setting("soulseek.response_limit", int, 100,
             "slskd ends a search once this many peers answered (after the peer filters).",

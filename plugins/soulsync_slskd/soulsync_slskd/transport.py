@@ -34,6 +34,10 @@ AUTH_MESSAGE = "slskd refused the API key (soulseek.api_key)"
 # slskd answers 429 without Retry-After when another search or enqueue request is being
 # started ("Only one concurrent operation is permitted"); that clears within seconds.
 DEFAULT_RETRY_AFTER = 5.0
+# The longest Retry-After obeyed (the provider cool-down cap): slskd's own 429s clear within
+# seconds, and a proxy in front of it asking for hours must not stall downloads that long.
+# soulseek.search_timeout bounds it further.
+MAX_RETRY_AFTER = 120.0
 MAX_DETAIL = 200
 
 
@@ -100,7 +104,8 @@ class SlskdTransport:
             raise ProviderError(f"slskd could not be reached at {base_url}: {_describe(exc)}") from None
         if 200 <= answer.status < 300 or answer.status in allow:
             return answer
-        raise _error(answer, retry_after)
+        raise _error(answer, retry_after, min(MAX_RETRY_AFTER,
+                                              float(self._settings.get("soulseek.search_timeout"))))
 
 
 def _decode(raw: bytes, status: int) -> Any:
@@ -115,8 +120,8 @@ def _decode(raw: bytes, status: int) -> Any:
         return raw.decode("utf-8", "replace")
 
 
-def _error(answer: Answer, retry_after: str | None) -> ProviderError:
-    """Return the error an unexpected status stands for."""
+def _error(answer: Answer, retry_after: str | None, longest_wait: float) -> ProviderError:
+    """Return the error an unexpected status stands for (a 429's wait at most ``longest_wait``)."""
     status, detail = answer.status, answer.detail
     if status == 401:
         return AuthFailed(AUTH_MESSAGE)
@@ -124,8 +129,11 @@ def _error(answer: Answer, retry_after: str | None) -> ProviderError:
         return ProviderError("slskd answered HTTP 403: the API key needs the ReadWrite role, "
                              "or slskd runs as a relay agent")
     if status == 429:
-        seconds = retry_after_seconds(retry_after, DEFAULT_RETRY_AFTER)
-        return RateLimited(f"slskd is busy ({detail or 'HTTP 429'}); retry in {seconds:g} s", seconds)
+        asked = retry_after_seconds(retry_after, DEFAULT_RETRY_AFTER)
+        seconds = min(asked, longest_wait)
+        capped = f" (it asked for {asked:g} s)" if seconds < asked else ""
+        return RateLimited(f"slskd is busy ({detail or 'HTTP 429'}); retry in {seconds:g} s{capped}",
+                           seconds)
     return ProviderError(f"slskd answered HTTP {status}" + (f": {detail}" if detail else ""))
 
 
