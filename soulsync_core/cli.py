@@ -5,28 +5,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+import aiohttp
+
 from soulsync_core import __version__
 from soulsync_core.config import ConfigFileError, SettingError
 from soulsync_core.core import Core
+from soulsync_core.datalock import read_holder
 from soulsync_core.db.migrate import MigrationError
 from soulsync_core.hooks import LoginFailed, ProviderError
 from soulsync_core.library.scanner import ScanError, ScanProgress
 from soulsync_core.library.service import JOB_KIND
 from soulsync_core.logs import setup_logging
 from soulsync_core.models import Account
-from soulsync_core.paths import default_data_dir
+from soulsync_core.paths import data_dir_id, default_data_dir
 
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", type=Path, default=None,
                         help="state directory (default: $SOULSYNC_DATA_DIR or ~/.local/share/soulsync)")
-    common.add_argument("--config", type=Path, default=None, help="TOML config file")
+    common.add_argument("--config", type=Path, default=None,
+                        help="TOML config file, which must exist (default: $SOULSYNC_CONFIG, "
+                             "read only if it exists)")
 
     parser = argparse.ArgumentParser(prog="soulsync", description="SoulSync music automation daemon.")
     parser.add_argument("--version", action="version", version=f"soulsync {__version__}")
@@ -66,17 +73,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Command output goes to stdout (a created key can be captured); logs of commands go to stderr.
     setup_logging("INFO" if args.command == "serve" else "WARNING",
                   sys.stdout if args.command == "serve" else sys.stderr)
+    config = args.config or _optional_config(os.environ)
     try:
         if args.command == "serve":
             from soulsync_core.daemon import serve
 
-            return asyncio.run(serve(data_dir, args.config, args.host, args.port))
+            return asyncio.run(serve(data_dir, config, args.host, args.port))
         if args.command == "scan":
-            return asyncio.run(_with_core(data_dir, args.config, _scan))
+            return asyncio.run(_with_core(data_dir, config, _scan))
         if args.command == "auth":
-            return asyncio.run(_with_core(data_dir, args.config, lambda core: _auth(core, args)))
+            return asyncio.run(_with_core(data_dir, config, lambda core: _auth(core, args)))
         action = {"create": _keys_create, "list": _keys_list, "revoke": _keys_revoke}[args.keys_command]
-        return asyncio.run(_with_core(data_dir, args.config, lambda core: action(core, args)))
+        return asyncio.run(_with_core(data_dir, config, lambda core: action(core, args)))
     except (ConfigFileError, SettingError, MigrationError) as exc:
         print(f"soulsync: {exc}", file=sys.stderr)
         return 2
@@ -84,13 +92,57 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _optional_config(environ: Mapping[str, str]) -> Path | None:
+    """Return ``$SOULSYNC_CONFIG`` when that file exists, else None (built-in defaults).
+
+    The systemd unit names /etc/soulsync/soulsync.toml this way, so the service starts on a
+    fresh install that has no config file yet; ``--config`` given by hand must exist.
+    """
+    raw = environ.get("SOULSYNC_CONFIG")
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if path.exists():
+        return path
+    logging.getLogger("soulsync").info("no config file %s (SOULSYNC_CONFIG); using the other "
+                                       "settings layers", path)
+    return None
+
+
 async def _with_core(data_dir: Path, config: Path | None,
                      action: Callable[[Core], Awaitable[int]]) -> int:
+    # Said every time: a command run without --data-dir (another user, another $HOME) would
+    # otherwise silently use another database than the daemon.
+    print(f"soulsync: using the data directory {data_dir}", file=sys.stderr)
     core = await Core.open(data_dir, config_path=config)
     try:
+        await _warn_if_daemon_elsewhere(core)
         return await action(core)
     finally:
         await core.close()
+
+
+PING_TIMEOUT_SECONDS = 1.0
+
+
+async def _warn_if_daemon_elsewhere(core: Core) -> None:
+    """Warn on stderr when a daemon listens on the configured port but uses another data dir."""
+    if await asyncio.to_thread(read_holder, core.data_dir) is not None:
+        return  # a daemon holds this very directory
+    port = core.settings.get("server.port")
+    try:
+        timeout = aiohttp.ClientTimeout(total=PING_TIMEOUT_SECONDS)
+        async with aiohttp.ClientSession(timeout=timeout) as session, \
+                session.get(f"http://127.0.0.1:{port}/ping") as response:
+            pong = await response.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return  # nothing (or nothing of ours) listens there
+    theirs = pong.get("data_dir_id") if isinstance(pong, dict) else None
+    if isinstance(theirs, str) and theirs != data_dir_id(core.data_dir):
+        print(f"soulsync: warning: the SoulSync daemon listening on port {port} uses another "
+              f"data directory than {core.data_dir}, so it will not see what this command "
+              "does. Pass that daemon's --data-dir (or set SOULSYNC_DATA_DIR) to work on its "
+              "database.", file=sys.stderr)
 
 
 async def _keys_create(core: Core, args: argparse.Namespace) -> int:

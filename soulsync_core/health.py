@@ -52,6 +52,10 @@ class ServiceHealth:
         self._checks[name] = check
         self._states.setdefault(name, HealthState())
 
+    def registered(self) -> set[str]:
+        """Return the names of the services that have a check (a loaded plugin provides them)."""
+        return set(self._checks)
+
     def snapshot(self) -> dict[str, bool]:
         """Return ``{service: healthy}`` from the cache, names sorted."""
         return {name: self._states[name].ok for name in sorted(self._states)}
