@@ -15,6 +15,7 @@ from typing import Any, TextIO
 import aiohttp
 
 from soulsync_core import __version__
+from soulsync_core.apikeys import InvalidLabel
 from soulsync_core.config import ConfigFileError, SettingError
 from soulsync_core.core import Core
 from soulsync_core.datalock import read_holder
@@ -22,7 +23,7 @@ from soulsync_core.db.migrate import MigrationError
 from soulsync_core.hooks import LoginFailed, ProviderError
 from soulsync_core.library.scanner import ScanError, ScanProgress
 from soulsync_core.library.service import JOB_KIND
-from soulsync_core.logs import setup_logging
+from soulsync_core.logs import escape_controls, setup_logging
 from soulsync_core.models import Account
 from soulsync_core.paths import data_dir_id, default_data_dir
 
@@ -146,7 +147,11 @@ async def _warn_if_daemon_elsewhere(core: Core) -> None:
 
 
 async def _keys_create(core: Core, args: argparse.Namespace) -> int:
-    new = await core.keys.create(args.label)
+    try:
+        new = await core.keys.create(args.label)
+    except InvalidLabel as exc:
+        print(f"soulsync: {exc}", file=sys.stderr)
+        return 2
     print(new.key)
     print(f"id {new.id}, label {new.label!r}. This key is shown once: store it now.",
           file=sys.stderr)
@@ -161,7 +166,7 @@ async def _keys_list(core: Core, args: argparse.Namespace) -> int:
     print(f"{'ID':36}  {'PREFIX':11}  {'CREATED':25}  {'LAST USED':25}  LABEL")
     for key in keys:
         print(f"{key.id:36}  {key.key_prefix:11}  {key.created_at:25}  "
-              f"{key.last_used_at or 'never':25}  {key.label}")
+              f"{key.last_used_at or 'never':25}  {escape_controls(key.label)}")
     return 0
 
 
@@ -170,7 +175,7 @@ async def _keys_revoke(core: Core, args: argparse.Namespace) -> int:
     if revoked is None:
         print(f"soulsync: no API key with id {args.key_id}", file=sys.stderr)
         return 1
-    print(f"revoked {revoked.key_prefix}… ({revoked.label})")
+    print(f"revoked {revoked.key_prefix}… ({escape_controls(revoked.label)})")
     return 0
 
 

@@ -227,3 +227,18 @@ async def test_config_file_errors_are_clear(data_dir, tmp_path, caplog):
     core = await Core.open(data_dir, config_path=unknown, environ={}, entry_points=False)
     await core.close()
     assert "ignoring unknown setting someplugin.key" in caplog.text
+
+
+def test_a_bad_environment_value_names_the_variable():
+    with pytest.raises(SettingError, match=r"^SOULSYNC_LOGGING__LEVEL='LOUD': logging\.level must "
+                                           r"be one of DEBUG, INFO"):
+        read_env(core_schema(), {"SOULSYNC_LOGGING__LEVEL": "LOUD"})
+
+
+async def test_daemon_refuses_a_bad_environment_value_naming_the_variable(tmp_path):
+    from tests.daemon_process import run_cli
+
+    result = await run_cli(["keys", "list", "--data-dir", tmp_path / "data"], tmp_path / "home",
+                           env={"SOULSYNC_LOGGING__LEVEL": "LOUD"})
+    assert result.returncode == 2
+    assert "SOULSYNC_LOGGING__LEVEL='LOUD'" in result.stderr and "Traceback" not in result.stderr
