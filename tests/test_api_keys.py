@@ -205,3 +205,19 @@ async def test_cli_refuses_a_label_with_a_newline(tmp_path):
                              "--label", "bad\nlabel"], tmp_path / "home")
     assert created.returncode == 2, created
     assert "control characters" in created.stderr and created.stdout == ""
+
+
+async def test_keys_list_keeps_one_line_per_key_for_labels_stored_before_the_check(tmp_path):
+    import sqlite3
+
+    from tests.daemon_process import run_cli
+
+    data_dir, home = tmp_path / "data", tmp_path / "home"
+    assert (await run_cli(["keys", "create", "--data-dir", data_dir], home)).returncode == 0
+    with sqlite3.connect(data_dir / "soulsync.db") as db:  # written by an older SoulSync
+        db.execute("UPDATE api_keys SET label = ?", ("old\nlabel\x00",))
+    listed = await run_cli(["keys", "list", "--data-dir", data_dir], home)
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.splitlines()
+    assert header.startswith("ID")
+    assert row.endswith("old\\nlabel\\x00")

@@ -65,3 +65,16 @@ async def test_bootstrap_from_its_own_origin_or_without_browser_headers_works(ap
     reply = await api.post(BOOTSTRAP, {"label": "x"}, auth=False,
                            headers={"Origin": f"http://{host}", "Sec-Fetch-Site": "same-origin"})
     assert reply.status == 201, reply.json
+
+
+def test_every_documented_curl_with_a_body_sends_json():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    pages = [root / "README.md", *(root / "docs").glob("*.md"), *root.glob("plugins/*/README.md")]
+    for page in pages:
+        # A command continues on the next line after a trailing backslash.
+        text = page.read_text().replace("\\\n", " ")
+        for line in text.splitlines():
+            if line.lstrip().startswith("curl") and (" -d " in line or "--data" in line):
+                assert "Content-Type: application/json" in line, f"{page.name}: {line}"
