@@ -75,6 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging("INFO" if args.command == "serve" else "WARNING",
                   sys.stdout if args.command == "serve" else sys.stderr)
     config = args.config or _optional_config(os.environ)
+    if args.command != "serve" and args.data_dir is None:
+        # Said when not chosen on the command line: run by another user (another $HOME) or
+        # without SOULSYNC_DATA_DIR, a command silently used another database than the daemon.
+        origin = "SOULSYNC_DATA_DIR" if os.environ.get("SOULSYNC_DATA_DIR") else "the default"
+        print(f"soulsync: using the data directory {data_dir} ({origin}; choose another with "
+              "--data-dir)", file=sys.stderr)
     try:
         if args.command == "serve":
             from soulsync_core.daemon import serve
@@ -88,6 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_with_core(data_dir, config, lambda core: action(core, args)))
     except (ConfigFileError, SettingError, MigrationError) as exc:
         print(f"soulsync: {exc}", file=sys.stderr)
+        return 2
+    except PermissionError as exc:
+        # The data directory is private to the daemon's user (0700).
+        print(f"soulsync: cannot open {exc.filename or data_dir}: permission denied; run this "
+              "as the user that owns the data directory (e.g. sudo -u soulsync …) or pass "
+              "another --data-dir", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -112,9 +124,6 @@ def _optional_config(environ: Mapping[str, str]) -> Path | None:
 
 async def _with_core(data_dir: Path, config: Path | None,
                      action: Callable[[Core], Awaitable[int]]) -> int:
-    # Said every time: a command run without --data-dir (another user, another $HOME) would
-    # otherwise silently use another database than the daemon.
-    print(f"soulsync: using the data directory {data_dir}", file=sys.stderr)
     core = await Core.open(data_dir, config_path=config)
     try:
         await _warn_if_daemon_elsewhere(core)

@@ -13,6 +13,7 @@ import shutil
 import sqlite3
 import stat
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,7 +124,8 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a check as another user")
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/python3").exists(),
+                    reason="needs root (and a system python) to run a check as another user")
 def test_another_user_cannot_read_the_database_whatever_the_umask(shared_tmp):
     data_dir = shared_tmp / "data"
     home = shared_tmp / "home"
@@ -171,28 +173,28 @@ async def test_wal_and_shm_files_are_private_and_loose_files_are_tightened(data_
 # --- which data dir a command uses ---------------------------------------------------------
 
 async def test_cli_says_its_data_dir_and_warns_about_a_daemon_on_another(spawn, tmp_path, home):
-    daemon = await spawn()
-    other = tmp_path / "other-data"
-    # The command reads the daemon's port from its settings, as a user's command would.
+    daemon = await spawn()  # started with --data-dir
+    # The command reads the daemon's port from its settings, as a user's command would; run
+    # without --data-dir it uses the default under its own $HOME.
     env = {"SOULSYNC_SERVER__PORT": str(daemon.port)}
-    listed = await run_cli(["keys", "list", "--data-dir", other], home, env=env)
+    other_home = tmp_path / "another-user"
+    listed = await run_cli(["keys", "list"], other_home, env=env)
     assert listed.returncode == 0, listed.stderr
-    assert f"using the data directory {other}" in listed.stderr
+    default = other_home / ".local" / "share" / "soulsync"
+    assert f"using the data directory {default} (the default;" in listed.stderr
     assert f"daemon listening on port {daemon.port} uses another data directory" in listed.stderr
-    # On the daemon's own directory there is nothing to warn about.
-    same = await run_cli(["keys", "list", "--data-dir", daemon.data_dir], home, env=env)
+    # On the daemon's own directory there is nothing to say.
+    same = await run_cli(["keys", "list"], home, env=env | {"SOULSYNC_DATA_DIR": str(daemon.data_dir)})
     assert same.returncode == 0, same.stderr
-    assert f"using the data directory {daemon.data_dir}" in same.stderr
+    assert f"using the data directory {daemon.data_dir} (SOULSYNC_DATA_DIR;" in same.stderr
     assert "warning" not in same.stderr
 
 
-async def test_cli_without_a_daemon_prints_its_data_dir_only(tmp_path, home):
-    data_dir = tmp_path / "alone"
+async def test_cli_with_a_chosen_data_dir_and_no_daemon_is_quiet(tmp_path, home):
     env = {"SOULSYNC_SERVER__PORT": str(_closed_port())}
-    listed = await run_cli(["keys", "list", "--data-dir", data_dir], home, env=env)
+    listed = await run_cli(["keys", "list", "--data-dir", tmp_path / "alone"], home, env=env)
     assert listed.returncode == 0, listed.stderr
-    assert f"using the data directory {data_dir}" in listed.stderr
-    assert "warning" not in listed.stderr
+    assert "data directory" not in listed.stderr and "warning" not in listed.stderr
 
 
 def _closed_port() -> int:
@@ -209,3 +211,23 @@ async def test_ping_identity_matches_only_its_own_data_dir(spawn, data_dir, tmp_
         pong = await r.json()
     assert pong["data_dir_id"] == data_dir_id(data_dir)
     assert pong["data_dir_id"] != data_dir_id(tmp_path / "other")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/python3").exists(),
+                    reason="needs root (and a system python) to run a command as another user")
+def test_a_command_run_by_another_user_says_whose_directory_it_is(shared_tmp):
+    data_dir = shared_tmp / "data"
+    created = subprocess.run(command("keys", "create", "--data-dir", data_dir),
+                             env=clean_env(shared_tmp / "home"), capture_output=True, text=True,
+                             timeout=30)
+    assert created.returncode == 0, created.stderr
+    # The test's interpreter may live where nobody cannot enter (root's pyenv): nobody runs
+    # the same code with the system's python and this environment's packages.
+    site = [p for p in sys.path if p.endswith("site-packages")]
+    env = clean_env(shared_tmp / "nobody-home") | {
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), *site])}
+    argv = ["/usr/bin/python3", *command("keys", "list", "--data-dir", data_dir)[1:]]
+    listed = subprocess.run(argv, env=env, user="nobody", cwd="/", capture_output=True,
+                            text=True, timeout=30)
+    assert listed.returncode == 2, listed
+    assert "permission denied" in listed.stderr and "Traceback" not in listed.stderr, listed
