@@ -91,6 +91,9 @@ class Database:
     async def open(cls, data_dir: Path) -> Database:
         """Open (creating if needed) ``soulsync.db`` in ``data_dir`` and bring its schema up to date.
 
+        The directory is left ``0700`` and the database, its WAL and SHM ``0600``, whatever
+        the umask (see :mod:`soulsync_core.paths`).
+
         Raises :class:`~soulsync_core.db.migrate.SchemaTooNewError` for a database written by a
         newer SoulSync, and :class:`~soulsync_core.db.migrate.MigrationError` when a migration
         fails (the failed migration is rolled back).
