@@ -124,9 +124,14 @@ def _optional_config(environ: Mapping[str, str]) -> Path | None:
 
 async def _with_core(data_dir: Path, config: Path | None,
                      action: Callable[[Core], Awaitable[int]]) -> int:
-    core = await Core.open(data_dir, config_path=config)
+    holder = await asyncio.to_thread(read_holder, data_dir)
+    # A daemon on this directory may listen where `serve --port` said: a login begun here
+    # must send the browser back to that port.
+    overrides = {"server.port": holder.port} if holder is not None and holder.port else None
+    core = await Core.open(data_dir, config_path=config, overrides=overrides)
     try:
-        await _warn_if_daemon_elsewhere(core)
+        if holder is None:
+            await _warn_if_daemon_elsewhere(core)
         return await action(core)
     finally:
         await core.close()
@@ -136,9 +141,8 @@ PING_TIMEOUT_SECONDS = 1.0
 
 
 async def _warn_if_daemon_elsewhere(core: Core) -> None:
-    """Warn on stderr when a daemon listens on the configured port but uses another data dir."""
-    if await asyncio.to_thread(read_holder, core.data_dir) is not None:
-        return  # a daemon holds this very directory
+    """Warn on stderr when a daemon listens on the configured port but uses another data dir
+    (call when no daemon holds ``core``'s own)."""
     port = core.settings.get("server.port")
     try:
         timeout = aiohttp.ClientTimeout(total=PING_TIMEOUT_SECONDS)

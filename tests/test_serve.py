@@ -90,3 +90,16 @@ async def test_config_file_warnings_are_logged_once(spawn, tmp_path):
     log = daemon.log_text()
     assert log.count("ignoring unknown setting nosuchplugin.key") == 1, log
     assert "spotify.client_id" not in log, log
+
+
+async def test_a_login_begun_on_the_command_line_returns_to_the_running_daemons_port(spawn,
+                                                                                     tmp_path):
+    from tests.daemon_process import run_cli
+
+    env = {"SOULSYNC_SPOTIFY__CLIENT_ID": "client-id-for-the-test"}
+    daemon = await spawn(env)  # --port <free port>, not the configured 8008
+    # No address pasted (stdin is empty): the command stops after printing the instructions.
+    result = await run_cli(["auth", "spotify", "--data-dir", daemon.data_dir], tmp_path / "home",
+                           env=env)
+    assert result.returncode == 1, result
+    assert f"http://127.0.0.1:{daemon.port}/auth/spotify/callback" in result.stderr, result.stderr
