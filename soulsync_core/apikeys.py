@@ -30,6 +30,25 @@ FLUSH_SECONDS = 60.0
 RAW_KEY_PATTERN = re.compile(r"sk_[A-Za-z0-9_-]{43}")
 
 
+# A label is shown in `soulsync keys list`, in activity messages and in log lines: control
+# characters (NUL, newlines, escape sequences, the Unicode line separators) would forge or
+# break lines there, so the API schema refuses them with this pattern and the store checks it.
+LABEL_PATTERN = "^[^\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]*$"
+_LABEL = re.compile(LABEL_PATTERN)
+
+
+class InvalidLabel(ValueError):
+    """A key label with a control character; ``str()`` says so."""
+
+
+def check_label(label: str) -> str:
+    """Return ``label``; raise :class:`InvalidLabel` when it holds a control character."""
+    if not _LABEL.match(label):
+        raise InvalidLabel("A key label must not contain control characters (newlines, tabs, "
+                           "NUL, escape sequences).")
+    return label
+
+
 def generate_key() -> str:
     """Return a new raw key: ``sk_`` + 43 URL-safe characters (32 random bytes)."""
     return KEY_PREFIX + secrets.token_urlsafe(32)
@@ -86,8 +105,9 @@ class ApiKeys:
 
     async def create(self, label: str, profile_id: int | None = None) -> NewApiKey:
         """Create a key with ``label``, bound to ``profile_id`` when given (the profile must
-        exist), and record it in the activity feed."""
-        new, params = _new_key(label, profile_id)
+        exist), and record it in the activity feed (InvalidLabel for a label with a control
+        character)."""
+        new, params = _new_key(check_label(label), profile_id)
         await self._db.execute(_INSERT + "VALUES (?, ?, ?, ?, ?, ?)", params)
         await self._record_created(new)
         return new
@@ -96,9 +116,10 @@ class ApiKeys:
         """Create the first key; return None when any key exists already.
 
         One ``INSERT … WHERE NOT EXISTS`` statement decides, so of any number of concurrent
-        calls (in this process or another) exactly one can succeed.
+        calls (in this process or another) exactly one can succeed. InvalidLabel as for
+        :meth:`create`.
         """
-        new, params = _new_key(label)
+        new, params = _new_key(check_label(label))
         inserted = await self._db.execute(
             _INSERT + "SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM api_keys)", params
         )

@@ -5,28 +5,36 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+import aiohttp
+
 from soulsync_core import __version__
+from soulsync_core.apikeys import InvalidLabel
 from soulsync_core.config import ConfigFileError, SettingError
 from soulsync_core.core import Core
+from soulsync_core.datalock import read_holder
 from soulsync_core.db.migrate import MigrationError
 from soulsync_core.hooks import LoginFailed, ProviderError
 from soulsync_core.library.scanner import ScanError, ScanProgress
 from soulsync_core.library.service import JOB_KIND
-from soulsync_core.logs import setup_logging
+from soulsync_core.logs import escape_controls, setup_logging
 from soulsync_core.models import Account
-from soulsync_core.paths import default_data_dir
+from soulsync_core.paths import data_dir_id, default_data_dir
 
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", type=Path, default=None,
                         help="state directory (default: $SOULSYNC_DATA_DIR or ~/.local/share/soulsync)")
-    common.add_argument("--config", type=Path, default=None, help="TOML config file")
+    common.add_argument("--config", type=Path, default=None,
+                        help="TOML config file, which must exist (default: $SOULSYNC_CONFIG, "
+                             "read only if it exists)")
 
     parser = argparse.ArgumentParser(prog="soulsync", description="SoulSync music automation daemon.")
     parser.add_argument("--version", action="version", version=f"soulsync {__version__}")
@@ -70,31 +78,89 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Command output goes to stdout (a created key can be captured); logs of commands go to stderr.
     setup_logging("INFO" if args.command == "serve" else "WARNING",
                   sys.stdout if args.command == "serve" else sys.stderr)
+    config = args.config or _optional_config(os.environ)
+    if args.command != "serve" and args.data_dir is None:
+        # Said when not chosen on the command line: run by another user (another $HOME) or
+        # without SOULSYNC_DATA_DIR, a command silently used another database than the daemon.
+        origin = "SOULSYNC_DATA_DIR" if os.environ.get("SOULSYNC_DATA_DIR") else "the default"
+        print(f"soulsync: using the data directory {data_dir} ({origin}; choose another with "
+              "--data-dir)", file=sys.stderr)
     try:
         if args.command == "serve":
             from soulsync_core.daemon import serve
 
-            return asyncio.run(serve(data_dir, args.config, args.host, args.port))
+            return asyncio.run(serve(data_dir, config, args.host, args.port))
         if args.command == "scan":
-            return asyncio.run(_with_core(data_dir, args.config, _scan))
+            return asyncio.run(_with_core(data_dir, config, _scan))
         if args.command == "auth":
-            return asyncio.run(_with_core(data_dir, args.config, lambda core: _auth(core, args)))
+            return asyncio.run(_with_core(data_dir, config, lambda core: _auth(core, args)))
         action = {"create": _keys_create, "list": _keys_list, "revoke": _keys_revoke}[args.keys_command]
-        return asyncio.run(_with_core(data_dir, args.config, lambda core: action(core, args)))
+        return asyncio.run(_with_core(data_dir, config, lambda core: action(core, args)))
     except (ConfigFileError, SettingError, MigrationError) as exc:
         print(f"soulsync: {exc}", file=sys.stderr)
+        return 2
+    except PermissionError as exc:
+        # The data directory is private to the daemon's user (0700).
+        print(f"soulsync: cannot open {exc.filename or data_dir}: permission denied; run this "
+              "as the user that owns the data directory (e.g. sudo -u soulsync …) or pass "
+              "another --data-dir", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
 
 
+def _optional_config(environ: Mapping[str, str]) -> Path | None:
+    """Return ``$SOULSYNC_CONFIG`` when that file exists, else None (built-in defaults).
+
+    The systemd unit names /etc/soulsync/soulsync.toml this way, so the service starts on a
+    fresh install that has no config file yet; ``--config`` given by hand must exist.
+    """
+    raw = environ.get("SOULSYNC_CONFIG")
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if path.exists():
+        return path
+    logging.getLogger("soulsync").info("no config file %s (SOULSYNC_CONFIG); using the other "
+                                       "settings layers", path)
+    return None
+
+
 async def _with_core(data_dir: Path, config: Path | None,
                      action: Callable[[Core], Awaitable[int]]) -> int:
-    core = await Core.open(data_dir, config_path=config)
+    holder = await asyncio.to_thread(read_holder, data_dir)
+    # A daemon on this directory may listen where `serve --port` said: a login begun here
+    # must send the browser back to that port.
+    overrides = {"server.port": holder.port} if holder is not None and holder.port else None
+    core = await Core.open(data_dir, config_path=config, overrides=overrides)
     try:
+        if holder is None:
+            await _warn_if_daemon_elsewhere(core)
         return await action(core)
     finally:
         await core.close()
+
+
+PING_TIMEOUT_SECONDS = 1.0
+
+
+async def _warn_if_daemon_elsewhere(core: Core) -> None:
+    """Warn on stderr when a daemon listens on the configured port but uses another data dir
+    (call when no daemon holds ``core``'s own)."""
+    port = core.settings.get("server.port")
+    try:
+        timeout = aiohttp.ClientTimeout(total=PING_TIMEOUT_SECONDS)
+        async with aiohttp.ClientSession(timeout=timeout) as session, \
+                session.get(f"http://127.0.0.1:{port}/ping") as response:
+            pong = await response.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return  # nothing (or nothing of ours) listens there
+    theirs = pong.get("data_dir_id") if isinstance(pong, dict) else None
+    if isinstance(theirs, str) and theirs != data_dir_id(core.data_dir):
+        print(f"soulsync: warning: the SoulSync daemon listening on port {port} uses another "
+              f"data directory than {core.data_dir}, so it will not see what this command "
+              "does. Pass that daemon's --data-dir (or set SOULSYNC_DATA_DIR) to work on its "
+              "database.", file=sys.stderr)
 
 
 async def _keys_create(core: Core, args: argparse.Namespace) -> int:
@@ -102,7 +168,11 @@ async def _keys_create(core: Core, args: argparse.Namespace) -> int:
         print(f"soulsync: there is no profile {args.profile}; the profiles are listed at "
               "GET /api/v1/profiles", file=sys.stderr)
         return 1
-    new = await core.keys.create(args.label, args.profile)
+    try:
+        new = await core.keys.create(args.label, args.profile)
+    except InvalidLabel as exc:
+        print(f"soulsync: {exc}", file=sys.stderr)
+        return 2
     print(new.key)
     bound = f", bound to profile {new.profile_id}" if new.profile_id is not None else ""
     print(f"id {new.id}, label {new.label!r}{bound}. This key is shown once: store it now.",
@@ -118,7 +188,8 @@ async def _keys_list(core: Core, args: argparse.Namespace) -> int:
     print(f"{'ID':36}  {'PREFIX':11}  {'CREATED':25}  {'LAST USED':25}  {'PROFILE':7}  LABEL")
     for key in keys:
         print(f"{key.id:36}  {key.key_prefix:11}  {key.created_at:25}  "
-              f"{key.last_used_at or 'never':25}  {key.profile_id or '-'!s:7}  {key.label}")
+              f"{key.last_used_at or 'never':25}  {key.profile_id or '-'!s:7}  "
+              f"{escape_controls(key.label)}")
     return 0
 
 
@@ -127,7 +198,7 @@ async def _keys_revoke(core: Core, args: argparse.Namespace) -> int:
     if revoked is None:
         print(f"soulsync: no API key with id {args.key_id}", file=sys.stderr)
         return 1
-    print(f"revoked {revoked.key_prefix}… ({revoked.label})")
+    print(f"revoked {revoked.key_prefix}… ({escape_controls(revoked.label)})")
     return 0
 
 

@@ -246,13 +246,19 @@ def parse_env_value(setting: Setting, raw: str) -> Any:
 
 
 def read_env(schema: Schema, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Return the validated settings given by ``SOULSYNC_<SECTION>__<KEY>`` variables."""
+    """Return the validated settings given by ``SOULSYNC_<SECTION>__<KEY>`` variables; a bad
+    value raises SettingError naming the variable."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for key, setting in schema.settings.items():
         raw = environ.get(setting.env_var)
         if raw is not None:
-            values[key] = schema.coerce(key, parse_env_value(setting, raw))
+            value = parse_env_value(setting, raw)
+            try:
+                values[key] = schema.coerce(key, value)
+            except SettingError as exc:
+                # The operator looks for the variable, not the dotted key: name both.
+                raise SettingError(key, f"{setting.env_var}={raw!r}: {exc}") from None
     return values
 
 

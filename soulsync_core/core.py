@@ -92,22 +92,30 @@ class Core:
     async def open(cls, data_dir: Path, *, config_path: Path | None = None,
                    environ: Mapping[str, str] | None = None,
                    sections: Iterable[Section] = (), entry_points: bool = True,
-                   plugins: Iterable[tuple[str, object]] = ()) -> Core:
+                   plugins: Iterable[tuple[str, object]] = (),
+                   overrides: Mapping[str, Any] | None = None,
+                   apply_logging: bool = False) -> Core:
         """Open the database in ``data_dir``, load plugins and settings from every layer.
 
         ``entry_points`` loads installed plugins (filtered by the allow-list); ``plugins`` adds
-        ``(name, module)`` pairs directly, as tests and embedders do. Raises
-        SchemaTooNewError/MigrationError for the database and ConfigFileError/SettingError for
-        a bad config file or environment variable.
+        ``(name, module)`` pairs directly, as tests and embedders do. ``overrides`` are the
+        settings given on the command line (``serve --port``), above every other layer.
+        ``apply_logging`` sets the log level from the settings before plugins load (the
+        daemon), so DEBUG shows their hook calls. Raises SchemaTooNewError/MigrationError for
+        the database and ConfigFileError/SettingError for a bad config file, environment
+        variable or command-line value.
         """
         environ = os.environ if environ is None else environ
         db = await Database.open(data_dir)
         try:
             settings = await Settings.load(core_schema(sections), db, config_path=config_path,
-                                           environ=environ)
+                                           environ=environ, overrides=overrides)
+            if apply_logging:
+                set_level(settings.get("logging.level"))
             host = PluginHost.load(allow=allow_list(environ, settings.get("plugins.enabled")),
                                    entry_points=entry_points, extra=plugins)
             await settings.add_sections(host.sections())
+            settings.warn_unknown()
         except BaseException:
             await db.close()
             raise

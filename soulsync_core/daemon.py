@@ -17,6 +17,7 @@ from aiohttp import web
 from soulsync_core import __version__
 from soulsync_core.api.app import IN_FLIGHT, create_app
 from soulsync_core.core import Core
+from soulsync_core.datalock import DataDirLock, DataDirLocked
 from soulsync_core.logs import ACCESS_LOGGER, AccessLogger
 
 log = logging.getLogger("soulsync")
@@ -26,11 +27,33 @@ SHUTDOWN_GRACE = 7.0
 
 async def serve(data_dir: Path, config_path: Path | None, host: str | None,
                 port: int | None) -> int:
-    """Serve until a stop signal; return the process exit code."""
-    core = await Core.open(data_dir, config_path=config_path)
+    """Serve until a stop signal; return the process exit code (1 when the data directory is
+    in use by another daemon or the address cannot be listened on)."""
+    lock = DataDirLock(data_dir)
+    try:
+        # Before the database is opened: a second daemon must not migrate, recover jobs or
+        # write activity under the one running.
+        await asyncio.to_thread(lock.acquire)
+    except DataDirLocked as exc:
+        log.error("%s", exc)
+        return 1
+    try:
+        return await _serve(lock, data_dir, config_path, host, port)
+    finally:
+        lock.release()
+
+
+async def _serve(lock: DataDirLock, data_dir: Path, config_path: Path | None, host: str | None,
+                 port: int | None) -> int:
+    # The command line's address is a settings layer of its own, so GET /settings and the
+    # OAuth redirect address show what the daemon really listens on.
+    overrides = {key: value for key, value in (("server.host", host), ("server.port", port))
+                 if value is not None}
+    core = await Core.open(data_dir, config_path=config_path, overrides=overrides,
+                           apply_logging=True)
     core.apply_logging_settings()
-    host = host or core.settings.get("server.host")
-    port = port or core.settings.get("server.port")
+    host = core.settings.get("server.host")
+    port = core.settings.get("server.port")
     app = create_app(core)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0,
                            access_log_class=AccessLogger,
@@ -44,6 +67,7 @@ async def serve(data_dir: Path, config_path: Path | None, host: str | None,
         return 1
     log.info("SoulSync %s listening on http://%s:%d (data in %s)", __version__, host, port,
              data_dir)
+    await asyncio.to_thread(lock.update, host, port)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -67,6 +67,9 @@ class ServiceHealth:
         else:
             self._notes[name] = text
             state.details["note"] = text
+    def registered(self) -> set[str]:
+        """Return the names of the services that have a check (a loaded plugin provides them)."""
+        return set(self._checks)
 
     def snapshot(self) -> dict[str, bool]:
         """Return ``{service: healthy}`` from the cache, names sorted."""

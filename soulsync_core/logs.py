@@ -4,7 +4,9 @@ Under systemd (``JOURNAL_STREAM`` is set) each line starts with a ``<N>`` syslog
 journald turns into the entry's level, and carries no timestamp since journald adds its own.
 Elsewhere lines carry an ISO timestamp. Anything shaped like an API key is replaced before a
 line is written, and the access log never shows the value of ``api_key=`` (nor a login's
-``code=``).
+``code=``). Control characters in a message (a newline in a key label, a track title, a
+search term) are written escaped (``\n``, ``\x00``), so no input can forge or break a log
+line; traceback lines are indented below the record they belong to.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import re
 import sys
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import Any, TextIO
 
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
@@ -25,6 +27,29 @@ from soulsync_core.apikeys import RAW_KEY_PATTERN
 _QUERY_SECRET = re.compile(r"((?:^|[?&])(?:api_key|code)=)[^&#\s\"']*", re.IGNORECASE)
 _SYSLOG_PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4,
                     logging.INFO: 6, logging.DEBUG: 7}
+
+
+# C0 (except tab), DEL, C1 and the Unicode line and paragraph separators: each ends or
+# corrupts a line in a terminal, a file or journald.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def escape_controls(text: str) -> str:
+    """Return ``text`` with every control character written as an escape (``\n``, ``\x00``,
+    ``\u2028``); tabs and printable text are unchanged."""
+    if _CONTROL.search(text) is None:
+        return text
+    return _CONTROL.sub(_escaped, text)
+
+
+def _indented(text: str) -> str:
+    return "\n".join("    " + escape_controls(line) for line in text.split("\n"))
 
 
 def scrub(text: str) -> str:
@@ -49,6 +74,15 @@ class ScrubbingFormatter(logging.Formatter):
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return _indented(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return _indented(super().formatStack(stack_info))
 
     def format(self, record: logging.LogRecord) -> str:
         text = scrub(super().format(record))

@@ -1,9 +1,10 @@
 """Effective settings at run time: layered sources, persistence of API changes, change listeners.
 
 Precedence, lowest first: schema default < API change (stored in SQLite) < config file <
-environment variable. Values that the operator fixed in the config file or the environment
-cannot be changed through the API (``PATCH`` answers 409 and names where it was set), so a
-running daemon never silently disagrees with its own configuration.
+environment variable < command line (``serve --host/--port``). Values that the operator fixed
+in the config file, the environment or on the command line cannot be changed through the API
+(``PATCH`` answers 409 and names where it was set), so a running daemon never silently
+disagrees with its own configuration.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from soulsync_core.timefmt import utc_now_iso
 
 log = logging.getLogger(__name__)
 
-Source = Literal["default", "api", "file", "env"]
+Source = Literal["default", "api", "file", "env", "cli"]
 Listener = Callable[[dict[str, Any]], Awaitable[None] | None]
 
 
@@ -41,7 +42,7 @@ class Settings:
     """The effective value of every setting. Build with :meth:`load`."""
 
     def __init__(self, schema: Schema, db: Database, config_path: Path | None,
-                 environ: Mapping[str, str] | None):
+                 environ: Mapping[str, str] | None, overrides: Mapping[str, Any] | None = None):
         self.schema = schema
         self._db = db
         self._config_path = config_path
@@ -49,26 +50,37 @@ class Settings:
         self._api: dict[str, Any] = {}
         self._file: dict[str, Any] = {}
         self._env: dict[str, Any] = {}
+        self._overrides = dict(overrides or {})
+        self._cli: dict[str, Any] = {}
+        self._unknown_in_file: list[str] = []
         self._listeners: list[tuple[str, Listener]] = []
 
     @classmethod
     async def load(cls, schema: Schema, db: Database, *, config_path: Path | None = None,
-                   environ: Mapping[str, str] | None = None) -> Settings:
-        """Read every layer. Raise ConfigFileError / SettingError for a bad file or variable.
+                   environ: Mapping[str, str] | None = None,
+                   overrides: Mapping[str, Any] | None = None) -> Settings:
+        """Read every layer. Raise ConfigFileError / SettingError for a bad file, variable or
+        command-line value (``overrides``: ``{dotted key: value}`` given on the command line).
 
         Stored API values that no longer validate (a plugin changed its schema) are skipped with
         a warning and kept in the database, so reinstalling the plugin brings them back.
+        Unknown keys of the config file are logged by :meth:`warn_unknown`, once every
+        section is known.
         """
-        settings = cls(schema, db, config_path, environ)
+        settings = cls(schema, db, config_path, environ, overrides)
         await settings._read_layers()
         return settings
 
     async def _read_layers(self) -> None:
         if self._config_path is not None:
-            self._file, unknown = read_config_file(self._config_path, self.schema)
-            for key in unknown:
-                log.warning("config file %s: ignoring unknown setting %s", self._config_path, key)
+            self._file, self._unknown_in_file = read_config_file(self._config_path, self.schema)
         self._env = read_env(self.schema, self._environ)
+        self._cli = {}
+        for key, value in self._overrides.items():
+            try:
+                self._cli[key] = self.schema.coerce(key, value)
+            except SettingError as exc:
+                raise SettingError(key, f"command line: {exc}") from None
         self._api = {}
         for row in await self._db.fetchall("SELECT key, value FROM settings"):
             key = row["key"]
@@ -85,15 +97,22 @@ class Settings:
             self.schema.add_section(section)
         await self._read_layers()
 
+    def warn_unknown(self) -> None:
+        """Log each key of the config file that no section declares (once all are added)."""
+        for key in self._unknown_in_file:
+            log.warning("config file %s: ignoring unknown setting %s", self._config_path, key)
+
     def get(self, key: str) -> Any:
         """Return the effective value of ``key`` (KeyError for an unknown key)."""
-        for layer in (self._env, self._file, self._api):
+        for layer in (self._cli, self._env, self._file, self._api):
             if key in layer:
                 return layer[key]
         return self.schema[key].default
 
     def source(self, key: str) -> Source:
         """Return which layer the effective value of ``key`` comes from."""
+        if key in self._cli:
+            return "cli"
         if key in self._env:
             return "env"
         if key in self._file:
@@ -128,6 +147,10 @@ class Settings:
             if self.schema.is_secret(key) and value == REDACTED:
                 continue
             pinned = self.source(key)
+            if pinned == "cli":
+                raise SettingPinnedError(
+                    key, f"{key} is set on the command line of this daemon (soulsync serve); "
+                    "restart it without that option to change this setting through the API.")
             if pinned == "env":
                 raise SettingPinnedError(
                     key, f"{key} is set by the environment variable {self.schema[key].env_var}; "

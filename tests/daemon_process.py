@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -50,11 +50,12 @@ def command(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "soulsync_core", *map(str, args)]
 
 
-async def run_cli(args: Sequence[str | Path], home: Path,
-                  seconds: float = 20.0) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m soulsync_core <args>`` to completion; return its exit code and output."""
+async def run_cli(args: Sequence[str | Path], home: Path, seconds: float = 20.0,
+                  env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m soulsync_core <args>`` to completion (``env`` added to the clean
+    environment); return its exit code and output."""
     proc = await asyncio.create_subprocess_exec(
-        *command(*args), env=clean_env(home), stdin=subprocess.DEVNULL,
+        *command(*args), env=clean_env(home) | dict(env or {}), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
@@ -70,8 +71,10 @@ async def run_cli(args: Sequence[str | Path], home: Path,
 class DaemonProcess:
     """One ``soulsync serve`` subprocess. Always call :meth:`kill` when done (fixture finalizer)."""
 
-    def __init__(self, data_dir: Path, log_path: Path, home: Path):
+    def __init__(self, data_dir: Path, log_path: Path, home: Path,
+                 env: Mapping[str, str] | None = None):
         self.data_dir = data_dir
+        self.env = dict(env or {})
         self.log_path = log_path
         self.home = home
         self.port = 0
@@ -100,7 +103,8 @@ class DaemonProcess:
         argv = command("serve", "--data-dir", self.data_dir, "--host", "127.0.0.1",
                        "--port", str(self.port))
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(argv, env=clean_env(self.home), stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(argv, env=clean_env(self.home) | self.env,
+                                         stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT)
 
     async def start(self) -> DaemonProcess:

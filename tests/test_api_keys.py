@@ -6,6 +6,9 @@ import asyncio
 import hashlib
 import re
 
+import pytest
+
+from soulsync_core.apikeys import InvalidLabel
 from soulsync_core.core import Core
 
 KEY_RE = re.compile(r"^sk_[A-Za-z0-9_-]{43}$")
@@ -173,3 +176,49 @@ async def test_a_verified_key_is_trusted_until_the_database_changes(core, monkey
     other.commit()
     other.close()
     assert await core.keys.authenticate(new.key) is None
+
+
+@pytest.mark.parametrize("label", ["two\nlines", "nul\x00", "cr\r", "esc\x1b[31m", "tab\t",
+                                   "line\u2028separator", "c1\x85"])
+async def test_key_labels_with_control_characters_are_refused(api, key, label):
+    reply = await api.post("/api/v1/api-keys", {"label": label})
+    assert reply.status == 400 and reply.error["code"] == "BAD_REQUEST"
+    assert reply.error["message"].startswith("label must be a string matching")
+    assert len((await api.get("/api/v1/api-keys")).data["keys"]) == 1  # nothing stored
+
+
+async def test_bootstrap_label_with_a_newline_is_refused(api):
+    reply = await api.post("/api/v1/api-keys/bootstrap", {"label": "a\nb"}, auth=False)
+    assert reply.status == 400
+    assert (await api.post("/api/v1/api-keys/bootstrap", {"label": "a b é"})).status == 201
+
+
+async def test_the_key_store_refuses_control_characters_too(core: Core):
+    with pytest.raises(InvalidLabel, match="control characters"):
+        await core.keys.create("forged\n2026-01-01 INFO soulsync: all good")
+    assert await core.keys.count() == 0
+
+
+async def test_cli_refuses_a_label_with_a_newline(tmp_path):
+    from tests.daemon_process import run_cli
+
+    created = await run_cli(["keys", "create", "--data-dir", tmp_path / "data",
+                             "--label", "bad\nlabel"], tmp_path / "home")
+    assert created.returncode == 2, created
+    assert "control characters" in created.stderr and created.stdout == ""
+
+
+async def test_keys_list_keeps_one_line_per_key_for_labels_stored_before_the_check(tmp_path):
+    import sqlite3
+
+    from tests.daemon_process import run_cli
+
+    data_dir, home = tmp_path / "data", tmp_path / "home"
+    assert (await run_cli(["keys", "create", "--data-dir", data_dir], home)).returncode == 0
+    with sqlite3.connect(data_dir / "soulsync.db") as db:  # written by an older SoulSync
+        db.execute("UPDATE api_keys SET label = ?", ("old\nlabel\x00",))
+    listed = await run_cli(["keys", "list", "--data-dir", data_dir], home)
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.splitlines()
+    assert header.startswith("ID")
+    assert row.endswith("old\\nlabel\\x00")

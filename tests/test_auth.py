@@ -77,3 +77,18 @@ def test_a_login_callbacks_one_time_code_is_scrubbed_from_log_lines():
     line = '"GET /auth/spotify/callback?code=AQDsecret-Code_1&state=abc HTTP/1.1" 200'
     assert scrub(line) == '"GET /auth/spotify/callback?code=***&state=abc HTTP/1.1" 200'
     assert scrub("barcode=123 and encode=x") == "barcode=123 and encode=x"
+
+
+async def test_a_key_without_the_bearer_scheme_is_told_the_header_format(api, key):
+    reply = await api.get("/api/v1/system/status", auth=False, headers={"Authorization": key})
+    assert reply.status == 401 and reply.error["code"] == "AUTH_REQUIRED"
+    assert "'Bearer <key>'" in reply.error["message"]
+    assert "API key is required" not in reply.error["message"]
+
+
+async def test_wrong_method_on_a_fixed_path_names_only_its_own_methods(api, key):
+    # /api-keys/bootstrap also matches DELETE /api-keys/{key_id}; that is not its method.
+    reply = await api.get("/api/v1/api-keys/bootstrap")
+    assert reply.status == 405
+    assert reply.error["message"].endswith("use POST.")
+    assert reply.headers["Allow"] == "POST"

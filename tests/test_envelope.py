@@ -62,7 +62,8 @@ async def test_oversized_body_is_413_by_length_and_by_stream(api, key):
 
     # Chunked transfer: no Content-Length, the limit is enforced while reading.
     response = await api.client.post("/api/v1/api-keys", data=chunks(),
-                                     headers={"Authorization": f"Bearer {key}"})
+                                     headers={"Authorization": f"Bearer {key}",
+                                              "Content-Type": "application/json"})
     assert response.status == 413
     assert (await response.json())["error"]["code"] == "PAYLOAD_TOO_LARGE"
     assert len((await api.get("/api/v1/api-keys")).data["keys"]) == 1

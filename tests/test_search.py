@@ -133,7 +133,7 @@ async def test_auto_skips_unconfigured_and_known_unhealthy(soulsync_factory):
     assert reply.data["source"] == "itunes"
     assert off.calls == 0 and sick.calls == 0
     status = (await api.get("/api/v1/system/status")).data["services"]
-    assert status == {"hydrabase": False, "soulseek": False, "spotify": False, "itunes": True}
+    assert status == {"hydrabase": False, "spotify": False, "itunes": True}
 
 
 async def test_hanging_provider_does_not_delay_past_its_timeout(api, stubs):

@@ -98,4 +98,4 @@ async def test_status_reports_each_source_from_background_checks(soulsync_factor
     api = await soulsync_factory(plugins=PLUGINS, environ=environ(fakes))
     await api.core.health.check_all()
     services = (await api.get("/api/v1/system/status")).data["services"]
-    assert services == {"hydrabase": True, "itunes": True, "soulseek": False, "spotify": True}
+    assert services == {"hydrabase": True, "itunes": True, "spotify": True}

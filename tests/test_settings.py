@@ -174,6 +174,30 @@ async def test_keys_fixed_by_env_or_file_cannot_be_patched(aiohttp_client, data_
     assert view["sources"]["logging.level"] == "file"
 
 
+async def test_command_line_address_is_what_settings_show_and_callbacks_use(aiohttp_client,
+                                                                          data_dir, openapi_doc):
+    # `soulsync serve --host 127.0.0.1 --port 9123` with the port also in the environment:
+    # the command line wins, and says so.
+    core = await Core.open(data_dir, environ={"SOULSYNC_SERVER__PORT": "8100"},
+                           entry_points=False,
+                           overrides={"server.host": "127.0.0.1", "server.port": 9123})
+    api = Api(await aiohttp_client(create_app(core)), OpenApiChecker(openapi_doc))
+    api.key = (await api.post("/api/v1/api-keys/bootstrap")).data["key"]
+    view = (await api.get("/api/v1/settings")).data
+    assert view["settings"]["server"]["port"] == 9123
+    assert view["settings"]["server"]["host"] == "127.0.0.1"
+    assert view["sources"]["server.port"] == "cli" and view["sources"]["server.host"] == "cli"
+    assert core.callback_url("spotify") == "http://127.0.0.1:9123/auth/spotify/callback"
+    reply = await api.patch("/api/v1/settings", {"server.port": 9000})
+    assert reply.status == 409 and "command line" in reply.error["message"]
+
+
+async def test_a_bad_command_line_value_names_the_command_line(data_dir):
+    with pytest.raises(SettingError, match=r"command line: server\.port must be an integer "
+                                           r"between 1 and 65535"):
+        await Core.open(data_dir, environ={}, entry_points=False, overrides={"server.port": 0})
+
+
 def test_env_values_are_parsed_and_validated():
     schema = core_schema()
     assert read_env(schema, {"SOULSYNC_LOGGING__ACCESS_LOG": "off",
@@ -203,3 +227,18 @@ async def test_config_file_errors_are_clear(data_dir, tmp_path, caplog):
     core = await Core.open(data_dir, config_path=unknown, environ={}, entry_points=False)
     await core.close()
     assert "ignoring unknown setting someplugin.key" in caplog.text
+
+
+def test_a_bad_environment_value_names_the_variable():
+    with pytest.raises(SettingError, match=r"^SOULSYNC_LOGGING__LEVEL='LOUD': logging\.level must "
+                                           r"be one of DEBUG, INFO"):
+        read_env(core_schema(), {"SOULSYNC_LOGGING__LEVEL": "LOUD"})
+
+
+async def test_daemon_refuses_a_bad_environment_value_naming_the_variable(tmp_path):
+    from tests.daemon_process import run_cli
+
+    result = await run_cli(["keys", "list", "--data-dir", tmp_path / "data"], tmp_path / "home",
+                           env={"SOULSYNC_LOGGING__LEVEL": "LOUD"})
+    assert result.returncode == 2
+    assert "SOULSYNC_LOGGING__LEVEL='LOUD'" in result.stderr and "Traceback" not in result.stderr

@@ -5,13 +5,18 @@ from __future__ import annotations
 import re
 
 from soulsync_core.core import Core
+from soulsync_core.paths import data_dir_id
 from soulsync_core.timefmt import format_uptime
 
 
-async def test_ping_needs_no_key(api):
+async def test_ping_needs_no_key(api, core: Core):
     response = await api.client.get("/ping")
     assert response.status == 200
-    assert (await response.json())["status"] == "ok"
+    pong = await response.json()
+    assert pong["status"] == "ok"
+    # The data dir's identity, never its path.
+    assert pong["data_dir_id"] == data_dir_id(core.data_dir)
+    assert str(core.data_dir) not in await response.text()
 
 
 def test_uptime_format_does_not_wrap_hours():
@@ -20,14 +25,27 @@ def test_uptime_format_does_not_wrap_hours():
     assert format_uptime(0.9) == "0h 0m 0s"
 
 
-async def test_status_shape_and_services_all_false_without_plugins(api, key):
+async def test_status_shape_and_services_not_installed_without_plugins(api, key):
     reply = await api.get("/api/v1/system/status")
     assert reply.status == 200
     data = reply.data
     assert re.match(r"^\d+h \d+m \d+s$", data["uptime"])
     assert isinstance(data["uptime_seconds"], int)
-    assert data["services"] == {"hydrabase": False, "soulseek": False, "spotify": False}
+    # A service whose plugin is not installed is not "down": it is listed apart.
+    assert data["services"] == {}
+    assert data["service_details"] == {}
+    assert data["not_installed"] == ["hydrabase", "soulseek", "spotify"]
     assert reply.json["pagination"] is None
+
+
+async def test_status_lists_an_installed_service_and_not_the_missing_ones(api, key, core: Core):
+    async def down() -> bool:
+        return False
+
+    core.health.register("soulseek", down)
+    data = (await api.get("/api/v1/system/status")).data
+    assert data["services"] == {"soulseek": False}
+    assert data["not_installed"] == ["hydrabase", "spotify"]
 
 
 async def test_status_reports_cached_health_checks(api, key, core: Core):
@@ -45,7 +63,7 @@ async def test_status_reports_cached_health_checks(api, key, core: Core):
     assert (await api.get("/api/v1/system/status")).data["services"]["spotify"] is False
     await core.health.check_all()
     services = (await api.get("/api/v1/system/status")).data["services"]
-    assert services == {"hydrabase": False, "soulseek": False, "spotify": True}
+    assert services == {"soulseek": False, "spotify": True}
     await api.get("/api/v1/system/status")
     assert len(calls) == 1  # answered from the cache, not probed per request
     assert core.health.state("soulseek").error == "refused"
@@ -150,5 +168,4 @@ async def test_status_details_carry_check_errors_and_figures(api, key, core: Cor
     assert data["services"]["hydrabase"] is True and data["services"]["soulseek"] is False
     assert data["service_details"]["hydrabase"]["details"] == {"peers": 3}
     assert data["service_details"]["soulseek"]["error"] == "slskd refused the API key"
-    assert data["service_details"]["spotify"] == {"ok": False, "error": None, "checked_at": None,
-                                                  "details": {}}
+    assert "spotify" not in data["service_details"] and data["not_installed"] == ["spotify"]

@@ -7,6 +7,7 @@ never make itself a key that acts as another profile.
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import msgspec
 from aiohttp import web
@@ -14,11 +15,13 @@ from aiohttp import web
 from soulsync_core.api.endpoints import Routes, core_of
 from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
 from soulsync_core.api.middlewares import BOUND_PROFILE
-from soulsync_core.apikeys import ApiKeyInfo, NewApiKey
+from soulsync_core.apikeys import LABEL_PATTERN, ApiKeyInfo, NewApiKey
 
 routes = Routes("api-keys")
 
-Label = Annotated[str, msgspec.Meta(max_length=200)]
+Label = Annotated[str, msgspec.Meta(max_length=200, pattern=LABEL_PATTERN,
+                                    description="At most 200 characters, no control characters "
+                                                "(newlines, tabs, NUL).")]
 
 
 class CreateKey(msgspec.Struct):
@@ -70,9 +73,32 @@ async def revoke_key(request: web.Request) -> web.Response:
     return ok(Message("API key revoked."))
 
 
-@routes.post("/api-keys/bootstrap", "Create the first key; needs no key, 403 once any exists.",
+def refuse_cross_site(request: web.Request) -> None:
+    """Raise a 403 when a browser says the request comes from another web site.
+
+    The bootstrap needs no key, so on a fresh install any page a user visits could otherwise
+    ask their browser to create the first key. Browsers mark such requests with
+    ``Sec-Fetch-Site`` (``same-site`` too: another port of the same host is another origin)
+    and ``Origin``; curl, scripts and this server's own pages are unaffected.
+    """
+    site = request.headers.get("Sec-Fetch-Site", "").lower()
+    origin = request.headers.get("Origin")
+    foreign = site in ("cross-site", "same-site")
+    if origin is not None and not foreign:
+        host = request.headers.get("Host", "").lower()
+        foreign = origin == "null" or urlsplit(origin).netloc.lower() != host
+    if foreign:
+        raise ApiError(403, "FORBIDDEN",
+                       "The first API key cannot be created from another web site. Run the "
+                       "bootstrap from the box (curl, `soulsync keys create`) or from "
+                       "SoulSync's own address.")
+
+
+@routes.post("/api-keys/bootstrap", "Create the first key; needs no key, 403 once any exists "
+             "or when a browser sends it from another web site.",
              body=BootstrapKey, response=NewApiKey, status=201, auth=False, errors=(403,))
 async def bootstrap_key(request: web.Request, body: BootstrapKey) -> web.Response:
+    refuse_cross_site(request)
     new = await core_of(request).keys.bootstrap(body.label)
     if new is None:
         raise ApiError(403, "FORBIDDEN",

@@ -24,7 +24,7 @@ from soulsync_core.api import (
     wishlist,
 )
 from soulsync_core.api.endpoints import CORE, Endpoint, aiohttp_handler
-from soulsync_core.api.middlewares import authenticate, error_envelope, rate_limit
+from soulsync_core.api.middlewares import authenticate, error_envelope, rate_limit, require_json
 from soulsync_core.api.openapi import OPENAPI_DOC, OpenApiDocument
 from soulsync_core.core import Core
 
@@ -80,7 +80,7 @@ def create_app(core: Core, *, manage_core: bool = True) -> web.Application:
     """
     in_flight = InFlight()
     app = web.Application(middlewares=[in_flight.middleware, error_envelope, rate_limit,
-                                       authenticate])
+                                       authenticate, require_json])
     app[CORE] = core
     app[IN_FLIGHT] = in_flight
     endpoints = all_endpoints()

@@ -1,4 +1,4 @@
-"""Middlewares, outermost first: error envelope, rate limit, authentication.
+"""Middlewares, outermost first: error envelope, rate limit, authentication, JSON bodies.
 
 Rate limiting runs before authentication so that guessing keys is throttled like anything else.
 """
@@ -52,7 +52,7 @@ async def error_envelope(request: web.Request, handler: web.Handler) -> web.Stre
 
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiError:
     if isinstance(exc, web.HTTPMethodNotAllowed):
-        allowed = ", ".join(sorted(exc.allowed_methods))
+        allowed = ", ".join(sorted(_allowed_methods(request, exc)))
         return ApiError(405, "METHOD_NOT_ALLOWED",
                         f"{request.method} is not allowed on {request.path}; use {allowed}.",
                         {"Allow": allowed})
@@ -63,6 +63,15 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiErr
     code = _HTTP_CODES.get(exc.status, "BAD_REQUEST" if exc.status < 500 else "INTERNAL_ERROR")
     message = exc.reason if exc.status < 500 else "An internal server error occurred."
     return ApiError(exc.status, code, message)
+
+
+def _allowed_methods(request: web.Request, exc: web.HTTPMethodNotAllowed) -> set[str]:
+    """Return the methods of the path itself: a fixed path (``/api-keys/bootstrap``) also
+    matches a templated one (``/api-keys/{key_id}``), whose methods aiohttp adds to the set."""
+    for resource in request.app.router.resources():
+        if resource.get_info().get("path") == request.path:
+            return {route.method for route in resource}
+    return set(exc.allowed_methods)
 
 
 @web.middleware
@@ -84,6 +93,32 @@ async def rate_limit(request: web.Request, handler: web.Handler) -> web.StreamRe
     return await handler(request)
 
 
+@web.middleware
+async def require_json(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """Refuse an API request body that is not ``application/json`` (UTF-8) with a 415.
+
+    A browser sends ``text/plain``, form and multipart bodies cross-site without asking
+    (a "simple" request); a JSON body needs a CORS preflight, which this server never grants.
+    So only JSON bodies are read, and no other web page can make a browser post to the API.
+    A request without a body needs no Content-Type; an endpoint that takes no body ignores one.
+    """
+    endpoint = endpoint_of(request)
+    if endpoint is not None and endpoint.body is not None and request.body_exists:
+        charset = (request.charset or "utf-8").lower()
+        if request.content_type != "application/json" or charset not in ("utf-8", "utf8"):
+            sent = request.headers.get("Content-Type")
+            raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE",
+                           "Send the request body as JSON with the header Content-Type: "
+                           f"application/json (this request sent {_quoted(sent)}).")
+    return await handler(request)
+
+
+def _quoted(content_type: str | None) -> str:
+    if not content_type:
+        return "no Content-Type"
+    return repr(content_type[:100])
+
+
 def presented_key(request: web.Request) -> str | None:
     """Return the key from ``Authorization: Bearer …``, else from ``?api_key=``, else None."""
     header = request.headers.get("Authorization", "")
@@ -100,6 +135,11 @@ async def authenticate(request: web.Request, handler: web.Handler) -> web.Stream
     if endpoint is None or not endpoint.auth:
         return await handler(request)
     raw = presented_key(request)
+    header = request.headers.get("Authorization", "").strip()
+    if raw is None and header:
+        raise ApiError(401, "AUTH_REQUIRED",
+                       "The Authorization header must be 'Bearer <key>' (the word Bearer, a "
+                       "space, then the key); it has no Bearer scheme. Or pass ?api_key=<key>.")
     if raw is None:
         raise ApiError(401, "AUTH_REQUIRED",
                        "API key is required. Pass via Authorization: Bearer <key> header "

@@ -43,6 +43,7 @@ _ERROR_TEXT = {400: "Bad request: the message names the field and what it must b
                401: "No API key was given.", 403: "The API key is wrong or revoked.",
                404: "Not found.", 409: "Conflict with the current state.",
                413: "The request body is too large.", 429: "Rate limited; see Retry-After.",
+               415: "The body is not JSON: send Content-Type: application/json.",
                500: "Unexpected server error (no internals in the message)."}
 
 
@@ -138,7 +139,7 @@ def _responses(endpoint: Endpoint, schema_of: dict[int, dict[str, Any]]) -> dict
     if endpoint.auth:
         errors |= {401, 403}
     if endpoint.body is not None:
-        errors |= {400, 413}
+        errors |= {400, 413, 415}
     if endpoint.query is not None or endpoint.path_types:
         errors.add(400)
     if endpoint.profiled:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 from aiohttp import web
@@ -10,14 +10,14 @@ from aiohttp import web
 from soulsync_core.api.endpoints import Routes, core_of
 from soulsync_core.api.envelope import ApiError, bad_request, ok
 from soulsync_core.config import SettingError, flatten, nest
-from soulsync_core.settings import SettingPinnedError
+from soulsync_core.settings import SettingPinnedError, Source
 
 routes = Routes("settings")
 
 
 class SettingsView(msgspec.Struct):
     settings: dict[str, Any]
-    sources: dict[str, Literal["default", "api", "file", "env"]]
+    sources: dict[str, Source]
 
 
 class SettingsUpdated(msgspec.Struct):

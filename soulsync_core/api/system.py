@@ -12,6 +12,7 @@ from soulsync_core.activity import ActivityItem
 from soulsync_core.api.endpoints import Routes, core_of
 from soulsync_core.api.envelope import ok
 from soulsync_core.api.paging import clamp_page
+from soulsync_core.paths import data_dir_id
 from soulsync_core.plugins import PluginInfo
 from soulsync_core.stats import SystemStats
 from soulsync_core.timefmt import format_uptime, iso_from_epoch
@@ -30,11 +31,16 @@ class ServiceDetail(msgspec.Struct):
 
 
 class Status(msgspec.Struct):
+    """``services`` holds the services a loaded plugin provides; the ones clients expect
+    (``spotify``, ``soulseek``, ``hydrabase``) whose plugin is not installed are listed in
+    ``not_installed`` instead of showing as down."""
+
     uptime: str
     uptime_seconds: int
     services: dict[str, bool]
     service_details: dict[str, ServiceDetail]
     version: str
+    not_installed: list[str]
 
 
 class ActivityPage(msgspec.Struct):
@@ -51,14 +57,19 @@ class PluginList(msgspec.Struct):
 
 
 class Pong(msgspec.Struct):
+    """``data_dir_id`` identifies the daemon's data directory (a hash, not its path), so
+    ``soulsync`` commands can warn when they use another one."""
+
     status: str
     version: str
+    data_dir_id: str
 
 
 @liveness.get("/ping", "Liveness check; needs no key and is not rate limited.", response=Pong,
               auth=False, enveloped=False)
 async def ping(request: web.Request) -> web.Response:
-    return web.Response(body=msgspec.json.encode(Pong("ok", __version__)),
+    pong = Pong("ok", __version__, data_dir_id(core_of(request).data_dir))
+    return web.Response(body=msgspec.json.encode(pong),
                         content_type="application/json")
 
 
@@ -67,14 +78,18 @@ async def ping(request: web.Request) -> web.Response:
 async def status(request: web.Request) -> web.Response:
     core = core_of(request)
     seconds = core.uptime_seconds()
+    installed = core.health.registered()
+    states = core.health.states()
     details = {
         name: ServiceDetail(state.ok, state.error,
                             None if state.checked_at is None else iso_from_epoch(state.checked_at),
                             state.details)
-        for name, state in core.health.states().items()
+        for name, state in states.items() if name in installed
     }
-    return ok(Status(format_uptime(seconds), int(seconds), core.health.snapshot(), details,
-                     __version__))
+    services = {name: up for name, up in core.health.snapshot().items() if name in installed}
+    missing = sorted(name for name in states if name not in installed)
+    return ok(Status(format_uptime(seconds), int(seconds), services, details, __version__,
+                     missing))
 
 
 @routes.get("/system/activity", "The activity feed, newest first.", response=ActivityPage,

@@ -22,6 +22,7 @@ import aiosqlite
 
 from soulsync_core.db.changes import ChangeCounter
 from soulsync_core.db.migrate import migrate
+from soulsync_core.paths import make_private_dir, make_private_file, tighten_if_exists
 
 log = logging.getLogger(__name__)
 # aiosqlite logs every statement with its parameters at DEBUG: key hashes, secret settings and
@@ -60,6 +61,17 @@ async def _connect(path: Path, *, readonly: bool) -> aiosqlite.Connection:
     return conn
 
 
+def _prepare_private(path: Path) -> None:
+    # The database holds secrets (slskd's key, client secrets, OAuth tokens): the folder is
+    # 0700 and the file 0600 before SQLite opens it, so its WAL and SHM (which SQLite creates
+    # with the database file's mode) are 0600 too. Files of an older, looser install are
+    # tightened.
+    make_private_dir(path.parent)
+    make_private_file(path)
+    for suffix in ("-wal", "-shm"):
+        tighten_if_exists(Path(f"{path}{suffix}"))
+
+
 class Database:
     """An open SoulSync database. Create with :meth:`open`, release with :meth:`close`."""
 
@@ -79,12 +91,15 @@ class Database:
     async def open(cls, data_dir: Path) -> Database:
         """Open (creating if needed) ``soulsync.db`` in ``data_dir`` and bring its schema up to date.
 
+        The directory is left ``0700`` and the database, its WAL and SHM ``0600``, whatever
+        the umask (see :mod:`soulsync_core.paths`).
+
         Raises :class:`~soulsync_core.db.migrate.SchemaTooNewError` for a database written by a
         newer SoulSync, and :class:`~soulsync_core.db.migrate.MigrationError` when a migration
         fails (the failed migration is rolled back).
         """
-        await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
         path = data_dir / DB_FILENAME
+        await asyncio.to_thread(_prepare_private, path)
         writer = await _connect(path, readonly=False)
         try:
             await migrate(writer)
