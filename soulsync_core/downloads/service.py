@@ -366,6 +366,9 @@ class DownloadService:
         self._tasks[download.id] = task
 
         def done(finished: asyncio.Task[None]) -> None:
+            # A task cancelled before its first step never awaited ``work``; closing it keeps
+            # that from being reported as a coroutine that was never awaited.
+            work.close()
             if self._tasks.get(download.id) is finished:
                 del self._tasks[download.id]
             self._wake.set()
