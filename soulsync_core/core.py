@@ -95,9 +95,11 @@ class Core:
         limiter = RateLimiter({c: settings.get(f"api.rate_limits.{c}") for c in CATEGORIES})
         accounts = Accounts(db)
         metadata: list[MetadataProvider] = host.providers("metadata_providers", settings, accounts)
+        search = MetadataSearch(metadata, settings, health)
+        settings.schema.add_check("search.auto_order", search.check_order)
         core = cls(data_dir, db, settings, activity, ApiKeys(db, activity), health,
                    JobRunner(db), limiter, parse_networks(settings.get("server.trusted_proxies")),
-                   host, MetadataSearch(metadata, settings, health),
+                   host, search,
                    host.providers("download_clients", settings, accounts),
                    host.providers("playlist_sources", settings, accounts))
         core.library = LibraryService(db, settings, core.jobs, activity)
@@ -202,6 +204,9 @@ class Core:
             return await provider.health() if provider.configured else False
 
         self.health.register(provider.name, check)
+        # A new URL, key or login makes the last check stale: check again at once.
+        self.settings.on_change(f"{provider.name}.",
+                                lambda _changed: self.health.recheck(provider.name))
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
@@ -214,6 +219,7 @@ class Core:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.health.close()
         await self.downloads.stop()  # before the clients it uses close
         await self.jobs.shutdown()
         for provider in self.providers():

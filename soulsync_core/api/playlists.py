@@ -17,6 +17,7 @@ from soulsync_core.hooks import NotAuthenticated, ProviderError, RateLimited
 from soulsync_core.jobs import JobConflict
 from soulsync_core.playlists.service import SYNC_MODES, NotConnected, SyncEntry, SyncStatus, UnknownSource
 from soulsync_core.playlists.tracks import display_of, source_track_objects, track_object
+from soulsync_core.search import capped_cooldown
 from soulsync_core.wishlist import WishlistInputError
 
 routes = Routes("playlists")
@@ -94,8 +95,9 @@ class PinBody(msgspec.Struct):
 
 
 @asynccontextmanager
-async def _source_errors(source: str) -> AsyncIterator[None]:
-    """Turn what a playlist source raises into the API's errors."""
+async def _source_errors(request: web.Request, source: str) -> AsyncIterator[None]:
+    """Turn what a playlist source raises into the API's errors (a 429's Retry-After passed on
+    capped by ``search.max_cooldown_seconds``)."""
     try:
         async with asyncio.timeout(SOURCE_TIMEOUT_SECONDS):
             yield
@@ -106,7 +108,7 @@ async def _source_errors(source: str) -> AsyncIterator[None]:
     except (NotConnected, NotAuthenticated) as exc:
         raise ApiError(401, "NOT_AUTHENTICATED", str(exc)) from None
     except RateLimited as exc:
-        seconds = max(1, round(exc.retry_after))
+        seconds = round(capped_cooldown(exc.retry_after, core_of(request).settings))
         raise ApiError(503, "SOURCE_UNAVAILABLE", f"{source} is rate limiting SoulSync; retry "
                        f"after {seconds} s.", {"Retry-After": str(seconds)}) from None
     except ProviderError as exc:
@@ -124,7 +126,7 @@ def _source_name(raw: str) -> str:
             query=SourceQuery, response=PlaylistList, errors=(401, 503))
 async def list_playlists(request: web.Request, query: SourceQuery) -> web.Response:
     source = _source_name(query.source)
-    async with _source_errors(source):
+    async with _source_errors(request, source):
         playlists = await core_of(request).playlists.list_playlists(source)
     return ok(PlaylistList([PlaylistSummary(p.id, p.name, p.owner or "Unknown Owner", p.total_tracks,
                                             p.image_url) for p in playlists], source))
@@ -135,7 +137,7 @@ async def list_playlists(request: web.Request, query: SourceQuery) -> web.Respon
 async def get_playlist(request: web.Request, query: SourceQuery) -> web.Response:
     source = _source_name(query.source)
     try:
-        async with _source_errors(source):
+        async with _source_errors(request, source):
             playlist = await core_of(request).playlists.get_playlist(
                 source, request.match_info["playlist_id"])
     except LookupError:
@@ -180,7 +182,7 @@ async def sync_playlist(request: web.Request, body: SyncBody) -> web.Response:
     source = _source_name(body.source) if (body.source or "").strip() else None
     name = (body.playlist_name or "").strip() or None
     try:
-        async with _source_errors(source or "spotify"):
+        async with _source_errors(request, source or "spotify"):
             job = await core_of(request).playlists.start_sync(
                 playlist_id, name=name, tracks=tracks, source=source, mode=mode,  # type: ignore[arg-type]
                 download_missing=body.download_missing)
