@@ -129,8 +129,10 @@ class MetadataSearch:
     async def call(self, name: str, method: str, *args: Any) -> Any:
         """Call ``method`` of provider ``name`` within the timeout; 429s start a cool-down.
 
-        Raises SourceUnavailable when the provider is blocked, fails, or is too slow.
+        Raises UnknownSource when no provider is called ``name`` (its plugin is not installed),
+        SourceUnavailable when the provider is blocked, fails, or is too slow.
         """
+        self.provider(name)
         reason = self._blocked(name)
         if reason:
             raise SourceUnavailable(name, reason)

@@ -241,16 +241,21 @@ class WatchlistService:
     # --------------------------------------------------------------------- the list
 
     def resolve_source(self, artist_id: str, source: str | None) -> str:
-        """Return the provider that owns ``artist_id``: ``source`` (checked against the
-        registered providers) or, when absent, iTunes for an all-digit id, else Spotify."""
-        if source is None or not source.strip():
-            return "itunes" if artist_id.isdigit() else "spotify"
-        name = source.strip().lower()
-        name = SOURCE_ALIASES.get(name, name)
+        """Return the provider that owns ``artist_id``: ``source`` or, when absent, iTunes for
+        an all-digit id, else Spotify; raise WatchlistInputError when that provider is not
+        registered (a derived one as much as an explicit one: a scan could never ask it)."""
+        derived = source is None or not source.strip()
+        if derived:
+            name = "itunes" if artist_id.isdigit() else "spotify"
+        else:
+            name = source.strip().lower()  # type: ignore[union-attr]
+            name = SOURCE_ALIASES.get(name, name)
         if name not in self._search.names():
             known = ", ".join(self._search.names()) or "none installed"
+            given = (f"without a source, the id {artist_id!r} means {name}, which is not "
+                     "installed; send source" if derived else f"{source!r} is not one")
             raise WatchlistInputError(f"source must be a registered metadata provider "
-                                      f"({known}); {source!r} is not one.")
+                                      f"({known}); {given}.")
         return name
 
     async def add(self, artist_id: str, artist_name: str,
