@@ -139,6 +139,7 @@ class ScanStatus(msgspec.Struct):
     started_at: str | None = None
     finished_at: str | None = None
     error: str | None = None
+    partial: bool = False
     artists_total: int = 0
     artists_scanned: int = 0
     releases_found: int = 0
@@ -154,12 +155,12 @@ def scan_status(job: JobInfo | None) -> ScanStatus:
     if job is None:
         return ScanStatus("idle")
     known = set(ScanStatus.__struct_fields__) - {"state", "job_id", "started_at", "finished_at",
-                                                 "error", "dry_run"}
+                                                 "error", "dry_run", "partial"}
     fields = {k: v for k, v in ({**job.progress, **(job.result or {})}).items() if k in known}
     status = msgspec.convert({"state": job.state, "job_id": job.id,
                               "dry_run": bool(job.params.get("dry_run")),
                               "started_at": job.created_at, "finished_at": job.finished_at,
-                              "error": job.error, **fields}, ScanStatus)
+                              "error": job.error, "partial": job.partial, **fields}, ScanStatus)
     return status
 
 
@@ -357,6 +358,11 @@ class WatchlistService:
             await self._activity.record("watchlist.scan_failed", "Watchlist Scan Failed", str(exc))
             raise
         status = scan.status
+        state, _partial, error = ctx.outcome()
+        if state == "failed":
+            await self._activity.record("watchlist.scan_failed", "Watchlist Scan Failed",
+                                        error or "")
+            return scan.progress()
         errors = sum(1 for a in status.artists if a.status == "error")
         verb = "would be added (dry run)" if dry_run else "added to the wishlist"
         await self._activity.record(
@@ -387,7 +393,8 @@ class _Scan:
     def progress(self) -> dict[str, Any]:
         data = msgspec.to_builtins(self.status)
         return {k: v for k, v in data.items()
-                if k not in ("state", "job_id", "dry_run", "started_at", "finished_at", "error")}
+                if k not in ("state", "job_id", "dry_run", "started_at", "finished_at", "error",
+                             "partial")}
 
     def _report(self) -> None:
         self._ctx.progress(**self.progress())
@@ -405,6 +412,11 @@ class _Scan:
                 continue
             await self._artist(row, outcome)
             self.status.artists_scanned += 1
+            if outcome.status != "error":
+                self._ctx.item_done()
+            if outcome.error:
+                self._ctx.item_failed(f"{outcome.artist_name} ({outcome.source} "
+                                      f"{outcome.artist_id})", outcome.error)
             self._report()
 
     async def _artist(self, row: Row, outcome: ArtistOutcome) -> None:

@@ -125,6 +125,7 @@ class RunStatus(msgspec.Struct):
     started_at: str | None = None
     finished_at: str | None = None
     error: str | None = None
+    partial: bool = False
 
 
 def run_status(job: JobInfo | None) -> RunStatus:
@@ -132,11 +133,11 @@ def run_status(job: JobInfo | None) -> RunStatus:
     if job is None:
         return RunStatus("idle")
     known = set(RunStatus.__struct_fields__) - {"state", "job_id", "started_at", "finished_at",
-                                                 "error", "manual"}
+                                                 "error", "manual", "partial"}
     counts = {k: v for k, v in ({**job.progress, **(job.result or {})}).items() if k in known}
     return RunStatus(job.state, job.id, bool(job.params.get("manual")),
                      started_at=job.created_at, finished_at=job.finished_at, error=job.error,
-                     **counts)
+                     partial=job.partial, **counts)
 
 
 # ------------------------------------------------------------------------ track objects
@@ -221,6 +222,11 @@ def wanted_of(track: dict[str, Any]) -> Wanted:
         source=track.get("provider") or guess_source(track_id),
         compilation=album.get("album_type") == "compilation",
     )
+
+
+def _label(row: Row) -> str:
+    """Return how a job's item errors name a wishlist track: ``Artist - Title``."""
+    return f"{row['artist_name']} - {row['track_name']}"
 
 
 def _names_note(names: list[str]) -> str:
@@ -406,6 +412,10 @@ class WishlistService:
         except NoDownloadPath as exc:
             await self._activity.record("wishlist.failed", "Wishlist Run Failed", str(exc))
             raise
+        state, _partial, error = ctx.outcome()
+        if state == "failed":
+            await self._activity.record("wishlist.failed", "Wishlist Run Failed", error or "")
+            return counts
         await self._activity.record(
             "wishlist.completed", "Wishlist Run Completed",
             f"{counts['downloaded']} downloaded, {counts['failed']} failed, "
@@ -416,7 +426,8 @@ class WishlistService:
     async def _settle(self, counts: dict[str, int], ctx: JobContext) -> None:
         """Settle tracks whose download ended while no run waited for it (e.g. a restart)."""
         rows = await self._db.fetchall(
-            "SELECT id, download_id FROM wishlist_tracks WHERE download_id IS NOT NULL")
+            "SELECT id, download_id, artist_name, track_name FROM wishlist_tracks "
+            "WHERE download_id IS NOT NULL")
         for row in rows:
             download = await self.downloads.get(row["download_id"])
             if download is None:
@@ -425,9 +436,11 @@ class WishlistService:
             elif download.status == "completed":
                 await self._delete(row["id"])
                 counts["downloaded"] += 1
+                ctx.item_done()
             elif download.status in FINISHED:
-                await self._record_failure(row["id"], download)
+                reason = await self._record_failure(row["id"], download)
                 counts["failed"] += 1
+                ctx.item_failed(_label(row), reason)
         ctx.progress(**counts)
 
     async def _prune_and_pick(self, manual: bool, counts: dict[str, int],
@@ -444,7 +457,8 @@ class WishlistService:
         for row, match in zip(rows, found, strict=True):
             if match is not None:
                 if await self._delete(row["id"]):
-                    owned.append(f"{row['artist_name']} - {row['track_name']}")
+                    owned.append(_label(row))
+                    ctx.item_done()
             elif row["download_id"] is not None:
                 counts["waiting"] += 1  # its download still runs; it settles when it ends
             elif manual or self.is_due(row["retry_count"], row["last_attempted"], now):
@@ -478,8 +492,10 @@ class WishlistService:
                     return
                 except Exception as exc:
                     log.exception("wishlist track %d: the download request failed", row["id"])
-                    await self._record_failure(row["id"], None, f"download request failed: {exc}")
+                    reason = await self._record_failure(row["id"], None,
+                                                        f"download request failed: {exc}")
                     counts["failed"] += 1
+                    ctx.item_failed(_label(row), reason)
                     return
                 # The link is saved before waiting: after a crash the next run settles it.
                 await self._db.execute(
@@ -489,12 +505,14 @@ class WishlistService:
                 if finished is None or finished.status == "completed":
                     await self._delete(row["id"])
                     counts["downloaded"] += finished is not None
+                    ctx.item_done()
                     if finished is None:
                         log.warning("download %d of wishlist track %d vanished", download.id,
                                     row["id"])
                 else:
-                    await self._record_failure(row["id"], finished)
+                    reason = await self._record_failure(row["id"], finished)
                     counts["failed"] += 1
+                    ctx.item_failed(_label(row), reason)
                 ctx.progress(**counts)
 
         async with asyncio.TaskGroup() as group:
@@ -522,13 +540,15 @@ class WishlistService:
         return await self._db.execute("DELETE FROM wishlist_tracks WHERE id = ?", (row_id,)) > 0
 
     async def _record_failure(self, row_id: int, download: Download | None,
-                              reason: str | None = None) -> None:
+                              reason: str = "") -> str:
+        """Count a failure of the track and return its reason (the download's error)."""
         if download is not None:
             reason = download.error or f"download {download.status.replace('_', ' ')}"
         await self._db.execute(
             "UPDATE wishlist_tracks SET retry_count = retry_count + 1, last_attempted = ?, "
             "failure_reason = ?, download_id = NULL WHERE id = ?",
             (iso(self.clock()), reason, row_id))
+        return reason
 
     async def download_completed(self, download: Download) -> None:
         """Remove the wishlist tracks a completed download satisfies (any path: playlist,

@@ -345,6 +345,24 @@ async def test_artists_of_a_missing_or_unconfigured_provider_are_skipped_with_an
         "t1": ("error", "tidal is unavailable: it is not configured (see its settings section)"),
         "27": ("error", "the metadata provider 'deezer' is not installed")}
     assert status["artists_scanned"] == 3 and await wanted(api) == ["A1"]
+    assert status["partial"] is True and status["error"] is None
+
+
+async def test_a_scan_where_every_artist_failed_is_failed(api, disco):
+    await watch(api, "100")
+    await watch(api, "200", "Other")
+    disco.failing.update({"100", "200"})
+    assert (await api.post(f"{WL}/scan")).status == 202
+    await api.core.jobs.wait(JOB_KIND)
+    status = (await api.get(f"{WL}/scan")).data
+    assert (status["state"], status["partial"]) == ("failed", False)
+    assert status["error"] == ("Nothing could be done: 2 items failed (first: Daft Punk (itunes "
+                               "100): itunes is unavailable: the provider answered 502).")
+    assert [a["status"] for a in status["artists"]] == ["error", "error"]
+    jobs = {j["kind"]: j for j in (await api.get("/api/v1/system/jobs")).data["jobs"]}
+    assert (jobs[JOB_KIND]["state"], jobs[JOB_KIND]["last_error"]) == ("failed", status["error"])
+    activity = (await api.get("/api/v1/system/activity")).data["activities"][0]
+    assert activity["type"] == "watchlist.scan_failed"
 
 
 async def test_second_scan_while_one_runs_is_409_and_scan_body_is_checked(api, disco):

@@ -131,11 +131,12 @@ async def listed(api, **params: str) -> list[dict[str, Any]]:
     return reply.data["tracks"]
 
 
-async def run(core: Core, *, manual: bool = False) -> dict[str, Any]:
+async def run(core: Core, *, manual: bool = False, state: str = "completed") -> dict[str, Any]:
+    """Run the wishlist; the run must end in ``state`` (``failed``: every track tried failed)."""
     info = await core.wishlist.start_run(manual=manual)
     await core.jobs.wait(JOB_KIND)
     final = await core.jobs.get(info.id)
-    assert final is not None and final.state == "completed", final
+    assert final is not None and final.state == state, final
     return final.result or {}
 
 
@@ -237,7 +238,7 @@ async def test_failures_back_off_on_the_schedule(api):
 
     async def automatic(expect_try: bool) -> None:
         before = tries()
-        await run(core)
+        await run(core, state="failed" if expect_try else "completed")
         assert tries() == before + expect_try, clock.now
 
     await automatic(True)             # 0 failures: tried
@@ -262,7 +263,9 @@ async def test_failures_back_off_on_the_schedule(api):
     await automatic(True)             # never given up
     assert (await listed(api))[0]["retry_count"] == 6
     status = (await api.get(f"{W}/process")).data
-    assert status["state"] == "completed" and status["failed"] == 1 and status["manual"] is False
+    assert status["state"] == "failed" and status["failed"] == 1 and status["manual"] is False
+    assert status["error"] == ("Nothing could be done: 1 item failed (first: Daft Punk - One More "
+                               "Time: no file matched).")
 
 
 async def test_manual_run_ignores_the_back_off_and_backoff_follows_settings(api):
@@ -270,7 +273,7 @@ async def test_manual_run_ignores_the_back_off_and_backoff_follows_settings(api)
     downloads, _clock = fake_pipeline(core, "failed")
     await add(api, track())
     for _ in range(2):
-        await run(core)
+        await run(core, state="failed")
     result = await run(core)
     assert result["waiting"] == 1 and len(downloads.requested) == 2
     reply = await api.post(f"{W}/process")
@@ -281,7 +284,7 @@ async def test_manual_run_ignores_the_back_off_and_backoff_follows_settings(api)
     assert len(downloads.requested) == 3  # 3 failures: 24 h
     reply = await api.patch("/api/v1/settings", {"wishlist.retry_hours_after_3_failures": 0})
     assert reply.status == 200, reply.json
-    await run(core)
+    await run(core, state="failed")
     assert len(downloads.requested) == 4
 
 
@@ -389,9 +392,13 @@ async def test_stats_count_wishlist_and_watchlist(api):
     fake_pipeline(core, "failed")
     await add(api, track("t1"))
     await add(api, track("t2", "Two"))
-    await run(core)
+    await run(core, state="failed")
     await add(api, track("t3", "Three"))
-    await api.post("/api/v1/watchlist", {"artist_id": "123", "artist_name": "Daft Punk"})
+    # No metadata provider is installed here, so the API would refuse to watch anyone.
+    await core.db.execute(
+        "INSERT INTO watchlist_artists (source, artist_id, artist_name, name_fold, date_added, "
+        "updated_at) VALUES ('itunes', '123', 'Daft Punk', 'daft punk', ?, ?)",
+        ("2026-03-03T12:00:00+00:00",) * 2)
     stats = (await api.get("/api/v1/system/stats")).data
     assert stats["wishlist"] == {"total": 3, "downloading": 0, "failed": 2}
     assert stats["watchlist"] == {"artists": 1}
@@ -434,7 +441,7 @@ async def test_restart_during_a_run_loses_nothing_and_leaves_nothing_processing(
                 id=i, status=status, error="gone" if status == "failed" else None,
                 wanted=Wanted(f"Song {i - 1}", ["Daft Punk"]))
         downloads.outcome = "failed"
-        result = await run(core)
+        result = await run(core)  # one done, two failed: completed, partial
         assert (result["downloaded"], result["waiting"]) == (1, 1)
         tracks, total = await core.wishlist.page("all", 0, 50)
         by_id = {t.track_id: t for t in tracks}
@@ -442,7 +449,7 @@ async def test_restart_during_a_run_loses_nothing_and_leaves_nothing_processing(
         assert by_id["t1"].retry_count == 2 and by_id["t1"].download_id is None  # settled, retried
         assert by_id["t2"].download_id == 3 and by_id["t2"].retry_count == 0     # still running
         await downloads.finish(3, "failed")
-        await run(core)
+        await run(core, state="failed")
         tracks, _total = await core.wishlist.page("all", 0, 50)
         assert {t.track_id: t.download_id for t in tracks} == {"t1": None, "t2": None}
     finally:
