@@ -108,7 +108,7 @@ class Core:
         core.stats_contributors.append(core.downloads.contribute_stats)
         matcher = LibraryMatcher(db, settings)
         core.wishlist = WishlistService(db, settings, core.jobs, activity, matcher,
-                                        core.downloads)
+                                        core.downloads, core.library.music_dir)
         core.watchlist = WatchlistService(db, settings, core.jobs, activity, core.search,
                                           core.wishlist)
         core.stats_contributors.append(core._contribute_watch_stats)

@@ -28,6 +28,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import msgspec
@@ -40,6 +41,7 @@ from soulsync_core.downloads.wanted import guess_source
 from soulsync_core.jobs import JobConflict, JobContext, JobFailed, JobInfo, JobRunner
 from soulsync_core.library.matcher import LibraryMatcher
 from soulsync_core.matching import fold
+from soulsync_core.music_folder import MusicFolderMissing, require_music_folder
 from soulsync_core.schedule import Clock, Schedule, iso, parse_iso, utc_now
 from soulsync_core.settings import Settings
 
@@ -246,7 +248,8 @@ class WishlistService:
     """
 
     def __init__(self, db: Database, settings: Settings, jobs: JobRunner, activity: Activity,
-                 matcher: LibraryMatcher, downloads: Downloads, clock: Clock = utc_now):
+                 matcher: LibraryMatcher, downloads: Downloads, music_dir: Callable[[], Path],
+                 clock: Clock = utc_now):
         self._db = db
         self._settings = settings
         self._jobs = jobs
@@ -254,6 +257,7 @@ class WishlistService:
         # The one way to find a track in the library (shared with playlist sync).
         self._matcher = matcher
         self.downloads = downloads
+        self._music_dir = music_dir
         self.clock = clock
         self.poll_seconds = DOWNLOAD_POLL_SECONDS
         self._waiters: dict[int, asyncio.Event] = {}
@@ -406,10 +410,12 @@ class WishlistService:
         counts = {"total": 0, "due": 0, "waiting": 0, "in_library": 0, "downloaded": 0,
                   "failed": 0}
         try:
+            # Downloads are filed into it: without it every one would fail at the end.
+            await require_music_folder(self._music_dir())
             await self._settle(counts, ctx)
             due = await self._prune_and_pick(manual, counts, ctx)
             await self._fetch(due, counts, ctx)
-        except NoDownloadPath as exc:
+        except (NoDownloadPath, MusicFolderMissing) as exc:
             await self._activity.record("wishlist.failed", "Wishlist Run Failed", str(exc))
             raise
         state, _partial, error = ctx.outcome()

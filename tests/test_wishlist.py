@@ -114,9 +114,14 @@ def fake_pipeline(core: Core, outcome: str = "failed") -> tuple[FakeDownloads, C
     return downloads, clock
 
 
+def quiet(music: Path) -> dict[str, str]:
+    """No schedules; downloads would be filed into ``music`` (a run needs the folder)."""
+    return {**QUIET, "SOULSYNC_LIBRARY__MUSIC_DIR": str(music)}
+
+
 @pytest.fixture
-async def api(soulsync_factory):
-    return await soulsync_factory(environ=QUIET)
+async def api(soulsync_factory, music):
+    return await soulsync_factory(environ=quiet(music))
 
 
 async def add(api, data: dict[str, Any], status: int = 201, **body: Any) -> dict[str, Any]:
@@ -408,9 +413,10 @@ async def test_stats_count_wishlist_and_watchlist(api):
 # ------------------------------------------------------------------------------ restarts
 
 
-async def test_restart_during_a_run_loses_nothing_and_leaves_nothing_processing(tmp_path: Path):
+async def test_restart_during_a_run_loses_nothing_and_leaves_nothing_processing(tmp_path: Path,
+                                                                                 music: Path):
     data, crashed = tmp_path / "data", tmp_path / "crashed"
-    core = await Core.open(data, environ=QUIET, entry_points=False)
+    core = await Core.open(data, environ=quiet(music), entry_points=False)
     try:
         downloads, _clock = fake_pipeline(core, "hang")
         for i in range(3):
@@ -427,7 +433,7 @@ async def test_restart_during_a_run_loses_nothing_and_leaves_nothing_processing(
         await core.jobs.shutdown()
         await core.close()
 
-    core = await Core.open(crashed, environ=QUIET, entry_points=False)
+    core = await Core.open(crashed, environ=quiet(music), entry_points=False)
     try:
         assert await core.jobs.recover() == 1
         job = await core.jobs.latest(JOB_KIND)
@@ -456,8 +462,10 @@ async def test_restart_during_a_run_loses_nothing_and_leaves_nothing_processing(
         await core.close()
 
 
-async def test_schedule_first_run_after_a_minute_and_a_missed_run_at_once(tmp_path: Path):
-    core = await Core.open(tmp_path / "data", environ={"SOULSYNC_WISHLIST__INTERVAL_MINUTES": "30"},
+async def test_schedule_first_run_after_a_minute_and_a_missed_run_at_once(tmp_path: Path,
+                                                                         music: Path):
+    core = await Core.open(tmp_path / "data", environ={"SOULSYNC_WISHLIST__INTERVAL_MINUTES": "30",
+                                                       "SOULSYNC_LIBRARY__MUSIC_DIR": str(music)},
                            entry_points=False)
     try:
         downloads, clock = fake_pipeline(core, "completed")
@@ -511,3 +519,19 @@ async def test_wishlist_track_is_downloaded_through_slskd_and_leaves_the_list(
     assert await listed(api) == []
     tracks = (await api.get("/api/v1/library/tracks", params={"title": "One More Time"})).data["tracks"]
     assert len(tracks) == 1
+
+
+async def test_a_run_without_the_music_folder_fails_and_downloads_nothing(soulsync_factory,
+                                                                          tmp_path):
+    absent = tmp_path / "unmounted" / "music"
+    api = await soulsync_factory(environ=quiet(absent))
+    downloads, _clock = fake_pipeline(api.core, "completed")
+    await add(api, track())
+    assert (await api.post(f"{W}/process")).status == 202
+    await api.core.jobs.wait(JOB_KIND)
+    status = (await api.get(f"{W}/process")).data
+    assert status["state"] == "failed"
+    assert status["error"] == (f"The music folder {absent} does not exist or is not a folder. "
+                               "Set library.music_dir to the folder that holds your music.")
+    assert downloads.requested == [] and len(await listed(api)) == 1
+    assert not absent.parent.exists()

@@ -15,6 +15,7 @@ from soulsync_core.api.endpoints import Routes, core_of
 from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
 from soulsync_core.hooks import NotAuthenticated, ProviderError, RateLimited
 from soulsync_core.jobs import JobConflict
+from soulsync_core.music_folder import MusicFolderMissing
 from soulsync_core.playlists.service import SYNC_MODES, NotConnected, SyncEntry, SyncStatus, UnknownSource
 from soulsync_core.playlists.tracks import display_of, source_track_objects, track_object
 from soulsync_core.search import capped_cooldown
@@ -205,7 +206,7 @@ async def sync_status(request: web.Request) -> web.Response:
 
 @routes.post("/playlists/{playlist_id}/sync/matches", "Pin the library track of one entry of "
              "the last sync (by position) for every later sync, or remove the pin.",
-             body=PinBody, response=SyncEntry, errors=(404,))
+             body=PinBody, response=SyncEntry, errors=(404, 409))
 async def pin_match(request: web.Request, body: PinBody) -> web.Response:
     if body.pinned and body.track_id is UNSET:
         raise bad_request("track_id is required: a library track id, or null for \"not in the "
@@ -216,4 +217,7 @@ async def pin_match(request: web.Request, body: PinBody) -> web.Response:
                                                      body.position, track_id, body.pinned)
     except LookupError as exc:
         raise not_found(str(exc)) from None
+    except MusicFolderMissing as exc:
+        raise ApiError(409, "CONFLICT", f"The pin is saved, but the M3U8 was not written: "
+                       f"{exc}") from None
     return ok(entry)
