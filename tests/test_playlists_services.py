@@ -178,3 +178,42 @@ async def test_tidal_login_and_sync_through_the_api(aiohttp_client, aiohttp_serv
     assert result["state"] == "completed" and result["source"] == "tidal", result
     assert result["tracks"][0]["status"] == "matched"
     assert result["totals"]["total"] == len(playlist["tracks"])
+
+
+@pytest.mark.parametrize("playlist_id", ["0000000000000000000000", "abc123", "spotify:playlist:xyz"])
+async def test_an_unknown_spotify_playlist_is_404(api, playlist_id):
+    started = await api.get(A)
+    assert (await api.post(A, {"redirect_url": await approve(started.data["url"])})).status == 200
+    reply = await api.get(f"{P}/{playlist_id}")
+    assert reply.status == 404, reply.json
+    assert reply.error == {"code": "NOT_FOUND", "message": "Playlist not found."}
+    sync = await api.post(f"{P}/{playlist_id}/sync", {"source": "spotify"})
+    assert sync.status == 202, sync.json
+    await api.core.playlists.wait(playlist_id)
+    status = (await api.get(f"{P}/{playlist_id}/sync")).data
+    assert status["state"] == "failed"
+    assert status["error"] == f"Playlist {playlist_id} not found at spotify."
+
+
+async def test_an_unknown_tidal_playlist_is_404(aiohttp_client, aiohttp_server, tmp_path, music):
+    import soulsync_tidal.plugin
+    from tests.fakes.tidal import CLIENT_ID as TIDAL_CLIENT
+    from tests.fakes.tidal import make_app as make_tidal
+
+    tidal = await aiohttp_server(make_tidal())
+    base = str(tidal.make_url("")).rstrip("/")
+    env = {"SOULSYNC_TIDAL__CLIENT_ID": TIDAL_CLIENT, "SOULSYNC_TIDAL__API_URL": f"{base}/v2",
+           "SOULSYNC_TIDAL__AUTH_URL": f"{base}/v1/oauth2", "SOULSYNC_TIDAL__LOGIN_URL": base,
+           "SOULSYNC_LIBRARY__MUSIC_DIR": str(music)}
+    core = await Core.open(tmp_path / "data", environ=env, entry_points=False,
+                           plugins=[("tidal", soulsync_tidal.plugin)])
+    api = ApiClient(await aiohttp_client(create_app(core)),
+                    OpenApiChecker(build_openapi(all_endpoints())))
+    await api.bootstrap()
+    started = await api.get("/api/v1/auth/tidal")
+    assert (await api.post("/api/v1/auth/tidal",
+                           {"redirect_url": await approve(started.data["url"])})).status == 200
+    for playlist_id in ("00000000-0000-4000-8000-999999999999", "not-a-uuid"):
+        reply = await api.get(f"{P}/{playlist_id}", params={"source": "tidal"})
+        assert reply.status == 404, reply.json
+        assert reply.error == {"code": "NOT_FOUND", "message": "Playlist not found."}
