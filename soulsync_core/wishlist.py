@@ -219,7 +219,9 @@ def wanted_of(track: dict[str, Any]) -> Wanted:
         duration_ms=round(track.get("duration_ms") or 0),
         track_number=track.get("track_number") or None, disc_number=track.get("disc_number") or None,
         release_date=album.get("release_date") or track.get("release_date"),
-        isrc=track.get("isrc") or None, track_id=track_id,
+        # A Spotify track object (what shazarr and the public API send) keeps it under external_ids.
+        isrc=track.get("isrc") or (track.get("external_ids") or {}).get("isrc") or None,
+        track_id=track_id,
         album_id=str(album["id"]) if album.get("id") is not None else None,
         source=track.get("provider") or guess_source(track_id),
         compilation=album.get("album_type") == "compilation",

@@ -26,6 +26,7 @@ from tests.download_fixtures import (
     metadata_plugin,
     open_api,
 )
+from tests.fakes.base import load_wire
 from tests.fakes.slskd import SLSKD, make_app
 from tests.library_fixtures import record
 
@@ -535,3 +536,26 @@ async def test_a_run_without_the_music_folder_fails_and_downloads_nothing(soulsy
                                "Set library.music_dir to the folder that holds your music.")
     assert downloads.requested == [] and len(await listed(api)) == 1
     assert not absent.parent.exists()
+
+
+async def test_shazarrs_body_a_spotify_track_under_spotify_track_data(api):
+    """shazarr posts the public server's documented body: ``spotify_track_data`` holding the
+    track object exactly as Spotify's search returns it (``external_ids``, album images, uri)."""
+    sample = load_wire("spotify", "search_track.GET_v1_search_type_track.json")
+    spotify_track = sample["tracks"]["items"][0]
+    reply = await api.post(W, {"spotify_track_data": spotify_track})
+    assert reply.status == 201, reply.json
+    assert reply.data["created"] is True and reply.data["message"] == "Track added to wishlist."
+    track = reply.data["track"]
+    assert (track["spotify_track_id"], track["track_name"], track["artist_name"],
+            track["album_name"]) == (spotify_track["id"], "One More Time", "Daft Punk", "Discovery")
+    assert track["track_data"] == spotify_track  # stored whole, as sent
+    again = await api.post(W, {"spotify_track_data": spotify_track})
+    assert again.status == 200 and again.data["created"] is False
+    assert [t["track_id"] for t in await listed(api)] == [spotify_track["id"]]
+    # Its ISRC (under external_ids) finds the library's copy even under another title.
+    await api.core.library.store.save([record("Daft Punk", "Discovery", "One More Time (Edit)",
+                                              isrc=spotify_track["external_ids"]["isrc"])])
+    downloads, _clock = fake_pipeline(api.core, "failed")
+    result = await run(api.core, manual=True)
+    assert result["in_library"] == 1 and downloads.requested == [] and await listed(api) == []
