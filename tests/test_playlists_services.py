@@ -19,6 +19,7 @@ from soulsync_core.api.openapi import build_openapi
 from soulsync_core.core import Core
 from soulsync_core.playlists import m3u
 from soulsync_core.testing import ApiClient, OpenApiChecker
+from tests.fakes.base import FAULTS
 from tests.fakes.spotify import CLIENT_ID, FOLLOWED, FRENCH_TOUCH, GYM, USER_NAME, make_app
 from tests.library_fixtures import record
 
@@ -217,3 +218,14 @@ async def test_an_unknown_tidal_playlist_is_404(aiohttp_client, aiohttp_server, 
         reply = await api.get(f"{P}/{playlist_id}", params={"source": "tidal"})
         assert reply.status == 404, reply.json
         assert reply.error == {"code": "NOT_FOUND", "message": "Playlist not found."}
+
+
+async def test_a_spotify_429_passes_on_a_capped_retry_after(api, fake):
+    started = await api.get(A)
+    assert (await api.post(A, {"redirect_url": await approve(started.data["url"])})).status == 200
+    faults = fake.app[FAULTS]
+    faults.retry_after, faults.rate_limit_count = 3600, 1
+    reply = await api.get(P)
+    assert reply.status == 503 and reply.error["code"] == "SOURCE_UNAVAILABLE", reply.json
+    assert reply.headers["Retry-After"] == "300"
+    assert reply.error["message"] == "spotify is rate limiting SoulSync; retry after 300 s."
