@@ -18,7 +18,9 @@ Every such track that is neither in the library nor already wanted is added to t
 ``watchlist.max_tracks_per_scan`` tracks are added per scan: the scan stops there. An artist's
 ``last_scan_at`` moves to the scan's start only when all its releases were looked at (no
 provider error, cap not reached, not a dry run), so nothing is skipped by a partial scan. One
-artist's provider error is recorded in its outcome and the scan goes on.
+artist's provider error (also a provider that is not installed or not configured) is recorded
+in its outcome and the scan goes on; each artist is an item of the job's outcome rule
+(:mod:`soulsync_core.jobs`): a scan where every artist failed is ``failed``.
 """
 
 from __future__ import annotations
