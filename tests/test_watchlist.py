@@ -346,6 +346,8 @@ async def test_artists_of_a_missing_or_unconfigured_provider_are_skipped_with_an
         "27": ("error", "the metadata provider 'deezer' is not installed")}
     assert status["artists_scanned"] == 3 and await wanted(api) == ["A1"]
     assert status["partial"] is True and status["error"] is None
+    jobs = {j["kind"]: j for j in (await api.get("/api/v1/system/jobs")).data["jobs"]}
+    assert (jobs[JOB_KIND]["state"], jobs[JOB_KIND]["partial"]) == ("completed", True)
 
 
 async def test_a_scan_where_every_artist_failed_is_failed(api, disco):
