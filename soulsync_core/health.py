@@ -98,10 +98,9 @@ class ServiceHealth:
         """Return whether the last check of ``name`` began after its last settings change
         (false when it was never checked)."""
         state = self._states.get(name)
-        if state is None or state.checked_at is None:
+        if state is None or state.started_at is None:
             return False
-        started = state.started_at if state.started_at is not None else state.checked_at
-        return started >= self._changed_at.get(name, 0.0)
+        return state.started_at >= self._changed_at.get(name, 0.0)
 
     async def wait_rechecks(self) -> None:
         """Wait until the re-checks started by :meth:`recheck` have ended."""

@@ -163,7 +163,6 @@ class MetadataSearch:
         """
         method = f"search_{kind}"
         if source != AUTO:
-            self.provider(source)
             return (await self.call(source, method, query, limit))[:limit], source
         reasons: dict[str, str] = {}
         answered = False
