@@ -11,7 +11,7 @@ import ipaddress
 import os
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +117,17 @@ class Schema:
     def is_secret(self, key: str) -> bool:
         setting = self.settings.get(key)
         return bool(setting and setting.secret)
+
+    def add_check(self, key: str, check: Callable[[Any], str | None]) -> None:
+        """Add a check to ``key`` that needs what is known only at run time (the installed
+        plugins); it applies to values validated from now on (``PATCH /settings``)."""
+        setting = self.settings[key]
+        first = setting.check
+
+        def both(value: Any) -> str | None:
+            return (first(value) if first else None) or check(value)
+
+        self.settings[key] = replace(setting, check=both)
 
 
 def _type_name(kind: SettingType) -> str:
@@ -334,6 +345,9 @@ CORE_SECTIONS: tuple[Section, ...] = (
         Setting("search.timeout_seconds", float, 10.0,
                 "How long one metadata source may take to answer before it is skipped.",
                 minimum=0.1, maximum=120),
+        Setting("search.max_cooldown_seconds", float, 300.0,
+                "Longest a metadata or playlist source is left out after it answered 429, "
+                "whatever its Retry-After asks.", minimum=1, maximum=86400),
     ), "Metadata search."),
     Section("plugins", (
         Setting("plugins.enabled", list, [],

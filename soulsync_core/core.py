@@ -124,9 +124,11 @@ class Core:
         limiter = RateLimiter({c: settings.get(f"api.rate_limits.{c}") for c in CATEGORIES})
         accounts = Accounts(db)
         metadata: list[MetadataProvider] = host.providers("metadata_providers", settings, accounts)
+        search = MetadataSearch(metadata, settings, health)
+        settings.schema.add_check("search.auto_order", search.check_order)
         core = cls(data_dir, db, settings, activity, ApiKeys(db, activity), health,
                    JobRunner(db), limiter, parse_networks(settings.get("server.trusted_proxies")),
-                   host, MetadataSearch(metadata, settings, health),
+                   host, search,
                    host.providers("download_clients", settings, accounts),
                    host.providers("playlist_sources", settings, accounts))
         core.profiles = ProfileService(db, activity)
@@ -137,7 +139,7 @@ class Core:
                                          matcher=matcher, health=health)
         core.stats_contributors.append(core.downloads.contribute_stats)
         core.wishlist = WishlistService(db, settings, core.jobs, activity, matcher,
-                                        core.downloads)
+                                        core.downloads, core.library.music_dir)
         core.watchlist = WatchlistService(db, settings, core.jobs, activity, core.search,
                                           core.wishlist)
         core.stats_contributors.append(core._contribute_watch_stats)
@@ -306,6 +308,9 @@ class Core:
             return await provider.health() if provider.configured else False
 
         self.health.register(provider.name, check)
+        # A new URL, key or login makes the last check stale: check again at once.
+        self.settings.on_change(f"{provider.name}.",
+                                lambda _changed: self.health.recheck(provider.name))
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
@@ -319,6 +324,7 @@ class Core:
                 await task
         self._tasks.clear()
         await self.track_requests.stop()
+        await self.health.close()
         await self.downloads.stop()  # before the clients it uses close
         await self.jobs.shutdown()
         for provider in self.providers():

@@ -33,10 +33,14 @@ HealthCheck = Callable[[], Awaitable[bool | Health]]
 
 @dataclass
 class HealthState:
+    """One check's result; ``checked_at`` is when it answered, ``started_at`` when it began
+    (what :meth:`ServiceHealth.is_current` compares with a settings change). Epoch seconds."""
+
     ok: bool = False
     checked_at: float | None = None
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    started_at: float | None = None
 
 
 class ServiceHealth:
@@ -47,6 +51,10 @@ class ServiceHealth:
         self._states: dict[str, HealthState] = {name: HealthState() for name in ALWAYS_LISTED}
         self._notes: dict[str, str] = {}
         self._timeout = timeout
+        # When each service's settings last changed: a check begun before that says nothing
+        # about the service as it is configured now.
+        self._changed_at: dict[str, float] = {}
+        self._rechecks: set[asyncio.Task[None]] = set()
 
     def register(self, name: str, check: HealthCheck) -> None:
         """Add (or replace) the check of service ``name``; it is false until the check passes."""
@@ -95,8 +103,38 @@ class ServiceHealth:
         if name in self._checks:
             self._store(name, await self._run(name))
 
+    def recheck(self, name: str) -> None:
+        """Note that the settings of ``name`` changed (URL, key, login) and check it again now,
+        in the background: until that check ends, :meth:`is_current` is false for it."""
+        self._changed_at[name] = time.time()
+        if name in self._checks:
+            task = asyncio.get_running_loop().create_task(self.check(name),
+                                                          name=f"health recheck {name}")
+            self._rechecks.add(task)
+            task.add_done_callback(self._rechecks.discard)
+
+    def is_current(self, name: str) -> bool:
+        """Return whether the last check of ``name`` began after its last settings change
+        (false when it was never checked)."""
+        state = self._states.get(name)
+        if state is None or state.started_at is None:
+            return False
+        return state.started_at >= self._changed_at.get(name, 0.0)
+
+    async def wait_rechecks(self) -> None:
+        """Wait until the re-checks started by :meth:`recheck` have ended."""
+        await asyncio.gather(*self._rechecks, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Cancel the re-checks still running (at shutdown)."""
+        for task in self._rechecks:
+            task.cancel()
+        await self.wait_rechecks()
+
     def _store(self, name: str, state: HealthState) -> None:
         previous = self._states.get(name)
+        if previous is not None and (previous.started_at or 0.0) > (state.started_at or 0.0):
+            return  # a newer check (after a settings change) already answered
         if previous is None or previous.checked_at is None or previous.ok != state.ok:
             condition = ("up" if state.ok else f"down ({state.error})" if state.error
                          else "off (not configured)")
@@ -106,17 +144,20 @@ class ServiceHealth:
         self._states[name] = state
 
     async def _run(self, name: str) -> HealthState:
+        started = time.time()
         try:
             async with asyncio.timeout(self._timeout):
                 result = await self._checks[name]()
             if isinstance(result, Health):
                 error = (result.message or "unhealthy") if not result.ok else None
-                return HealthState(result.ok, time.time(), error, dict(result.details))
-            return HealthState(bool(result), time.time(), None)
+                return HealthState(result.ok, time.time(), error, dict(result.details), started)
+            return HealthState(bool(result), time.time(), None, started_at=started)
         except TimeoutError:
-            return HealthState(False, time.time(), f"no answer within {self._timeout:g} s")
+            return HealthState(False, time.time(), f"no answer within {self._timeout:g} s",
+                               started_at=started)
         except Exception as exc:
-            return HealthState(False, time.time(), str(exc) or type(exc).__name__)
+            return HealthState(False, time.time(), str(exc) or type(exc).__name__,
+                               started_at=started)
 
     async def run_forever(self, interval: float = CHECK_INTERVAL,
                           retry_interval: float = RETRY_INTERVAL) -> None:

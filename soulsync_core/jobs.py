@@ -4,6 +4,18 @@ At most one job of a kind runs at a time: :meth:`JobRunner.start` raises :class:
 while one is running, which the API turns into 409. Every job is a row in ``jobs`` so that its
 state and result can be read after it ends and after a restart; a job that was running when
 the process died is marked ``interrupted`` at the next start instead of "running" forever.
+
+One outcome rule for every job, applied here and nowhere else. A job works through items
+(tracks to fetch, artists to scan) and tells its context about each with
+:meth:`JobContext.item_done` and :meth:`JobContext.item_failed`. When it returns:
+
+* ``failed`` when nothing could be done: at least one item failed and none was done (``error``
+  says how many failed and why the first did);
+* ``completed`` with ``partial: true`` when some items were done and others failed;
+* ``completed`` with ``partial: false`` otherwise (also when there was nothing to do).
+
+``item_errors`` keeps the failed items (at most :data:`MAX_ITEM_ERRORS`) in both cases. A job
+that cannot start its work at all raises :class:`JobFailed` and is ``failed`` too.
 """
 
 from __future__ import annotations
@@ -24,9 +36,20 @@ log = logging.getLogger(__name__)
 
 JobState = Literal["running", "completed", "failed", "cancelled", "interrupted"]
 PROGRESS_SAVE_SECONDS = 1.0
+# Failed items kept per job; the count in the error message covers them all.
+MAX_ITEM_ERRORS = 100
+
+
+class ItemError(msgspec.Struct):
+    """One item a job could not do: ``item`` names it (an artist, a track), ``error`` says why."""
+
+    item: str
+    error: str
 
 
 class JobInfo(msgspec.Struct):
+    """A job row. ``partial`` and ``item_errors`` follow the outcome rule of this module."""
+
     id: str
     kind: str
     state: JobState
@@ -36,6 +59,8 @@ class JobInfo(msgspec.Struct):
     error: str | None
     created_at: str
     finished_at: str | None
+    partial: bool = False
+    item_errors: list[ItemError] = msgspec.field(default_factory=list)
 
 
 class JobFailed(Exception):
@@ -60,6 +85,8 @@ class JobContext:
     def __init__(self, runner: JobRunner, info: JobInfo):
         self._runner = runner
         self.info = info
+        self.items_done = 0
+        self.items_failed = 0
 
     @property
     def params(self) -> dict[str, Any]:
@@ -69,6 +96,27 @@ class JobContext:
         """Merge ``fields`` into the job's progress; saved at most once a second."""
         self.info.progress.update(fields)
         self._runner._progress_changed(self.info)
+
+    def item_done(self) -> None:
+        """Count one item the job did (see the outcome rule in the module docstring)."""
+        self.items_done += 1
+
+    def item_failed(self, item: str, error: str) -> None:
+        """Record one item the job could not do, and why."""
+        self.items_failed += 1
+        if len(self.info.item_errors) < MAX_ITEM_ERRORS:
+            self.info.item_errors.append(ItemError(item, error))
+
+    def outcome(self) -> tuple[JobState, bool, str | None]:
+        """Return ``(state, partial, error)`` for a job function that returned."""
+        if not self.items_failed:
+            return "completed", False, None
+        if self.items_done:
+            return "completed", True, None
+        first = self.info.item_errors[0]
+        noun = "item" if self.items_failed == 1 else "items"
+        return "failed", False, (f"Nothing could be done: {self.items_failed} {noun} failed "
+                                 f"(first: {first.item}: {first.error}).")
 
 
 JobFunction = Callable[[JobContext], Awaitable[dict[str, Any] | None]]
@@ -115,9 +163,12 @@ class JobRunner:
         return info
 
     async def _run(self, info: JobInfo, fn: JobFunction) -> None:
+        ctx = JobContext(self, info)
         try:
-            result = await fn(JobContext(self, info))
-            info.state, info.result = "completed", result
+            info.result = await fn(ctx)
+            info.state, info.partial, info.error = ctx.outcome()
+            if info.error:
+                log.warning("job %s (%s) failed: %s", info.kind, info.id, info.error)
         except asyncio.CancelledError:
             info.state, info.error = "cancelled", "The job was cancelled."
         except JobFailed as exc:
@@ -129,11 +180,11 @@ class JobRunner:
         info.finished_at = utc_now_iso()
         try:
             await self._db.execute(
-                "UPDATE jobs SET state = ?, progress = ?, result = ?, error = ?, finished_at = ? "
-                "WHERE id = ?",
+                "UPDATE jobs SET state = ?, progress = ?, result = ?, error = ?, finished_at = ?, "
+                "partial = ?, item_errors = ? WHERE id = ?",
                 (info.state, _dump(info.progress),
                  None if info.result is None else _dump(info.result), info.error,
-                 info.finished_at, info.id),
+                 info.finished_at, int(info.partial), _dump(info.item_errors), info.id),
             )
         finally:
             self._running.pop(info.kind, None)
@@ -204,7 +255,8 @@ def _from_row(row: Row) -> JobInfo:
     decode = msgspec.json.decode
     return JobInfo(row["id"], row["kind"], row["state"], decode(row["params"]),
                    decode(row["progress"]), decode(row["result"]) if row["result"] else None,
-                   row["error"], row["created_at"], row["finished_at"])
+                   row["error"], row["created_at"], row["finished_at"], bool(row["partial"]),
+                   decode(row["item_errors"], type=list[ItemError]))
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

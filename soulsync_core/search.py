@@ -3,8 +3,15 @@
 ``auto`` walks ``search.auto_order`` and answers with the first provider that is configured,
 not known to be unhealthy, not cooling down after a 429, answers within
 ``search.timeout_seconds`` and returns at least one result. A provider that fails is skipped
-with a log line, never a 500. An explicit source answers even with no results, or raises
-:class:`SourceUnavailable` naming what is wrong.
+with a log line, never a 500. When sources answered but found nothing the answer is empty;
+when no source could be asked at all (none installed, all down, cooling down or unconfigured)
+it raises :class:`NoSourceAvailable` with the reason of each. An explicit source answers even
+with no results, or raises :class:`SourceUnavailable` naming what is wrong.
+
+"Known to be unhealthy" means its last health check failed *and* began after the provider's
+settings last changed: a provider just configured is asked at once, not after the next check.
+A 429's ``Retry-After`` starts a cool-down of at most ``search.max_cooldown_seconds``, so one
+huge value cannot take a source away for hours after it recovered.
 """
 
 from __future__ import annotations
@@ -35,6 +42,22 @@ class SourceUnavailable(Exception):
         super().__init__(f"{name} is unavailable: {reason}")
         self.name = name
         self.reason = reason
+
+
+class NoSourceAvailable(SourceUnavailable):
+    """``auto`` could ask no source; ``reasons`` maps each source in the order to why."""
+
+    def __init__(self, reasons: dict[str, str]):
+        detail = "; ".join(f"{name}: {why}" for name, why in reasons.items()) or (
+            "search.auto_order names no metadata source")
+        super().__init__(AUTO, f"no metadata source could be asked ({detail})")
+        self.reasons = reasons
+
+
+def capped_cooldown(retry_after: float, settings: SettingsReader) -> float:
+    """Return how long to leave a source out after a 429 asking for ``retry_after`` seconds:
+    at least 1 s, at most ``search.max_cooldown_seconds``."""
+    return min(max(1.0, retry_after), settings.get("search.max_cooldown_seconds"))
 
 
 class MetadataSearch:
@@ -81,18 +104,35 @@ class MetadataSearch:
             return f"it is rate limited for {left:.0f} more seconds"
         return None
 
-    def _known_unhealthy(self, name: str) -> bool:
+    def _known_unhealthy(self, name: str) -> str | None:
+        """Return why ``name`` is down by a check made since its settings last changed, or None."""
         try:
             state = self._health.state(name)
         except KeyError:
-            return False
-        return state.checked_at is not None and not state.ok
+            return None
+        if state.ok or not self._health.is_current(name):
+            return None
+        return f"it is down ({state.error})" if state.error else "its last health check failed"
+
+    def check_order(self, order: list[str]) -> str | None:
+        """Return what is wrong with a ``search.auto_order`` value (names no installed provider,
+        or no name at all), or None."""
+        if not order:
+            return "list at least one metadata source, e.g. " + ", ".join(self.names() or ["itunes"])
+        for name in order:
+            if name not in self._providers:
+                installed = ", ".join(self.names()) or "none"
+                return (f"{name!r} is not an installed metadata source "
+                        f"(installed: {installed}).")
+        return None
 
     async def call(self, name: str, method: str, *args: Any) -> Any:
         """Call ``method`` of provider ``name`` within the timeout; 429s start a cool-down.
 
-        Raises SourceUnavailable when the provider is blocked, fails, or is too slow.
+        Raises UnknownSource when no provider is called ``name`` (its plugin is not installed),
+        SourceUnavailable when the provider is blocked, fails, or is too slow.
         """
+        self.provider(name)
         reason = self._blocked(name)
         if reason:
             raise SourceUnavailable(name, reason)
@@ -101,9 +141,11 @@ class MetadataSearch:
             async with asyncio.timeout(timeout):
                 return await getattr(self._providers[name], method)(*args)
         except RateLimited as exc:
-            self._cooldown_until[name] = self._clock() + max(1.0, exc.retry_after)
-            log.warning("%s is rate limited; skipping it for %.0f s", name, exc.retry_after)
-            raise SourceUnavailable(name, f"it is rate limited for {exc.retry_after:.0f} seconds") from exc
+            wait = capped_cooldown(exc.retry_after, self._settings)
+            self._cooldown_until[name] = self._clock() + wait
+            log.warning("%s is rate limited (Retry-After %.0f s); skipping it for %.0f s", name,
+                        exc.retry_after, wait)
+            raise SourceUnavailable(name, f"it is rate limited for {wait:.0f} seconds") from exc
         except TimeoutError:
             raise SourceUnavailable(name, f"it did not answer within {timeout:g} s") from None
         except ProviderError as exc:
@@ -115,24 +157,33 @@ class MetadataSearch:
     async def search(self, kind: Kind, query: str, limit: int, source: str = AUTO) -> tuple[list[Any], str]:
         """Return ``(results, name of the source that answered)``.
 
-        For ``auto`` with nothing found anywhere the name is ``auto``. Raises UnknownSource or,
-        for an explicit source, SourceUnavailable.
+        For ``auto`` with sources that answered but found nothing the name is ``auto``. Raises
+        UnknownSource; for an explicit source SourceUnavailable; for ``auto`` when no source
+        answered at all NoSourceAvailable.
         """
         method = f"search_{kind}"
         if source != AUTO:
-            self.provider(source)
             return (await self.call(source, method, query, limit))[:limit], source
+        reasons: dict[str, str] = {}
+        answered = False
         for name in self._settings.get("search.auto_order"):
             if name not in self._providers:
+                reasons[name] = "it is not installed"
                 continue
-            if self._blocked(name) or self._known_unhealthy(name):
-                log.debug("auto search skips %s: %s", name, self._blocked(name) or "unhealthy")
+            reason = self._blocked(name) or self._known_unhealthy(name)
+            if reason:
+                log.debug("auto search skips %s: %s", name, reason)
+                reasons[name] = reason
                 continue
             try:
                 results = await self.call(name, method, query, limit)
             except SourceUnavailable as exc:
                 log.info("auto search skips %s: %s", name, exc.reason)
+                reasons[name] = exc.reason
                 continue
+            answered = True
             if results:
                 return results[:limit], name
+        if not answered:
+            raise NoSourceAvailable(reasons)
         return [], AUTO

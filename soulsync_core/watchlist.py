@@ -18,7 +18,9 @@ Every such track that is neither in the library nor already wanted is added to t
 ``watchlist.max_tracks_per_scan`` tracks are added per scan: the scan stops there. An artist's
 ``last_scan_at`` moves to the scan's start only when all its releases were looked at (no
 provider error, cap not reached, not a dry run), so nothing is skipped by a partial scan. One
-artist's provider error is recorded in its outcome and the scan goes on.
+artist's provider error (also a provider that is not installed or not configured) is recorded
+in its outcome and the scan goes on; each artist is an item of the job's outcome rule
+(:mod:`soulsync_core.jobs`): a scan where every artist failed is ``failed``.
 """
 
 from __future__ import annotations
@@ -140,6 +142,7 @@ class ScanStatus(msgspec.Struct):
     started_at: str | None = None
     finished_at: str | None = None
     error: str | None = None
+    partial: bool = False
     artists_total: int = 0
     artists_scanned: int = 0
     releases_found: int = 0
@@ -155,12 +158,12 @@ def scan_status(job: JobInfo | None) -> ScanStatus:
     if job is None:
         return ScanStatus("idle")
     known = set(ScanStatus.__struct_fields__) - {"state", "job_id", "started_at", "finished_at",
-                                                 "error", "dry_run"}
+                                                 "error", "dry_run", "partial"}
     fields = {k: v for k, v in ({**job.progress, **(job.result or {})}).items() if k in known}
     status = msgspec.convert({"state": job.state, "job_id": job.id,
                               "dry_run": bool(job.params.get("dry_run")),
                               "started_at": job.created_at, "finished_at": job.finished_at,
-                              "error": job.error, **fields}, ScanStatus)
+                              "error": job.error, "partial": job.partial, **fields}, ScanStatus)
     return status
 
 
@@ -242,16 +245,21 @@ class WatchlistService:
     # --------------------------------------------------------------------- the list
 
     def resolve_source(self, artist_id: str, source: str | None) -> str:
-        """Return the provider that owns ``artist_id``: ``source`` (checked against the
-        registered providers) or, when absent, iTunes for an all-digit id, else Spotify."""
-        if source is None or not source.strip():
-            return "itunes" if artist_id.isdigit() else "spotify"
-        name = source.strip().lower()
-        name = SOURCE_ALIASES.get(name, name)
+        """Return the provider that owns ``artist_id``: ``source`` or, when absent, iTunes for
+        an all-digit id, else Spotify; raise WatchlistInputError when that provider is not
+        registered (a derived one as much as an explicit one: a scan could never ask it)."""
+        derived = source is None or not source.strip()
+        if derived:
+            name = "itunes" if artist_id.isdigit() else "spotify"
+        else:
+            name = source.strip().lower()  # type: ignore[union-attr]
+            name = SOURCE_ALIASES.get(name, name)
         if name not in self._search.names():
             known = ", ".join(self._search.names()) or "none installed"
+            given = (f"without a source, the id {artist_id!r} means {name}, which is not "
+                     "installed; send source" if derived else f"{source!r} is not one")
             raise WatchlistInputError(f"source must be a registered metadata provider "
-                                      f"({known}); {source!r} is not one.")
+                                      f"({known}); {given}.")
         return name
 
     async def add(self, artist_id: str, artist_name: str, source: str | None = None,
@@ -378,6 +386,11 @@ class WatchlistService:
             await self._activity.record("watchlist.scan_failed", "Watchlist Scan Failed", str(exc))
             raise
         status = scan.status
+        state, _partial, error = ctx.outcome()
+        if state == "failed":
+            await self._activity.record("watchlist.scan_failed", "Watchlist Scan Failed",
+                                        error or "")
+            return scan.progress()
         errors = sum(1 for a in status.artists if a.status == "error")
         verb = "would be added (dry run)" if dry_run else "added to the wishlist"
         await self._activity.record(
@@ -409,7 +422,8 @@ class _Scan:
     def progress(self) -> dict[str, Any]:
         data = msgspec.to_builtins(self.status)
         return {k: v for k, v in data.items()
-                if k not in ("state", "job_id", "dry_run", "started_at", "finished_at", "error")}
+                if k not in ("state", "job_id", "dry_run", "started_at", "finished_at", "error",
+                             "partial")}
 
     def _report(self) -> None:
         self._ctx.progress(**self.progress())
@@ -427,6 +441,11 @@ class _Scan:
                 continue
             await self._artist(row, outcome)
             self.status.artists_scanned += 1
+            if outcome.status != "error":
+                self._ctx.item_done()
+            if outcome.error:
+                self._ctx.item_failed(f"{outcome.artist_name} ({outcome.source} "
+                                      f"{outcome.artist_id})", outcome.error)
             self._report()
 
     async def _artist(self, row: Row, outcome: ArtistOutcome) -> None:

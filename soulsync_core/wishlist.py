@@ -32,6 +32,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import msgspec
@@ -44,6 +45,7 @@ from soulsync_core.downloads.wanted import guess_source
 from soulsync_core.jobs import JobConflict, JobContext, JobFailed, JobInfo, JobRunner
 from soulsync_core.library.matcher import LibraryMatcher
 from soulsync_core.matching import fold
+from soulsync_core.music_folder import MusicFolderMissing, require_music_folder
 from soulsync_core.profiles import DEFAULT_PROFILE, join, leave, visible_to
 from soulsync_core.schedule import Clock, Schedule, iso, parse_iso, utc_now
 from soulsync_core.settings import Settings
@@ -130,6 +132,7 @@ class RunStatus(msgspec.Struct):
     started_at: str | None = None
     finished_at: str | None = None
     error: str | None = None
+    partial: bool = False
 
 
 def run_status(job: JobInfo | None) -> RunStatus:
@@ -137,11 +140,11 @@ def run_status(job: JobInfo | None) -> RunStatus:
     if job is None:
         return RunStatus("idle")
     known = set(RunStatus.__struct_fields__) - {"state", "job_id", "started_at", "finished_at",
-                                                 "error", "manual"}
+                                                 "error", "manual", "partial"}
     counts = {k: v for k, v in ({**job.progress, **(job.result or {})}).items() if k in known}
     return RunStatus(job.state, job.id, bool(job.params.get("manual")),
                      started_at=job.created_at, finished_at=job.finished_at, error=job.error,
-                     **counts)
+                     partial=job.partial, **counts)
 
 
 # ------------------------------------------------------------------------ track objects
@@ -221,11 +224,18 @@ def wanted_of(track: dict[str, Any]) -> Wanted:
         duration_ms=round(track.get("duration_ms") or 0),
         track_number=track.get("track_number") or None, disc_number=track.get("disc_number") or None,
         release_date=album.get("release_date") or track.get("release_date"),
-        isrc=track.get("isrc") or None, track_id=track_id,
+        # A Spotify track object (what shazarr and the public API send) keeps it under external_ids.
+        isrc=track.get("isrc") or (track.get("external_ids") or {}).get("isrc") or None,
+        track_id=track_id,
         album_id=str(album["id"]) if album.get("id") is not None else None,
         source=track.get("provider") or guess_source(track_id),
         compilation=album.get("album_type") == "compilation",
     )
+
+
+def _label(row: Row) -> str:
+    """Return how a job's item errors name a wishlist track: ``Artist - Title``."""
+    return f"{row['artist_name']} - {row['track_name']}"
 
 
 def _names_note(names: list[str]) -> str:
@@ -245,7 +255,8 @@ class WishlistService:
     """
 
     def __init__(self, db: Database, settings: Settings, jobs: JobRunner, activity: Activity,
-                 matcher: LibraryMatcher, downloads: Downloads, clock: Clock = utc_now):
+                 matcher: LibraryMatcher, downloads: Downloads, music_dir: Callable[[], Path],
+                 clock: Clock = utc_now):
         self._db = db
         self._settings = settings
         self._jobs = jobs
@@ -253,6 +264,7 @@ class WishlistService:
         # The one way to find a track in the library (shared with playlist sync).
         self._matcher = matcher
         self.downloads = downloads
+        self._music_dir = music_dir
         self.clock = clock
         self.poll_seconds = DOWNLOAD_POLL_SECONDS
         self._waiters: dict[int, asyncio.Event] = {}
@@ -428,12 +440,18 @@ class WishlistService:
         counts = {"total": 0, "due": 0, "waiting": 0, "in_library": 0, "downloaded": 0,
                   "failed": 0}
         try:
+            # Downloads are filed into it: without it every one would fail at the end.
+            await require_music_folder(self._music_dir())
             await self._settle(counts, ctx)
             due = await self._prune_and_pick(manual, counts, ctx)
             await self._fetch(due, counts, ctx)
-        except NoDownloadPath as exc:
+        except (NoDownloadPath, MusicFolderMissing) as exc:
             await self._activity.record("wishlist.failed", "Wishlist Run Failed", str(exc))
             raise
+        state, _partial, error = ctx.outcome()
+        if state == "failed":
+            await self._activity.record("wishlist.failed", "Wishlist Run Failed", error or "")
+            return counts
         await self._activity.record(
             "wishlist.completed", "Wishlist Run Completed",
             f"{counts['downloaded']} downloaded, {counts['failed']} failed, "
@@ -444,7 +462,8 @@ class WishlistService:
     async def _settle(self, counts: dict[str, int], ctx: JobContext) -> None:
         """Settle tracks whose download ended while no run waited for it (e.g. a restart)."""
         rows = await self._db.fetchall(
-            "SELECT id, download_id FROM wishlist_tracks WHERE download_id IS NOT NULL")
+            "SELECT id, download_id, artist_name, track_name FROM wishlist_tracks "
+            "WHERE download_id IS NOT NULL")
         for row in rows:
             download = await self.downloads.get(row["download_id"])
             if download is None:
@@ -453,9 +472,11 @@ class WishlistService:
             elif download.status == "completed":
                 await self._delete(row["id"])
                 counts["downloaded"] += 1
+                ctx.item_done()
             elif download.status in FINISHED:
-                await self._record_failure(row["id"], download)
+                reason = await self._record_failure(row["id"], download)
                 counts["failed"] += 1
+                ctx.item_failed(_label(row), reason)
         ctx.progress(**counts)
 
     async def _prune_and_pick(self, manual: bool, counts: dict[str, int],
@@ -472,7 +493,8 @@ class WishlistService:
         for row, match in zip(rows, found, strict=True):
             if match is not None:
                 if await self._delete(row["id"]):
-                    owned.append(f"{row['artist_name']} - {row['track_name']}")
+                    owned.append(_label(row))
+                    ctx.item_done()
             elif row["download_id"] is not None:
                 counts["waiting"] += 1  # its download still runs; it settles when it ends
             elif manual or self.is_due(row["retry_count"], row["last_attempted"], now):
@@ -506,8 +528,10 @@ class WishlistService:
                     return
                 except Exception as exc:
                     log.exception("wishlist track %d: the download request failed", row["id"])
-                    await self._record_failure(row["id"], None, f"download request failed: {exc}")
+                    reason = await self._record_failure(row["id"], None,
+                                                        f"download request failed: {exc}")
                     counts["failed"] += 1
+                    ctx.item_failed(_label(row), reason)
                     return
                 # The link is saved before waiting: after a crash the next run settles it.
                 await self._db.execute(
@@ -517,12 +541,14 @@ class WishlistService:
                 if finished is None or finished.status == "completed":
                     await self._delete(row["id"])
                     counts["downloaded"] += finished is not None
+                    ctx.item_done()
                     if finished is None:
                         log.warning("download %d of wishlist track %d vanished", download.id,
                                     row["id"])
                 else:
-                    await self._record_failure(row["id"], finished)
+                    reason = await self._record_failure(row["id"], finished)
                     counts["failed"] += 1
+                    ctx.item_failed(_label(row), reason)
                 ctx.progress(**counts)
 
         async with asyncio.TaskGroup() as group:
@@ -550,13 +576,15 @@ class WishlistService:
         return await self._db.execute("DELETE FROM wishlist_tracks WHERE id = ?", (row_id,)) > 0
 
     async def _record_failure(self, row_id: int, download: Download | None,
-                              reason: str | None = None) -> None:
+                              reason: str = "") -> str:
+        """Count a failure of the track and return its reason (the download's error)."""
         if download is not None:
             reason = download.error or f"download {download.status.replace('_', ' ')}"
         await self._db.execute(
             "UPDATE wishlist_tracks SET retry_count = retry_count + 1, last_attempted = ?, "
             "failure_reason = ?, download_id = NULL WHERE id = ?",
             (iso(self.clock()), reason, row_id))
+        return reason
 
     async def download_completed(self, download: Download) -> None:
         """Remove the wishlist tracks a completed download satisfies (any path: playlist,

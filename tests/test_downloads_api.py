@@ -55,6 +55,20 @@ async def test_query_without_any_metadata_source_is_503(api):
     assert reply.error["message"].startswith("No metadata source is installed")
 
 
+async def test_query_when_no_metadata_source_can_be_asked_is_503_with_the_reasons(soulsync_factory):
+    import soulsync_itunes.plugin
+
+    api = await soulsync_factory(
+        plugins=[("slskd", soulsync_slskd.plugin), ("itunes", soulsync_itunes.plugin)],
+        environ={**UNREACHABLE, "SOULSYNC_ITUNES__BASE_URL": "", "SOULSYNC_SEARCH__AUTO_ORDER": "itunes"})
+    reply = await api.post(D, {"query": "Daft Punk - One More Time"})
+    assert reply.status == 503
+    assert reply.error == {"code": "SOURCE_UNAVAILABLE", "message": (
+        "auto is unavailable: no metadata source could be asked (itunes: it is not configured "
+        "(see its settings section)).")}
+    assert (await api.get(D)).data["downloads"] == []
+
+
 @pytest.mark.parametrize(("body", "message"), [
     ([TRACK], "Request body must be a JSON object, not a list."),
     ({}, NAME_REQUIRED),

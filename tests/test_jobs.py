@@ -97,3 +97,27 @@ async def test_expected_failure_is_one_warning_line_without_traceback(core: Core
     assert (done.state, done.error) == ("failed", "The music folder /nope does not exist.")
     record = next(r for r in caplog.records if "failed" in r.getMessage())
     assert record.levelno == logging.WARNING and record.exc_info is None
+
+
+@pytest.mark.parametrize(("done", "failed", "state", "partial", "error"), [
+    (0, 0, "completed", False, None),
+    (2, 0, "completed", False, None),
+    (1, 2, "completed", True, None),
+    (0, 1, "failed", False, "Nothing could be done: 1 item failed (first: item 0: gone)."),
+    (0, 3, "failed", False, "Nothing could be done: 3 items failed (first: item 0: gone)."),
+])
+async def test_one_outcome_rule_for_every_job(core: Core, done, failed, state, partial, error):
+    async def work(ctx: JobContext) -> dict:
+        for _ in range(done):
+            ctx.item_done()
+        for i in range(failed):
+            ctx.item_failed(f"item {i}", "gone")
+        return {"tried": done + failed}
+
+    info = await core.jobs.start("sync", work)
+    await core.jobs.wait("sync")
+    row = await core.jobs.get(info.id)
+    assert (row.state, row.partial, row.error, row.result) == (state, partial, error,
+                                                              {"tried": done + failed})
+    assert [(e.item, e.error) for e in row.item_errors] == [(f"item {i}", "gone")
+                                                           for i in range(failed)]

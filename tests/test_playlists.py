@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import sqlite3
 from typing import Any
 
@@ -370,3 +371,49 @@ async def test_a_renamed_playlist_replaces_its_old_file_and_names_do_not_collide
     assert sorted(p.name for p in folder.iterdir()) == ["Chill (b).m3u8", "Chill.m3u8"]
     await sync(api, "a", {"playlist_name": "Chill Out", "tracks": CLIENT_TRACKS[:1]})
     assert sorted(p.name for p in folder.iterdir()) == ["Chill (b).m3u8", "Chill Out.m3u8"]
+
+
+# ------------------------------------------------------------------- the music folder
+
+
+async def failed_sync(api: ApiClient, playlist_id: str) -> dict[str, Any]:
+    reply = await api.post(f"{P}/{playlist_id}/sync", {"playlist_name": "Road Trip",
+                                                       "tracks": CLIENT_TRACKS})
+    assert reply.status == 202, reply.json
+    await api.core.playlists.wait(playlist_id)
+    status = (await api.get(f"{P}/{playlist_id}/sync")).data
+    assert status["state"] == "failed", status
+    return status
+
+
+async def test_sync_without_the_music_folder_fails_and_creates_nothing(api, music):
+    shutil.rmtree(music)  # an unmounted share
+    status = await failed_sync(api, "road")
+    assert status["error"] == (f"The music folder {music} does not exist or is not a folder. "
+                               "Set library.music_dir to the folder that holds your music.")
+    assert not music.exists()
+    assert (await api.get("/api/v1/wishlist")).data["tracks"] == []  # nothing wanted either
+
+
+async def test_a_playlists_dir_whose_parent_is_missing_is_not_created(make_api, tmp_path):
+    target = tmp_path / "nas" / "Playlists"
+    api = await make_api(library__playlists_dir=str(target))
+    status = await failed_sync(api, "road")
+    assert status["error"] == (f"The folder {target.parent} (where the playlists folder "
+                               "Playlists goes) does not exist. Create it, or set "
+                               "library.playlists_dir to an existing folder.")
+    assert not target.parent.exists()
+    target.parent.mkdir()
+    assert (await sync(api, "road", {"playlist_name": "Road Trip", "tracks": CLIENT_TRACKS})
+            )["m3u8_path"] == str(target / "Road Trip.m3u8")
+
+
+async def test_a_pin_after_the_music_folder_went_away_is_kept_but_writes_nothing(api, music):
+    await sync(api, "road", {"playlist_name": "Road Trip", "tracks": CLIENT_TRACKS})
+    shutil.rmtree(music)
+    reply = await api.post(f"{P}/road/sync/matches", {"position": 0, "track_id": None})
+    assert reply.status == 409 and reply.error["message"].startswith(
+        f"The pin is saved, but the M3U8 was not written: The music folder {music} does not exist")
+    assert not music.exists()
+    status = (await api.get(f"{P}/road/sync")).data
+    assert status["tracks"][0]["pinned"] is True

@@ -19,6 +19,7 @@ from soulsync_core.api.openapi import build_openapi
 from soulsync_core.core import Core
 from soulsync_core.playlists import m3u
 from soulsync_core.testing import ApiClient, OpenApiChecker
+from tests.fakes.base import FAULTS
 from tests.fakes.spotify import CLIENT_ID, FOLLOWED, FRENCH_TOUCH, GYM, USER_NAME, make_app
 from tests.library_fixtures import record
 
@@ -178,3 +179,53 @@ async def test_tidal_login_and_sync_through_the_api(aiohttp_client, aiohttp_serv
     assert result["state"] == "completed" and result["source"] == "tidal", result
     assert result["tracks"][0]["status"] == "matched"
     assert result["totals"]["total"] == len(playlist["tracks"])
+
+
+@pytest.mark.parametrize("playlist_id", ["0000000000000000000000", "abc123", "spotify:playlist:xyz"])
+async def test_an_unknown_spotify_playlist_is_404(api, playlist_id):
+    started = await api.get(A)
+    assert (await api.post(A, {"redirect_url": await approve(started.data["url"])})).status == 200
+    reply = await api.get(f"{P}/{playlist_id}")
+    assert reply.status == 404, reply.json
+    assert reply.error == {"code": "NOT_FOUND", "message": "Playlist not found."}
+    sync = await api.post(f"{P}/{playlist_id}/sync", {"source": "spotify"})
+    assert sync.status == 202, sync.json
+    await api.core.playlists.wait(playlist_id)
+    status = (await api.get(f"{P}/{playlist_id}/sync")).data
+    assert status["state"] == "failed"
+    assert status["error"] == f"Playlist {playlist_id} not found at spotify."
+
+
+async def test_an_unknown_tidal_playlist_is_404(aiohttp_client, aiohttp_server, tmp_path, music):
+    import soulsync_tidal.plugin
+    from tests.fakes.tidal import CLIENT_ID as TIDAL_CLIENT
+    from tests.fakes.tidal import make_app as make_tidal
+
+    tidal = await aiohttp_server(make_tidal())
+    base = str(tidal.make_url("")).rstrip("/")
+    env = {"SOULSYNC_TIDAL__CLIENT_ID": TIDAL_CLIENT, "SOULSYNC_TIDAL__API_URL": f"{base}/v2",
+           "SOULSYNC_TIDAL__AUTH_URL": f"{base}/v1/oauth2", "SOULSYNC_TIDAL__LOGIN_URL": base,
+           "SOULSYNC_LIBRARY__MUSIC_DIR": str(music)}
+    core = await Core.open(tmp_path / "data", environ=env, entry_points=False,
+                           plugins=[("tidal", soulsync_tidal.plugin)])
+    api = ApiClient(await aiohttp_client(create_app(core)),
+                    OpenApiChecker(build_openapi(all_endpoints())))
+    await api.bootstrap()
+    started = await api.get("/api/v1/auth/tidal")
+    assert (await api.post("/api/v1/auth/tidal",
+                           {"redirect_url": await approve(started.data["url"])})).status == 200
+    for playlist_id in ("00000000-0000-4000-8000-999999999999", "not-a-uuid"):
+        reply = await api.get(f"{P}/{playlist_id}", params={"source": "tidal"})
+        assert reply.status == 404, reply.json
+        assert reply.error == {"code": "NOT_FOUND", "message": "Playlist not found."}
+
+
+async def test_a_spotify_429_passes_on_a_capped_retry_after(api, fake):
+    started = await api.get(A)
+    assert (await api.post(A, {"redirect_url": await approve(started.data["url"])})).status == 200
+    faults = fake.app[FAULTS]
+    faults.retry_after, faults.rate_limit_count = 3600, 1
+    reply = await api.get(P)
+    assert reply.status == 503 and reply.error["code"] == "SOURCE_UNAVAILABLE", reply.json
+    assert reply.headers["Retry-After"] == "300"
+    assert reply.error["message"] == "spotify is rate limiting SoulSync; retry after 300 s."

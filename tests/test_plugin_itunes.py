@@ -275,7 +275,8 @@ async def test_own_request_timeout_is_a_provider_error(api, itunes, fake):
 
 
 async def test_outbound_limiter_holds_back_the_next_call_until_raised(api, itunes, fake):
-    assert (await api.patch("/api/v1/settings", {"itunes.requests_per_minute": 2})).status == 200
+    assert (await api.patch("/api/v1/settings", {"itunes.requests_per_minute": 3})).status == 200
+    await api.core.health.wait_rechecks()  # a settings change re-checks iTunes: one request
     before = faults(fake).requests
     await itunes.search_tracks("daft", 1)
     await itunes.search_tracks("daft", 1)
@@ -283,8 +284,9 @@ async def test_outbound_limiter_holds_back_the_next_call_until_raised(api, itune
         await asyncio.wait_for(itunes.search_tracks("daft", 1), 0.2)
     assert faults(fake).requests == before + 2
     await api.patch("/api/v1/settings", {"itunes.requests_per_minute": 100})
+    await api.core.health.wait_rechecks()
     await asyncio.wait_for(itunes.search_tracks("daft", 1), 1)
-    assert faults(fake).requests == before + 3
+    assert faults(fake).requests == before + 4  # the re-check, then the search
 
 
 async def test_health_ok_and_not_ok(api, itunes, fake):

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from soulsync_core.config import Section, Setting
 from soulsync_core.hooks import ProviderError, RateLimited, hookimpl
 from soulsync_core.models import Album, Artist, Health, Track
 
@@ -209,3 +210,99 @@ async def test_auto_order_is_a_live_setting(api, stubs):
     reply = await api.post("/api/v1/search/artists", {"query": "x"})
     assert reply.data["source"] == "itunes"
     assert stubs["hydrabase"].calls == 0
+
+
+# ------------------------------------------------------- no source to ask, cool-down cap
+
+
+async def test_auto_with_no_source_to_ask_is_503_with_each_reason(soulsync_factory):
+    off = StubProvider("hydrabase", configured=False)
+    limited, sick = StubProvider("spotify"), StubProvider("itunes")
+    api = await soulsync_factory(plugins=[("stubs", plugin_of(off, limited, sick))], environ={
+        "SOULSYNC_SEARCH__AUTO_ORDER": "hydrabase,spotify,itunes,deezer"})
+    sick.error = ProviderError("iTunes answered HTTP 503")
+    await api.core.health.check_all()
+    limited.error = RateLimited("429", retry_after=60)
+    reply = await api.post("/api/v1/search/tracks", {"query": "x"})
+    assert reply.status == 503, reply.json
+    assert reply.error == {"code": "SOURCE_UNAVAILABLE", "message": (
+        "auto is unavailable: no metadata source could be asked (hydrabase: it is not configured "
+        "(see its settings section); spotify: it is rate limited for 60 seconds; itunes: it is "
+        "down (unhealthy); deezer: it is not installed).")}
+    again = await api.post("/api/v1/search/albums", {"query": "x"})  # spotify cools down now
+    assert again.status == 503 and "spotify: it is rate limited for 60 more seconds" in \
+        again.error["message"]
+
+
+async def test_auto_with_no_source_installed_is_503(soulsync_factory):
+    api = await soulsync_factory()
+    reply = await api.post("/api/v1/search/artists", {"query": "x"})
+    assert reply.status == 503
+    assert reply.error["message"] == (
+        "auto is unavailable: no metadata source could be asked (hydrabase: it is not "
+        "installed; spotify: it is not installed; itunes: it is not installed).")
+
+
+async def test_empty_answers_stay_200_when_one_source_answered(api, stubs):
+    stubs["hydrabase"].error = ProviderError("socket closed")
+    stubs["spotify"].results = stubs["itunes"].results = 0
+    reply = await api.post("/api/v1/search/tracks", {"query": "x"})
+    assert reply.status == 200 and reply.data == {"tracks": [], "source": "auto"}
+
+
+@pytest.mark.parametrize(("order", "bad"), [(["itunes", "deezer"], "'deezer'"),
+                                            (["Spotify"], "'Spotify'")])
+async def test_auto_order_refuses_names_of_no_installed_source(api, order, bad):
+    reply = await api.patch("/api/v1/settings", {"search.auto_order": order})
+    assert reply.status == 400
+    assert reply.error["message"] == (f"search.auto_order: {bad} is not an installed metadata "
+                                      "source (installed: hydrabase, itunes, spotify).")
+    assert api.core.settings.get("search.auto_order") == ["hydrabase", "spotify", "itunes"]
+    empty = await api.patch("/api/v1/settings", {"search.auto_order": []})
+    assert empty.status == 400 and "at least one metadata source" in empty.error["message"]
+
+
+async def test_a_429_cool_down_is_capped_by_the_setting(api, stubs):
+    stubs["hydrabase"].error = RateLimited("429", retry_after=3600)
+    reply = await api.post("/api/v1/search/tracks", {"query": "x"})
+    assert reply.data["source"] == "spotify"
+    assert 290 < api.core.search.cooldown_left("hydrabase") <= 300  # default 300 s, not 3600
+    await api.patch("/api/v1/settings", {"search.max_cooldown_seconds": 20})
+    stubs["spotify"].error = RateLimited("429", retry_after=100_000)
+    await api.post("/api/v1/search/tracks", {"query": "x"})
+    assert 10 < api.core.search.cooldown_left("spotify") <= 20
+
+
+class GatedStub(StubProvider):
+    """A stub whose health check waits until ``gate`` is set."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def health(self) -> Health:
+        await self.gate.wait()
+        return await super().health()
+
+
+async def test_a_settings_change_makes_a_down_source_asked_at_once_and_rechecked(soulsync_factory):
+    source = GatedStub("itunes")
+    section = Section("itunes", (Setting("itunes.base_url", str, "", "Where it answers."),))
+    api = await soulsync_factory(plugins=[("stubs", plugin_of(source))], sections=[section],
+                                 environ={"SOULSYNC_SEARCH__AUTO_ORDER": "itunes"})
+    source.error = ProviderError("connection refused")
+    await api.core.health.check_all()
+    down = await api.post("/api/v1/search/tracks", {"query": "x"})
+    assert down.status == 503 and "itunes: it is down" in down.error["message"]
+    source.error = None
+    source.gate.clear()  # the re-check the change starts does not answer yet
+    assert (await api.patch("/api/v1/settings", {"itunes.base_url": "http://itunes"})).status == 200
+    reply = await api.post("/api/v1/search/tracks", {"query": "x"})
+    assert reply.status == 200 and reply.data["source"] == "itunes"
+    assert api.core.health.state("itunes").ok is False  # the last check predates the change
+    source.gate.set()
+    await api.core.health.wait_rechecks()
+    assert api.core.health.state("itunes").ok is True
+    status = (await api.get("/api/v1/system/status")).data["services"]
+    assert status["itunes"] is True

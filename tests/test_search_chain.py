@@ -99,3 +99,16 @@ async def test_status_reports_each_source_from_background_checks(soulsync_factor
     await api.core.health.check_all()
     services = (await api.get("/api/v1/system/status")).data["services"]
     assert services == {"hydrabase": True, "itunes": True, "spotify": True}
+
+
+@pytest.mark.parametrize("name", ["spotify", "itunes"])
+async def test_a_huge_retry_after_cools_a_source_down_for_the_cap_only(soulsync_factory, fakes, name):
+    env = environ(fakes) | {"SOULSYNC_SEARCH__AUTO_ORDER": f"{name},hydrabase"}
+    api = await soulsync_factory(plugins=PLUGINS, environ=env)
+    faults = fakes["apps"][name][FAULTS]
+    faults.retry_after, faults.rate_limit_count = 3600, 1
+    data = await search(api, "tracks", QUERY)
+    assert data["source"] == "hydrabase"
+    assert 290 < api.core.search.cooldown_left(name) <= 300  # search.max_cooldown_seconds
+    explicit = await api.post("/api/v1/search/tracks", {"query": QUERY, "source": name})
+    assert explicit.status == 503 and "rate limited for" in explicit.error["message"]

@@ -146,12 +146,10 @@ async def test_add_guesses_the_source_and_readding_returns_the_same_row(api):
     again = await api.post(WL, {"artist_id": 100, "artist_name": "Daft Punk (again)"})
     assert again.status == 200 and again.data["created"] is False
     assert again.data["artist"]["id"] == artist["id"] and again.data["artist"]["artist_name"] == "Daft Punk"
-    spotify_like = await api.post(WL, {"artist_id": "4tZwfgrHOc3mvqYlEYSvVi", "artist_name": "DP"})
-    assert spotify_like.status == 201 and spotify_like.data["artist"]["source"] == "spotify"
     explicit = await watch(api, "abc", "X", source="Apple_Music")
     assert explicit["source"] == "itunes"
     names = [a["artist_name"] for a in (await api.get(WL)).data["artists"]]
-    assert names == ["X", "DP", "Daft Punk"]  # most recently added first
+    assert names == ["X", "Daft Punk"]  # most recently added first
     assert (await api.get(WL, params={"fields": "artist_id,source"})).data["artists"][0] == {
         "artist_id": "abc", "source": "itunes"}
 
@@ -315,6 +313,58 @@ async def test_one_artist_failing_is_recorded_and_the_scan_goes_on(api, disco):
     assert second["status"] == "ok" and await wanted(api) == ["B1"]
     artists = {a["artist_id"]: a for a in (await api.get(WL)).data["artists"]}
     assert artists["100"]["last_scan_timestamp"] is None
+
+
+async def test_a_derived_source_that_is_not_installed_is_refused(api):
+    reply = await api.post(WL, {"artist_id": "4tZwfgrHOc3mvqYlEYSvVi", "artist_name": "DP"})
+    assert reply.status == 400
+    assert reply.error["message"] == (
+        "source must be a registered metadata provider (itunes); without a source, the id "
+        "'4tZwfgrHOc3mvqYlEYSvVi' means spotify, which is not installed; send source.")
+    assert (await api.get(WL)).data["artists"] == []
+
+
+async def test_artists_of_a_missing_or_unconfigured_provider_are_skipped_with_an_error(
+        soulsync_factory, disco):
+    off = Discography()
+    off.name, off.configured = "tidal", False  # type: ignore[misc]
+    api = await soulsync_factory(plugins=[("disco", plugin(disco)), ("off", plugin(off))],
+                                 environ=QUIET)
+    api.core.watchlist.clock = api.core.wishlist.clock = Clock(NOW)
+    await watch(api, "100")
+    await watch(api, "t1", "Tidal Artist", source="tidal")
+    # Watched while its plugin was installed; the plugin is gone since.
+    await api.core.db.execute(
+        "INSERT INTO watchlist_artists (source, artist_id, artist_name, name_fold, date_added, "
+        "updated_at) VALUES ('deezer', '27', 'Gone', 'gone', ?, ?)", (NOW.isoformat(),) * 2)
+    disco.release("100", "a", "A", "2026-03-09", ["A1"])
+    status = await scan(api)
+    outcomes = {a["artist_id"]: (a["status"], a["error"]) for a in status["artists"]}
+    assert outcomes == {
+        "100": ("ok", None),
+        "t1": ("error", "tidal is unavailable: it is not configured (see its settings section)"),
+        "27": ("error", "the metadata provider 'deezer' is not installed")}
+    assert status["artists_scanned"] == 3 and await wanted(api) == ["A1"]
+    assert status["partial"] is True and status["error"] is None
+    jobs = {j["kind"]: j for j in (await api.get("/api/v1/system/jobs")).data["jobs"]}
+    assert (jobs[JOB_KIND]["state"], jobs[JOB_KIND]["partial"]) == ("completed", True)
+
+
+async def test_a_scan_where_every_artist_failed_is_failed(api, disco):
+    await watch(api, "100")
+    await watch(api, "200", "Other")
+    disco.failing.update({"100", "200"})
+    assert (await api.post(f"{WL}/scan")).status == 202
+    await api.core.jobs.wait(JOB_KIND)
+    status = (await api.get(f"{WL}/scan")).data
+    assert (status["state"], status["partial"]) == ("failed", False)
+    assert status["error"] == ("Nothing could be done: 2 items failed (first: Daft Punk (itunes "
+                               "100): itunes is unavailable: the provider answered 502).")
+    assert [a["status"] for a in status["artists"]] == ["error", "error"]
+    jobs = {j["kind"]: j for j in (await api.get("/api/v1/system/jobs")).data["jobs"]}
+    assert (jobs[JOB_KIND]["state"], jobs[JOB_KIND]["last_error"]) == ("failed", status["error"])
+    activity = (await api.get("/api/v1/system/activity")).data["activities"][0]
+    assert activity["type"] == "watchlist.scan_failed"
 
 
 async def test_second_scan_while_one_runs_is_409_and_scan_body_is_checked(api, disco):

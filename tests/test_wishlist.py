@@ -26,6 +26,7 @@ from tests.download_fixtures import (
     metadata_plugin,
     open_api,
 )
+from tests.fakes.base import load_wire
 from tests.fakes.slskd import SLSKD, make_app
 from tests.library_fixtures import record
 
@@ -114,9 +115,14 @@ def fake_pipeline(core: Core, outcome: str = "failed") -> tuple[FakeDownloads, C
     return downloads, clock
 
 
+def quiet(music: Path) -> dict[str, str]:
+    """No schedules; downloads would be filed into ``music`` (a run needs the folder)."""
+    return {**QUIET, "SOULSYNC_LIBRARY__MUSIC_DIR": str(music)}
+
+
 @pytest.fixture
-async def api(soulsync_factory):
-    return await soulsync_factory(environ=QUIET)
+async def api(soulsync_factory, music):
+    return await soulsync_factory(environ=quiet(music))
 
 
 async def add(api, data: dict[str, Any], status: int = 201, **body: Any) -> dict[str, Any]:
@@ -131,11 +137,12 @@ async def listed(api, **params: str) -> list[dict[str, Any]]:
     return reply.data["tracks"]
 
 
-async def run(core: Core, *, manual: bool = False) -> dict[str, Any]:
+async def run(core: Core, *, manual: bool = False, state: str = "completed") -> dict[str, Any]:
+    """Run the wishlist; the run must end in ``state`` (``failed``: every track tried failed)."""
     info = await core.wishlist.start_run(manual=manual)
     await core.jobs.wait(JOB_KIND)
     final = await core.jobs.get(info.id)
-    assert final is not None and final.state == "completed", final
+    assert final is not None and final.state == state, final
     return final.result or {}
 
 
@@ -237,7 +244,7 @@ async def test_failures_back_off_on_the_schedule(api):
 
     async def automatic(expect_try: bool) -> None:
         before = tries()
-        await run(core)
+        await run(core, state="failed" if expect_try else "completed")
         assert tries() == before + expect_try, clock.now
 
     await automatic(True)             # 0 failures: tried
@@ -262,7 +269,9 @@ async def test_failures_back_off_on_the_schedule(api):
     await automatic(True)             # never given up
     assert (await listed(api))[0]["retry_count"] == 6
     status = (await api.get(f"{W}/process")).data
-    assert status["state"] == "completed" and status["failed"] == 1 and status["manual"] is False
+    assert status["state"] == "failed" and status["failed"] == 1 and status["manual"] is False
+    assert status["error"] == ("Nothing could be done: 1 item failed (first: Daft Punk - One More "
+                               "Time: no file matched).")
 
 
 async def test_manual_run_ignores_the_back_off_and_backoff_follows_settings(api):
@@ -270,7 +279,7 @@ async def test_manual_run_ignores_the_back_off_and_backoff_follows_settings(api)
     downloads, _clock = fake_pipeline(core, "failed")
     await add(api, track())
     for _ in range(2):
-        await run(core)
+        await run(core, state="failed")
     result = await run(core)
     assert result["waiting"] == 1 and len(downloads.requested) == 2
     reply = await api.post(f"{W}/process")
@@ -281,7 +290,7 @@ async def test_manual_run_ignores_the_back_off_and_backoff_follows_settings(api)
     assert len(downloads.requested) == 3  # 3 failures: 24 h
     reply = await api.patch("/api/v1/settings", {"wishlist.retry_hours_after_3_failures": 0})
     assert reply.status == 200, reply.json
-    await run(core)
+    await run(core, state="failed")
     assert len(downloads.requested) == 4
 
 
@@ -389,9 +398,13 @@ async def test_stats_count_wishlist_and_watchlist(api):
     fake_pipeline(core, "failed")
     await add(api, track("t1"))
     await add(api, track("t2", "Two"))
-    await run(core)
+    await run(core, state="failed")
     await add(api, track("t3", "Three"))
-    await api.post("/api/v1/watchlist", {"artist_id": "123", "artist_name": "Daft Punk"})
+    # No metadata provider is installed here, so the API would refuse to watch anyone.
+    await core.db.execute(
+        "INSERT INTO watchlist_artists (source, artist_id, artist_name, name_fold, date_added, "
+        "updated_at) VALUES ('itunes', '123', 'Daft Punk', 'daft punk', ?, ?)",
+        ("2026-03-03T12:00:00+00:00",) * 2)
     stats = (await api.get("/api/v1/system/stats")).data
     assert stats["wishlist"] == {"total": 3, "downloading": 0, "failed": 2}
     assert stats["watchlist"] == {"artists": 1}
@@ -401,9 +414,10 @@ async def test_stats_count_wishlist_and_watchlist(api):
 # ------------------------------------------------------------------------------ restarts
 
 
-async def test_restart_during_a_run_loses_nothing_and_leaves_nothing_processing(tmp_path: Path):
+async def test_restart_during_a_run_loses_nothing_and_leaves_nothing_processing(tmp_path: Path,
+                                                                                 music: Path):
     data, crashed = tmp_path / "data", tmp_path / "crashed"
-    core = await Core.open(data, environ=QUIET, entry_points=False)
+    core = await Core.open(data, environ=quiet(music), entry_points=False)
     try:
         downloads, _clock = fake_pipeline(core, "hang")
         for i in range(3):
@@ -420,7 +434,7 @@ async def test_restart_during_a_run_loses_nothing_and_leaves_nothing_processing(
         await core.jobs.shutdown()
         await core.close()
 
-    core = await Core.open(crashed, environ=QUIET, entry_points=False)
+    core = await Core.open(crashed, environ=quiet(music), entry_points=False)
     try:
         assert await core.jobs.recover() == 1
         job = await core.jobs.latest(JOB_KIND)
@@ -434,7 +448,7 @@ async def test_restart_during_a_run_loses_nothing_and_leaves_nothing_processing(
                 id=i, status=status, error="gone" if status == "failed" else None,
                 wanted=Wanted(f"Song {i - 1}", ["Daft Punk"]))
         downloads.outcome = "failed"
-        result = await run(core)
+        result = await run(core)  # one done, two failed: completed, partial
         assert (result["downloaded"], result["waiting"]) == (1, 1)
         tracks, total = await core.wishlist.page("all", 0, 50)
         by_id = {t.track_id: t for t in tracks}
@@ -442,15 +456,17 @@ async def test_restart_during_a_run_loses_nothing_and_leaves_nothing_processing(
         assert by_id["t1"].retry_count == 2 and by_id["t1"].download_id is None  # settled, retried
         assert by_id["t2"].download_id == 3 and by_id["t2"].retry_count == 0     # still running
         await downloads.finish(3, "failed")
-        await run(core)
+        await run(core, state="failed")
         tracks, _total = await core.wishlist.page("all", 0, 50)
         assert {t.track_id: t.download_id for t in tracks} == {"t1": None, "t2": None}
     finally:
         await core.close()
 
 
-async def test_schedule_first_run_after_a_minute_and_a_missed_run_at_once(tmp_path: Path):
-    core = await Core.open(tmp_path / "data", environ={"SOULSYNC_WISHLIST__INTERVAL_MINUTES": "30"},
+async def test_schedule_first_run_after_a_minute_and_a_missed_run_at_once(tmp_path: Path,
+                                                                         music: Path):
+    core = await Core.open(tmp_path / "data", environ={"SOULSYNC_WISHLIST__INTERVAL_MINUTES": "30",
+                                                       "SOULSYNC_LIBRARY__MUSIC_DIR": str(music)},
                            entry_points=False)
     try:
         downloads, clock = fake_pipeline(core, "completed")
@@ -504,3 +520,42 @@ async def test_wishlist_track_is_downloaded_through_slskd_and_leaves_the_list(
     assert await listed(api) == []
     tracks = (await api.get("/api/v1/library/tracks", params={"title": "One More Time"})).data["tracks"]
     assert len(tracks) == 1
+
+
+async def test_a_run_without_the_music_folder_fails_and_downloads_nothing(soulsync_factory,
+                                                                          tmp_path):
+    absent = tmp_path / "unmounted" / "music"
+    api = await soulsync_factory(environ=quiet(absent))
+    downloads, _clock = fake_pipeline(api.core, "completed")
+    await add(api, track())
+    assert (await api.post(f"{W}/process")).status == 202
+    await api.core.jobs.wait(JOB_KIND)
+    status = (await api.get(f"{W}/process")).data
+    assert status["state"] == "failed"
+    assert status["error"] == (f"The music folder {absent} does not exist or is not a folder. "
+                               "Set library.music_dir to the folder that holds your music.")
+    assert downloads.requested == [] and len(await listed(api)) == 1
+    assert not absent.parent.exists()
+
+
+async def test_shazarrs_body_a_spotify_track_under_spotify_track_data(api):
+    """shazarr posts the public server's documented body: ``spotify_track_data`` holding the
+    track object exactly as Spotify's search returns it (``external_ids``, album images, uri)."""
+    sample = load_wire("spotify", "search_track.GET_v1_search_type_track.json")
+    spotify_track = sample["tracks"]["items"][0]
+    reply = await api.post(W, {"spotify_track_data": spotify_track})
+    assert reply.status == 201, reply.json
+    assert reply.data["created"] is True and reply.data["message"] == "Track added to wishlist."
+    track = reply.data["track"]
+    assert (track["spotify_track_id"], track["track_name"], track["artist_name"],
+            track["album_name"]) == (spotify_track["id"], "One More Time", "Daft Punk", "Discovery")
+    assert track["track_data"] == spotify_track  # stored whole, as sent
+    again = await api.post(W, {"spotify_track_data": spotify_track})
+    assert again.status == 200 and again.data["created"] is False
+    assert [t["track_id"] for t in await listed(api)] == [spotify_track["id"]]
+    # Its ISRC (under external_ids) finds the library's copy even under another title.
+    await api.core.library.store.save([record("Daft Punk", "Discovery", "One More Time (Edit)",
+                                              isrc=spotify_track["external_ids"]["isrc"])])
+    downloads, _clock = fake_pipeline(api.core, "failed")
+    result = await run(api.core, manual=True)
+    assert result["in_library"] == 1 and downloads.requested == [] and await listed(api) == []

@@ -27,6 +27,7 @@ from soulsync_core.downloads.service import (
 )
 from soulsync_core.downloads.wanted import guess_source, resolve_query
 from soulsync_core.library.objects import LibraryTrack, raw
+from soulsync_core.search import SourceUnavailable
 
 routes = Routes("downloads")
 
@@ -223,7 +224,10 @@ async def start_download(request: web.Request, body: DownloadBody) -> web.Respon
         if not core.search.names():
             raise ApiError(503, "NOT_AVAILABLE", "No metadata source is installed to look the query "
                            "up; send the track itself (name, artists, album, duration_ms).")
-        wanted = await resolve_query(core.search, text)
+        try:
+            wanted = await resolve_query(core.search, text)
+        except SourceUnavailable as exc:  # no metadata source could be asked at all
+            raise ApiError(503, "SOURCE_UNAVAILABLE", f"{exc}.") from None
         if wanted is None:
             raise not_found(f"No metadata source found a track for {text!r}.")
     else:

@@ -17,7 +17,8 @@ routes = Routes("system")
 class JobSummary(msgspec.Struct):
     """One kind of job. ``state`` is ``running``, the last run's final state, or ``idle`` when
     it never ran; ``next_run`` is the next scheduled start (null: not on a schedule);
-    ``last_error`` is the error of the latest run that failed. Times are ISO-8601 UTC."""
+    ``last_error`` is the error of the latest run that failed; ``partial`` is true when the
+    last run completed with some items failed. Times are ISO-8601 UTC."""
 
     kind: str
     state: str
@@ -27,6 +28,7 @@ class JobSummary(msgspec.Struct):
     next_run: str | None
     last_error: str | None
     last_error_at: str | None
+    partial: bool = False
 
 
 class JobList(msgspec.Struct):
@@ -48,5 +50,6 @@ async def list_jobs(request: web.Request) -> web.Response:
             kind, latest.state if latest else "idle", latest.id if latest else None,
             latest.created_at if latest else None, latest.finished_at if latest else None,
             await schedule.next_run() if schedule else None,
-            failure.error if failure else None, failure.finished_at if failure else None))
+            failure.error if failure else None, failure.finished_at if failure else None,
+            bool(latest and latest.partial)))
     return ok(JobList(jobs))

@@ -16,8 +16,10 @@ from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
 from soulsync_core.api.middlewares import profile_of
 from soulsync_core.hooks import NotAuthenticated, ProviderError, RateLimited
 from soulsync_core.jobs import JobConflict
+from soulsync_core.music_folder import MusicFolderMissing
 from soulsync_core.playlists.service import SYNC_MODES, NotConnected, SyncEntry, SyncStatus, UnknownSource
 from soulsync_core.playlists.tracks import display_of, source_track_objects, track_object
+from soulsync_core.search import capped_cooldown
 from soulsync_core.wishlist import WishlistInputError
 
 routes = Routes("playlists")
@@ -95,8 +97,9 @@ class PinBody(msgspec.Struct):
 
 
 @asynccontextmanager
-async def _source_errors(source: str) -> AsyncIterator[None]:
-    """Turn what a playlist source raises into the API's errors."""
+async def _source_errors(request: web.Request, source: str) -> AsyncIterator[None]:
+    """Turn what a playlist source raises into the API's errors (a 429's Retry-After passed on
+    capped by ``search.max_cooldown_seconds``)."""
     try:
         async with asyncio.timeout(SOURCE_TIMEOUT_SECONDS):
             yield
@@ -107,7 +110,7 @@ async def _source_errors(source: str) -> AsyncIterator[None]:
     except (NotConnected, NotAuthenticated) as exc:
         raise ApiError(401, "NOT_AUTHENTICATED", str(exc)) from None
     except RateLimited as exc:
-        seconds = max(1, round(exc.retry_after))
+        seconds = round(capped_cooldown(exc.retry_after, core_of(request).settings))
         raise ApiError(503, "SOURCE_UNAVAILABLE", f"{source} is rate limiting SoulSync; retry "
                        f"after {seconds} s.", {"Retry-After": str(seconds)}) from None
     except ProviderError as exc:
@@ -125,7 +128,7 @@ def _source_name(raw: str) -> str:
             query=SourceQuery, response=PlaylistList, errors=(401, 503), profiled=True)
 async def list_playlists(request: web.Request, query: SourceQuery) -> web.Response:
     source = _source_name(query.source)
-    async with _source_errors(source):
+    async with _source_errors(request, source):
         playlists = await core_of(request).playlists.list_playlists(source, profile_of(request))
     return ok(PlaylistList([PlaylistSummary(p.id, p.name, p.owner or "Unknown Owner", p.total_tracks,
                                             p.image_url) for p in playlists], source))
@@ -136,7 +139,7 @@ async def list_playlists(request: web.Request, query: SourceQuery) -> web.Respon
 async def get_playlist(request: web.Request, query: SourceQuery) -> web.Response:
     source = _source_name(query.source)
     try:
-        async with _source_errors(source):
+        async with _source_errors(request, source):
             playlist = await core_of(request).playlists.get_playlist(
                 source, request.match_info["playlist_id"], profile_of(request))
     except LookupError:
@@ -181,7 +184,7 @@ async def sync_playlist(request: web.Request, body: SyncBody) -> web.Response:
     source = _source_name(body.source) if (body.source or "").strip() else None
     name = (body.playlist_name or "").strip() or None
     try:
-        async with _source_errors(source or "spotify"):
+        async with _source_errors(request, source or "spotify"):
             job = await core_of(request).playlists.start_sync(
                 playlist_id, name=name, tracks=tracks, source=source, mode=mode,  # type: ignore[arg-type]
                 download_missing=body.download_missing, profile_id=profile_of(request))
@@ -204,7 +207,7 @@ async def sync_status(request: web.Request) -> web.Response:
 
 @routes.post("/playlists/{playlist_id}/sync/matches", "Pin the library track of one entry of "
              "the last sync (by position) for every later sync, or remove the pin.",
-             body=PinBody, response=SyncEntry, errors=(404,), profiled=True)
+             body=PinBody, response=SyncEntry, errors=(404, 409), profiled=True)
 async def pin_match(request: web.Request, body: PinBody) -> web.Response:
     if body.pinned and body.track_id is UNSET:
         raise bad_request("track_id is required: a library track id, or null for \"not in the "
@@ -216,4 +219,7 @@ async def pin_match(request: web.Request, body: PinBody) -> web.Response:
                                                      profile_of(request))
     except LookupError as exc:
         raise not_found(str(exc)) from None
+    except MusicFolderMissing as exc:
+        raise ApiError(409, "CONFLICT", f"The pin is saved, but the M3U8 was not written: "
+                       f"{exc}") from None
     return ok(entry)

@@ -65,6 +65,8 @@ def _split_query(query: str) -> TrackInfo | None:
 async def resolve_query(search: MetadataSearch, query: str, *, duration_ms: int = 0) -> Wanted | None:
     """Return the track ``query`` names according to the metadata sources, None when none knows it.
 
+    Raises NoSourceAvailable (a SourceUnavailable) when no source could be asked at all.
+
     With ``"Artist - Title"`` the first of the results that matches artist and title (and
     ``duration_ms``, when known) wins (a source may list a live version or a cover first);
     otherwise the first result.

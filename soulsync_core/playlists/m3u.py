@@ -77,10 +77,11 @@ def write_playlist(playlist_file: Path, entries: Sequence[Entry], *, append: boo
     """Write the playlist and return how many entries it holds.
 
     ``append`` keeps every entry already in the file (also ones the user added by hand) and
-    adds the new paths after them; otherwise the file holds exactly ``entries``. Blocking:
-    run it in a thread.
+    adds the new paths after them; otherwise the file holds exactly ``entries``. The playlist's
+    folder is created, never its parents (FileNotFoundError: see
+    :mod:`soulsync_core.music_folder`). Blocking: run it in a thread.
     """
-    playlist_file.parent.mkdir(parents=True, exist_ok=True)
+    playlist_file.parent.mkdir(exist_ok=True)
     if append:
         kept = read_entries(playlist_file)
         known = {entry.path for entry in kept}

@@ -36,6 +36,7 @@ from soulsync_core.hooks import AccountLogin, PlaylistSource
 from soulsync_core.jobs import JobContext, JobFailed, JobInfo, JobRunner
 from soulsync_core.library.matcher import LibraryMatch, LibraryMatcher
 from soulsync_core.models import Playlist
+from soulsync_core.music_folder import MusicFolderMissing, require_music_folder
 from soulsync_core.playlists import m3u
 from soulsync_core.playlists.store import Entry, PlaylistStore, SyncedPlaylist
 from soulsync_core.playlists.tracks import (
@@ -251,6 +252,8 @@ class PlaylistService:
         return self._locks.setdefault(playlist_id, asyncio.Lock())
 
     async def _sync(self, ctx: JobContext, run: _Run) -> dict[str, Any]:
+        # Before anything is wanted or downloaded: the M3U8 could not be written anyway.
+        await require_music_folder(self._music_dir(), self.playlists_dir())
         ctx.progress(phase="reading the playlist")
         objects = await self._fetch(run)
         # Held from reading the last sync's state to saving the new one (not while a slow
@@ -377,8 +380,10 @@ class PlaylistService:
     async def _write_m3u8(self, playlist_id: str, name: str, mode: str, entries: Sequence[Entry],
                           old_path: str | None, totals: SyncTotals) -> Path:
         """Write the playlist's M3U8 and return its path (a name another playlist's file
-        already has gets the playlist id added)."""
+        already has gets the playlist id added). Raises MusicFolderMissing rather than
+        creating the music folder or the playlists folder's parent."""
         folder = self.playlists_dir()
+        await require_music_folder(self._music_dir(), folder)
         path = folder / m3u.file_name(name)
         owner = await self.store.m3u8_owner(str(path))
         if owner is not None and owner != playlist_id:
@@ -416,8 +421,13 @@ class PlaylistService:
                                                    library_track_id=entry.library_track_id,
                                                    confidence=1.0, method="download",
                                                    action="downloaded")
-                await self._write_m3u8(playlist_id, playlist.name, playlist.mode, entries,
-                                       playlist.m3u8_path, SyncTotals())
+                try:
+                    await self._write_m3u8(playlist_id, playlist.name, playlist.mode, entries,
+                                           playlist.m3u8_path, SyncTotals())
+                except MusicFolderMissing as exc:
+                    # The entry is saved; the next sync or download writes the file.
+                    log.warning("playlist %s: M3U8 not updated: %s", playlist_id, exc)
+                    continue
             log.info("playlist %s: download %d arrived, M3U8 updated", playlist_id, download.id)
 
     # ------------------------------------------------------------------ result, pins
@@ -486,8 +496,9 @@ class PlaylistService:
         library"), or remove its pin (``pinned`` False); the M3U8 is rewritten at once.
 
         Raises LookupError when the playlist, the entry or the library track does not exist,
-        or (with ``profile_id``) when the playlist's last sync was another profile's.
-        A running sync of the playlist is waited for (its lock), never refused.
+        or (with ``profile_id``) when the playlist's last sync was another profile's;
+        MusicFolderMissing when the M3U8 cannot be rewritten (the pin is kept). A running sync
+        of the playlist is waited for (its lock), never refused.
         """
         async with self._lock(playlist_id):
             playlist = await self.store.playlist(playlist_id)

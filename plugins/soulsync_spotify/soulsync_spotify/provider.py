@@ -394,7 +394,9 @@ def parse_playlist_id(value: str) -> str:
 
 
 def _playlist_error(exc: ApiError, playlist_id: str) -> Exception:
-    if exc.status == 404:
+    # An id that is not 22 base62 characters gets 400 "Invalid base62 id", not 404: to the
+    # caller both mean Spotify has no such playlist.
+    if exc.status == 404 or (exc.status == 400 and "invalid base62 id" in str(exc).lower()):
         return LookupError(f"Playlist {playlist_id} not found on Spotify")
     if exc.status == 403:
         return ProviderError(f"Spotify refused access to playlist {playlist_id} (HTTP 403): "
