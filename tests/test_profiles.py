@@ -22,6 +22,23 @@ WISHLIST = "/api/v1/wishlist"
 WATCHLIST = "/api/v1/watchlist"
 
 
+class SpotifyDiscography(Discography):
+    name = "spotify"
+
+
+@pytest.fixture
+async def core(data_dir: Path):
+    """A core with a metadata source for each id the watchlist derives (spotify, itunes): an
+    artist is watched only through an installed source."""
+    from soulsync_core.core import Core
+
+    core = await Core.open(data_dir, environ={}, entry_points=False,
+                           plugins=[("itunes", discography_plugin(Discography())),
+                                    ("spotify", discography_plugin(SpotifyDiscography()))])
+    yield core
+    await core.close()
+
+
 def track(track_id: str, name: str, artist: str = "Daft Punk") -> dict[str, Any]:
     return {"track_data": {"id": track_id, "name": name, "artists": [{"name": artist}],
                            "album": {"name": "Discovery", "album_type": "album"}}}
