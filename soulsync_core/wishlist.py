@@ -37,6 +37,7 @@ from soulsync_core.db import Database, Row
 from soulsync_core.downloads.models import FINISHED, Download, Wanted
 from soulsync_core.downloads.service import NoDownloadClient
 from soulsync_core.downloads.wanted import guess_source
+from soulsync_core.events import EventBus
 from soulsync_core.jobs import JobConflict, JobContext, JobFailed, JobInfo, JobRunner
 from soulsync_core.library.matcher import LibraryMatcher
 from soulsync_core.matching import fold
@@ -240,8 +241,10 @@ class WishlistService:
     """
 
     def __init__(self, db: Database, settings: Settings, jobs: JobRunner, activity: Activity,
-                 matcher: LibraryMatcher, downloads: Downloads, clock: Clock = utc_now):
+                 matcher: LibraryMatcher, downloads: Downloads, clock: Clock = utc_now,
+                 events: EventBus | None = None):
         self._db = db
+        self._events = events or EventBus()
         self._settings = settings
         self._jobs = jobs
         self._activity = activity
@@ -295,6 +298,8 @@ class WishlistService:
                     "source_info = ? WHERE id = ?", (*values, row_id))
         added = await self.get(int(row_id or 0))
         assert added is not None  # just written
+        if existing is None:
+            self._events.publish("wishlist.added", added)
         return added, existing is None
 
     async def get(self, row_id: int) -> WishlistTrack | None:
@@ -316,8 +321,11 @@ class WishlistService:
 
     async def remove(self, track_id: str) -> bool:
         """Delete the track with that provider id; return whether there was one."""
-        return await self._db.execute("DELETE FROM wishlist_tracks WHERE track_id = ?",
-                                      (track_id,)) > 0
+        removed = await self._db.execute("DELETE FROM wishlist_tracks WHERE track_id = ?",
+                                         (track_id,)) > 0
+        if removed:
+            self._events.publish("wishlist.removed", {"track_id": track_id})
+        return removed
 
     async def is_wanted(self, track_id: str, title: str, artists: list[str]) -> bool:
         """Return whether the wishlist holds this track (same id, or same artist and title)."""
@@ -411,6 +419,7 @@ class WishlistService:
             f"{counts['downloaded']} downloaded, {counts['failed']} failed, "
             f"{counts['in_library']} already in the library, {counts['waiting']} waiting "
             f"({'manual' if manual else 'automatic'} run, {counts['total']} tracks)")
+        self._events.publish("wishlist.processed", {"job_id": ctx.info.id, "manual": manual, **counts})
         return counts
 
     async def _settle(self, counts: dict[str, int], ctx: JobContext) -> None:

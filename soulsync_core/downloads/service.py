@@ -57,10 +57,12 @@ from soulsync_core.downloads.models import (
     Download,
     Status,
     Wanted,
+    download_detail,
 )
 from soulsync_core.downloads.store import DownloadStore
 from soulsync_core.downloads.transfers import Limits, Watch, judge
 from soulsync_core.downloads.wanted import track_key
+from soulsync_core.events import EventBus
 from soulsync_core.hooks import DownloadClient, ProviderError, RateLimited
 from soulsync_core.library import LibraryService
 from soulsync_core.matching import QualityProfile, parse_quality_profile, rank_candidates, search_queries
@@ -77,6 +79,10 @@ MAX_STORED_CANDIDATES = 100
 BUSY_RETRIES = 3
 # How long stop() lets imports (a copy and a rename) finish before cancelling them.
 STOP_IMPORT_WAIT_SECONDS = 10.0
+
+# not_found is a failure to a listener; the data's status tells which.
+FINISH_EVENTS = {"completed": "download.completed", "failed": "download.failed",
+                 "not_found": "download.failed", "cancelled": "download.cancelled"}
 
 CompletedListener = Callable[[Download], Awaitable[None] | None]
 
@@ -112,8 +118,10 @@ class DownloadService:
     """
 
     def __init__(self, db: Database, settings: Settings, activity: Activity,
-                 library: LibraryService, clients: Sequence[DownloadClient]):
+                 library: LibraryService, clients: Sequence[DownloadClient],
+                 events: EventBus | None = None):
         self._settings = settings
+        self._events = events or EventBus()
         self._activity = activity
         self.store = DownloadStore(db)
         self.importer = Importer(library)
@@ -172,6 +180,7 @@ class DownloadService:
                 return existing, False
             download = await self.store.create(wanted, key, client.name)
         log.info("download %d queued: %s - %s", download.id, wanted.artist, wanted.title)
+        self._events.publish("download.queued", download_detail(download))
         self._wake.set()
         return download, True
 
@@ -338,6 +347,7 @@ class DownloadService:
                         f"{download.wanted.artist} - {download.wanted.title}: searching "
                         f"{download.client}")
                 await self.store.update(download, status="searching")
+                self._events.publish("download.searching", download_detail(download))
                 self._active[download.id] = download
                 self._spawn(download, self._pursue(download))
 
@@ -531,6 +541,8 @@ class DownloadService:
             for name, downloads in by_client.items():
                 changed += await self._poll_client(self._clients[name], downloads)
             await self.store.save_progress(changed)
+            for download in changed:
+                self._events.publish("download.progress", download_detail(download), key=download.id)
 
     async def _poll_client(self, client: DownloadClient, downloads: list[Download]) -> list[Download]:
         listed_at = self.clock()
@@ -693,6 +705,7 @@ class DownloadService:
     async def _finish(self, download: Download, status: Status, **fields: Any) -> None:
         """Give ``download`` a final status, free its slot, tell the feed and the listeners."""
         await self.store.update(download, status=status, **fields)
+        self._events.publish(FINISH_EVENTS[status], download_detail(download))
         self._active.pop(download.id, None)
         self._watches.pop(download.id, None)
         self._wake.set()

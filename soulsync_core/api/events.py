@@ -1,0 +1,156 @@
+"""``GET /events``: the live event stream as Server-Sent Events (``text/event-stream``).
+
+Each event is sent as ``id:``, ``event:`` (its type) and ``data:`` (the event as JSON). A
+client that reconnects sends ``Last-Event-ID`` (or ``?since=``) and gets what it missed from
+the ring buffer, or a ``reset`` event when that is gone. An idle stream gets a comment line
+every ``events.heartbeat_seconds``. One API key may hold ``events.max_streams_per_key``
+streams; a revoked key's streams end at once, and so do all streams when the daemon stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+
+import msgspec
+from aiohttp import web
+from aiohttp_sse import EventSourceResponse
+
+from soulsync_core.api.endpoints import Routes, core_of
+from soulsync_core.api.envelope import ApiError, bad_request
+from soulsync_core.api.middlewares import API_KEY_ID
+from soulsync_core.events import RESET, EventBus, Subscription
+from soulsync_core.timefmt import utc_now_iso
+
+log = logging.getLogger(__name__)
+
+routes = Routes("events")
+
+_PATTERN = re.compile(r"[a-z0-9_.*?\[\]-]+")
+# A reader that takes no data for this long has its connection aborted (aiohttp-sse).
+SEND_TIMEOUT_SECONDS = 60.0
+
+
+class EventsQuery(msgspec.Struct):
+    """``types``: comma-separated event types or globs (``download.*,service.*``); ``since``:
+    the last event id seen (the ``Last-Event-ID`` header does the same and wins)."""
+
+    types: str | None = None
+    since: int | None = None
+
+
+class EventStreams:
+    """The open streams, by API key: the per-key cap, revocation and shutdown."""
+
+    def __init__(self, bus: EventBus):
+        self._bus = bus
+        self._by_key: dict[str, set[Subscription]] = {}
+        self._watcher: asyncio.Task[None] | None = None
+        self.closing = False
+
+    def count(self, key_id: str) -> int:
+        return len(self._by_key.get(key_id, ()))
+
+    def add(self, key_id: str, subscription: Subscription) -> None:
+        self._by_key.setdefault(key_id, set()).add(subscription)
+        if self._watcher is None:
+            revoked, _ = self._bus.subscribe(("api_key.revoked",))
+            self._watcher = asyncio.create_task(self._watch(revoked), name="event stream keys")
+
+    def remove(self, key_id: str, subscription: Subscription) -> None:
+        streams = self._by_key.get(key_id)
+        if streams is not None:
+            streams.discard(subscription)
+            if not streams:
+                del self._by_key[key_id]
+
+    async def _watch(self, revoked: Subscription) -> None:
+        while (item := await revoked.next()) is not None:
+            data = item.event.data
+            key_id = data.get("id") if isinstance(data, dict) else None
+            for subscription in list(self._by_key.get(str(key_id), ())):
+                subscription.close()
+
+    def close_all(self) -> None:
+        """End every stream now (shutdown): their handlers return at once."""
+        self.closing = True
+        for streams in list(self._by_key.values()):
+            for subscription in list(streams):
+                subscription.close()
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+
+EVENT_STREAMS = web.AppKey("event_streams", EventStreams)
+
+
+async def close_event_streams(app: web.Application) -> None:
+    """``on_shutdown``: end the open streams so the server need not wait for them."""
+    app[EVENT_STREAMS].close_all()
+
+
+def parse_types(raw: str | None) -> list[str]:
+    """Return the globs of ``?types=``; a 400 names one that is not a type pattern."""
+    patterns = [p.strip() for p in (raw or "").split(",") if p.strip()]
+    for pattern in patterns:
+        if not _PATTERN.fullmatch(pattern):
+            raise bad_request(f"types: {pattern!r} is not an event type or glob; use e.g. "
+                              "types=download.*,service.down (see docs/events.md).")
+    return patterns
+
+
+def last_seen(request: web.Request, since: int | None) -> int | None:
+    """Return the id to resume after: ``Last-Event-ID`` (what EventSource sends), else ``since``."""
+    header = request.headers.get("Last-Event-ID")
+    if header is None or not header.strip():
+        return since
+    try:
+        return int(header.strip())
+    except ValueError:
+        raise bad_request("Last-Event-ID must be an event id (an integer).") from None
+
+
+@routes.get("/events", "Live events as Server-Sent Events (text/event-stream); resumable with "
+            "Last-Event-ID or ?since=, filtered with ?types=.", query=EventsQuery, response=str,
+            enveloped=False, errors=(429, 503))
+async def event_stream(request: web.Request, query: EventsQuery) -> web.StreamResponse:
+    core = core_of(request)
+    patterns = parse_types(query.types)
+    since = last_seen(request, query.since)
+    streams = request.app[EVENT_STREAMS]
+    if streams.closing:
+        raise ApiError(503, "SHUTTING_DOWN", "SoulSync is stopping; reconnect in a moment.")
+    key_id = request[API_KEY_ID]
+    limit = core.settings.get("events.max_streams_per_key")
+    if streams.count(key_id) >= limit:
+        raise ApiError(429, "TOO_MANY_STREAMS",
+                       f"This API key already has {limit} event streams open "
+                       "(events.max_streams_per_key); close one or raise the setting.")
+    subscription, complete = core.events.subscribe(
+        patterns, queue_size=core.settings.get("events.queue_size"), since=since)
+    streams.add(key_id, subscription)
+    response = EventSourceResponse(ping_interval=core.settings.get("events.heartbeat_seconds"),
+                                   send_timeout=SEND_TIMEOUT_SECONDS)
+    try:
+        await response.prepare(request)
+        # The ping task ends when the connection is gone: stop waiting for events then.
+        watcher = asyncio.ensure_future(response.wait())
+        watcher.add_done_callback(lambda _done: subscription.close())
+        if not complete:
+            await response.send(msgspec.json.encode(
+                {"type": RESET, "at": utc_now_iso(), "data": {"last_id": core.events.last_id}}
+            ).decode(), event=RESET)
+        while (item := await subscription.next()) is not None:
+            event = item.event
+            await response.send(item.body, id=str(event.id) if event.id else None, event=event.type)
+    except (ConnectionResetError, TimeoutError, RuntimeError) as exc:
+        log.debug("event stream ended: %r", exc)
+    finally:
+        subscription.close()
+        streams.remove(key_id, subscription)
+        if response.prepared:
+            with contextlib.suppress(RuntimeError):
+                response.stop_streaming()
+    return response
