@@ -93,6 +93,7 @@ class Subscription:
         self._queue: deque[Published] = deque(maxlen=size)
         self._ready = asyncio.Event()
         self.lost = 0
+        self.dropped = 0  # all lost so far, for figures
         self.closed = False
 
     def offer(self, item: Published) -> None:
@@ -101,6 +102,7 @@ class Subscription:
             return
         if len(self._queue) == self._queue.maxlen:
             self.lost += 1
+            self.dropped += 1
         self._queue.append(item)
         self._ready.set()
 

@@ -31,6 +31,8 @@ routes = Routes("events")
 _PATTERN = re.compile(r"[a-z0-9_.*?\[\]-]+")
 # A reader that takes no data for this long has its connection aborted (aiohttp-sse).
 SEND_TIMEOUT_SECONDS = 60.0
+# At shutdown, how long a stream blocked on a reader that does not read may take to end.
+STUCK_CLOSE_SECONDS = 1.0
 
 
 class EventsQuery(msgspec.Struct):
@@ -47,24 +49,36 @@ class EventStreams:
     def __init__(self, bus: EventBus):
         self._bus = bus
         self._by_key: dict[str, set[Subscription]] = {}
+        self._requests: dict[Subscription, web.Request] = {}
         self._watcher: asyncio.Task[None] | None = None
+        self._none_open = asyncio.Event()
+        self._none_open.set()
         self.closing = False
 
     def count(self, key_id: str) -> int:
         return len(self._by_key.get(key_id, ()))
 
-    def add(self, key_id: str, subscription: Subscription) -> None:
+    def open_streams(self) -> list[Subscription]:
+        """Return the subscription of every open stream."""
+        return [s for streams in self._by_key.values() for s in streams]
+
+    def add(self, key_id: str, subscription: Subscription, request: web.Request) -> None:
         self._by_key.setdefault(key_id, set()).add(subscription)
+        self._requests[subscription] = request
+        self._none_open.clear()
         if self._watcher is None:
             revoked, _ = self._bus.subscribe(("api_key.revoked",))
             self._watcher = asyncio.create_task(self._watch(revoked), name="event stream keys")
 
     def remove(self, key_id: str, subscription: Subscription) -> None:
         streams = self._by_key.get(key_id)
+        self._requests.pop(subscription, None)
         if streams is not None:
             streams.discard(subscription)
             if not streams:
                 del self._by_key[key_id]
+        if not self._by_key:
+            self._none_open.set()
 
     async def _watch(self, revoked: Subscription) -> None:
         while (item := await revoked.next()) is not None:
@@ -73,14 +87,20 @@ class EventStreams:
             for subscription in list(self._by_key.get(str(key_id), ())):
                 subscription.close()
 
-    def close_all(self) -> None:
-        """End every stream now (shutdown): their handlers return at once."""
+    async def close_all(self) -> None:
+        """End every stream (shutdown): idle ones at once, with a proper end of the response;
+        the connections of readers stuck for longer than ``STUCK_CLOSE_SECONDS`` are aborted."""
         self.closing = True
-        for streams in list(self._by_key.values()):
-            for subscription in list(streams):
-                subscription.close()
+        for subscription in self.open_streams():
+            subscription.close()
         if self._watcher is not None:
             self._watcher.cancel()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STUCK_CLOSE_SECONDS):
+                await self._none_open.wait()
+        for request in list(self._requests.values()):
+            if request.transport is not None:
+                request.transport.abort()
 
 
 EVENT_STREAMS = web.AppKey("event_streams", EventStreams)
@@ -88,7 +108,7 @@ EVENT_STREAMS = web.AppKey("event_streams", EventStreams)
 
 async def close_event_streams(app: web.Application) -> None:
     """``on_shutdown``: end the open streams so the server need not wait for them."""
-    app[EVENT_STREAMS].close_all()
+    await app[EVENT_STREAMS].close_all()
 
 
 def parse_types(raw: str | None) -> list[str]:
@@ -130,7 +150,7 @@ async def event_stream(request: web.Request, query: EventsQuery) -> web.StreamRe
                        "(events.max_streams_per_key); close one or raise the setting.")
     subscription, complete = core.events.subscribe(
         patterns, queue_size=core.settings.get("events.queue_size"), since=since)
-    streams.add(key_id, subscription)
+    streams.add(key_id, subscription, request)
     response = EventSourceResponse(ping_interval=core.settings.get("events.heartbeat_seconds"),
                                    send_timeout=SEND_TIMEOUT_SECONDS)
     try:
