@@ -22,7 +22,7 @@ _ready = False
 class _PerThread(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         lines = _captured.get(record.thread or 0)
-        if lines is not None:
+        if lines is not None and record.levelno >= logging.WARNING:
             lines.append(record.getMessage())
 
 
@@ -67,10 +67,12 @@ def _send(url: str, title: str, body: str) -> None:
     ident = threading.get_ident()
     _captured[ident] = []
     try:
-        notifier = apprise.Apprise()
-        if not notifier.add(url):
+        # The service's plugin itself, not Apprise(): that would send from its own thread
+        # pool, whose log lines could not be told apart from another target's.
+        service = apprise.Apprise.instantiate(url)
+        if service is None:
             raise DeliveryFailed("Apprise does not know this URL")
-        if notifier.notify(title=title, body=body):
+        if service.notify(title=title, body=body):
             return
         lines = [line for line in _captured[ident] if line.strip()]
         reason = scrub_url(lines[-1], url) if lines else "the service refused the notification"

@@ -37,15 +37,25 @@ class Target:
         return redact_url(self.url)
 
 
+# Schemes whose host part is a server's address. For the others the "host" is often the
+# token itself (tgram://<bot token>/<chat>, discord://<webhook id>/<token>), so no part is shown.
+_ADDRESS_SCHEMES = {"http", "https", "json", "jsons", "xml", "xmls", "form", "forms"}
+
+
 def redact_url(url: str) -> str:
-    """Return ``scheme://host/…``: enough to recognise a target, none of its tokens."""
+    """Return ``scheme://host/…`` for a server address, ``scheme://…`` for any other URL:
+    enough to recognise a target, none of its tokens."""
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(url.strip())
+        scheme = parts.scheme.lower()
         host = parts.hostname or ""
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
         return "…"
-    scheme = parts.scheme or "?"
+    if not scheme:
+        return "…"
+    if scheme not in _ADDRESS_SCHEMES:
+        return f"{scheme}://…"
     return f"{scheme}://{host}{port}/…"
 
 
