@@ -68,10 +68,18 @@ class Event(msgspec.Struct, frozen=True):
 
 
 class Published(msgspec.Struct, frozen=True):
-    """An event with its JSON encoded once, shared by every stream that sends it."""
+    """An event with its JSON and its Server-Sent Events frame, encoded once and shared by
+    every stream that sends it (``body`` holds no line break: msgspec writes compact JSON)."""
 
     event: Event
     body: str
+    frame: bytes
+
+    @classmethod
+    def of(cls, event: Event) -> Published:
+        body = event.json().decode()
+        head = f"id: {event.id}\r\n" if event.id else ""
+        return cls(event, body, f"{head}event: {event.type}\r\ndata: {body}\r\n\r\n".encode())
 
 
 def matches(patterns: Sequence[str], event_type: str) -> bool:
@@ -119,7 +127,7 @@ class Subscription:
         if self.lost:
             marker = Event(0, LOST, utc_now_iso(), {"lost": self.lost})
             self.lost = 0
-            return Published(marker, marker.json().decode())
+            return Published.of(marker)
         return self._queue.popleft()
 
     def close(self) -> None:
@@ -185,7 +193,7 @@ class EventBus:
             if type in THROTTLED_SECONDS and not self._due(type, key):
                 return None
             event = Event(self._next_id, type, utc_now_iso(), msgspec.to_builtins(data))
-            item = Published(event, event.json().decode())
+            item = Published.of(event)
         except Exception:
             log.exception("event %s could not be published", type)
             return None

@@ -163,9 +163,17 @@ async def event_stream(request: web.Request, query: EventsQuery) -> web.StreamRe
                 {"type": RESET, "at": utc_now_iso(), "data": {"last_id": core.events.last_id}}
             ).decode(), event=RESET)
         while (item := await subscription.next()) is not None:
-            event = item.event
-            await response.send(item.body, id=str(event.id) if event.id else None, event=event.type)
-    except (ConnectionResetError, TimeoutError, RuntimeError) as exc:
+            # The frame is encoded once per event for every stream (not per stream as
+            # EventSourceResponse.send would), with send()'s timeout.
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                await response.write(item.frame)
+    except TimeoutError:
+        # A reader that takes nothing for that long is gone or stuck: drop the connection.
+        log.info("event stream of key %s: the reader took no data for %g s; disconnected",
+                 key_id, SEND_TIMEOUT_SECONDS)
+        if request.transport is not None:
+            request.transport.abort()
+    except (ConnectionResetError, RuntimeError) as exc:
         log.debug("event stream ended: %r", exc)
     finally:
         subscription.close()
