@@ -130,6 +130,17 @@ class Subscription:
             return Published.of(marker)
         return self._queue.popleft()
 
+    async def batch(self, limit: int = 256) -> list[Published] | None:
+        """Return the next event and those already queued behind it (at most ``limit``), so a
+        burst is written to a stream at once; None once closed."""
+        first = await self.next()
+        if first is None:
+            return None
+        items = [first]
+        while self._queue and not self.lost and len(items) < limit:
+            items.append(self._queue.popleft())
+        return items
+
     def close(self) -> None:
         """Stop the subscription: pending events are dropped and :meth:`next` returns None."""
         self.closed = True
