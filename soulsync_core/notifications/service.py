@@ -17,7 +17,7 @@ import msgspec
 
 from soulsync_core.db import Database
 from soulsync_core.events import LOST, Event, EventBus, Subscription, matches
-from soulsync_core.notifications.apprise_send import send_apprise
+from soulsync_core.notifications.apprise_send import is_apprise_url, send_apprise
 from soulsync_core.notifications.log import Delivery, DeliveryLog, TargetSummary
 from soulsync_core.notifications.messages import describe
 from soulsync_core.notifications.targets import Target, parse_targets
@@ -112,6 +112,9 @@ class Notifier:
     async def start(self) -> None:
         """Open the HTTP session, start a worker per target and follow the bus."""
         self._session = aiohttp.ClientSession()
+        if any(t.kind == "apprise" for t in self.targets()):
+            # Apprise takes most of a second to load its plugins: not in a first delivery's time.
+            await asyncio.to_thread(is_apprise_url, "json://localhost")
         self._apply()
         self._subscription, _ = self._bus.subscribe()
         self._router = asyncio.create_task(self._route(self._subscription), name="notifications")
