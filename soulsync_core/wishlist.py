@@ -528,7 +528,12 @@ class WishlistService:
             self._waiters.pop(download_id, None)
 
     async def _delete(self, row_id: int) -> bool:
-        return await self._db.execute("DELETE FROM wishlist_tracks WHERE id = ?", (row_id,)) > 0
+        track_id = await self._db.fetchval("SELECT track_id FROM wishlist_tracks WHERE id = ?",
+                                           (row_id,))
+        deleted = await self._db.execute("DELETE FROM wishlist_tracks WHERE id = ?", (row_id,)) > 0
+        if deleted:
+            self._events.publish("wishlist.removed", {"track_id": track_id})
+        return deleted
 
     async def _record_failure(self, row_id: int, download: Download | None,
                               reason: str | None = None) -> None:
@@ -544,7 +549,7 @@ class WishlistService:
         manual, a run), and wake the run waiting for it."""
         wanted = download.wanted
         removed = await self._db.fetchall(
-            "SELECT track_name, artist_name FROM wishlist_tracks "
+            "SELECT track_name, artist_name, track_id FROM wishlist_tracks "
             "WHERE download_id = ? OR track_id = ? OR match_key = ?",
             (download.id, wanted.track_id or "", match_key(wanted.title, wanted.artists)))
         if removed:
@@ -555,6 +560,8 @@ class WishlistService:
                 "wishlist.downloaded", "Wishlist Track Downloaded",
                 f"Removed from the wishlist: "
                 f"{_names_note([f'{r[1]} - {r[0]}' for r in removed])}")
+            for row in removed:
+                self._events.publish("wishlist.removed", {"track_id": row["track_id"]})
         event = self._waiters.get(download.id)
         if event is not None:
             event.set()

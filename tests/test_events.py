@@ -435,3 +435,13 @@ async def test_event_listeners_of_a_plugin_get_every_event_and_one_that_raises_d
     info = (await api.get("/api/v1/system/plugins")).data
     listed = next(p for p in info["plugins"] if p["name"] == "listener")
     assert listed["hooks"] == ["event_listeners"] and listed["error"] is None
+
+
+async def test_the_stream_and_the_notification_endpoints_are_in_the_openapi_document(api):
+    reply = await api.client.get("/api/v1/openapi.json")
+    paths = (await reply.json())["paths"]
+    stream = paths[E]["get"]
+    assert list(stream["responses"]["200"]["content"]) == ["text/event-stream"]
+    assert {p["name"] for p in stream["parameters"]} == {"types", "since"}
+    assert {"401", "403", "429"} <= set(stream["responses"])
+    assert "get" in paths["/api/v1/notifications"] and "post" in paths["/api/v1/notifications/test"]

@@ -55,6 +55,7 @@ class Endpoint:
     enveloped: bool = True
     errors: tuple[int, ...] = ()
     also: tuple[int, ...] = ()
+    media_type: str = "application/json"  # of the success answer (the event stream's differs)
 
     @property
     def path_params(self) -> list[str]:
