@@ -437,8 +437,8 @@ async def test_event_listeners_of_a_plugin_get_every_event_and_one_that_raises_d
     assert listed["hooks"] == ["event_listeners"] and listed["error"] is None
 
 
-async def test_the_stream_and_the_notification_endpoints_are_in_the_openapi_document(api):
-    reply = await api.client.get("/api/v1/openapi.json")
+async def test_the_stream_and_the_notification_endpoints_are_in_the_openapi_document(api, key):
+    reply = await api.client.get("/api/v1/openapi.json", headers={"Authorization": f"Bearer {key}"})
     paths = (await reply.json())["paths"]
     stream = paths[E]["get"]
     assert list(stream["responses"]["200"]["content"]) == ["text/event-stream"]
