@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import inspect
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -49,6 +50,8 @@ THROTTLED_SECONDS = {"download.progress": 1.0, "library.scan.progress": 1.0}
 # most the rest of a block (a gap in the ids, never a repeat).
 ID_BLOCK = 1000
 DEFAULT_BUFFER = 5000
+# Whatever events.buffer_size says, the buffer holds at most this many bytes of frames.
+MAX_BUFFER_BYTES = 16 * 1024 * 1024
 DEFAULT_QUEUE = 1000
 
 _encoder = msgspec.json.Encoder()
@@ -68,18 +71,26 @@ class Event(msgspec.Struct, frozen=True):
 
 
 class Published(msgspec.Struct, frozen=True):
-    """An event with its JSON and its Server-Sent Events frame, encoded once and shared by
-    every stream that sends it (``body`` holds no line break: msgspec writes compact JSON)."""
+    """An event with its Server-Sent Events frame, encoded once and shared by every stream
+    that sends it (the JSON holds no line break: msgspec writes it compact).
+
+    The ring buffer and the streams keep the frame only (``event.data`` is None there): a
+    download's data as Python objects is many times the size of its JSON.
+    """
 
     event: Event
-    body: str
     frame: bytes
 
     @classmethod
     def of(cls, event: Event) -> Published:
-        body = event.json().decode()
         head = f"id: {event.id}\r\n" if event.id else ""
-        return cls(event, body, f"{head}event: {event.type}\r\ndata: {body}\r\n\r\n".encode())
+        body = event.json().decode()
+        return cls(event, f"{head}event: {event.type}\r\ndata: {body}\r\n\r\n".encode())
+
+    def light(self) -> Published:
+        """Return this with the frame only (the event's data dropped)."""
+        event = self.event
+        return Published(Event(event.id, event.type, event.at, None), self.frame)
 
 
 def matches(patterns: Sequence[str], event_type: str) -> bool:
@@ -95,9 +106,10 @@ class Subscription:
     returns None.
     """
 
-    def __init__(self, bus: EventBus, patterns: Sequence[str], size: int):
+    def __init__(self, bus: EventBus, patterns: Sequence[str], size: int, frames_only: bool):
         self._bus = bus
         self.patterns = tuple(patterns)
+        self.frames_only = frames_only
         self._queue: deque[Published] = deque(maxlen=size)
         self._ready = asyncio.Event()
         self.lost = 0
@@ -159,6 +171,7 @@ class EventBus:
 
     def __init__(self, buffer_size: int = DEFAULT_BUFFER, clock: Callable[[], float] = time.monotonic):
         self._buffer: deque[Published] = deque(maxlen=buffer_size)
+        self._buffer_bytes = 0
         self._subscriptions: list[Subscription] = []
         self._next_id = 1
         self._reserved_through: int | None = None
@@ -186,6 +199,7 @@ class EventBus:
     def resize(self, buffer_size: int) -> None:
         """Change how many recent events are kept for resume (``events.buffer_size``)."""
         self._buffer = deque(self._buffer, maxlen=buffer_size)
+        self._buffer_bytes = sum(len(item.frame) for item in self._buffer)
 
     @property
     def last_id(self) -> int:
@@ -209,11 +223,21 @@ class EventBus:
             log.exception("event %s could not be published", type)
             return None
         self._next_id += 1
-        self._buffer.append(item)
+        light = item.light()
+        self._remember(light)
         for subscription in list(self._subscriptions):
-            subscription.offer(item)
+            subscription.offer(light if subscription.frames_only else item)
         self._keep_reserved()
         return event
+
+    def _remember(self, item: Published) -> None:
+        buffer = self._buffer
+        if len(buffer) == buffer.maxlen:
+            self._buffer_bytes -= len(buffer[0].frame)
+        buffer.append(item)
+        self._buffer_bytes += len(item.frame)
+        while self._buffer_bytes > MAX_BUFFER_BYTES and len(buffer) > 1:
+            self._buffer_bytes -= len(buffer.popleft().frame)
 
     def _due(self, type: str, key: object) -> bool:
         now = self._clock()
@@ -244,14 +268,15 @@ class EventBus:
             self._reserving = None
 
     def subscribe(self, patterns: Sequence[str] = (), *, queue_size: int = DEFAULT_QUEUE,
-                  since: int | None = None) -> tuple[Subscription, bool]:
+                  since: int | None = None, frames_only: bool = False) -> tuple[Subscription, bool]:
         """Return ``(subscription, complete)`` for events matching ``patterns`` (globs).
 
-        With ``since`` (the last id a client saw) the buffered events after it are queued
-        first; ``complete`` is False when the buffer no longer reaches back that far (or the
-        id is not one of this run's), so the client has to refetch: nothing is replayed then.
+        ``frames_only`` (a stream) gets the SSE frames without the events' data; so does one
+        with ``since`` (the last id a client saw), which first gets the buffered events after
+        it. ``complete`` is False when the buffer no longer reaches back that far (or the id
+        is not one of this run's), so the client has to refetch: nothing is replayed then.
         """
-        subscription = Subscription(self, patterns, queue_size)
+        subscription = Subscription(self, patterns, queue_size, frames_only or since is not None)
         complete = True
         if since is not None:
             replay = self.replay(since)
@@ -277,11 +302,6 @@ class EventBus:
     def subscriptions(self) -> int:
         return len(self._subscriptions)
 
-    def recent(self, patterns: Iterable[str] = ()) -> list[Event]:
-        """Return the buffered events matching ``patterns``, oldest first."""
-        chosen = tuple(patterns)
-        return [item.event for item in self._buffer if matches(chosen, item.event.type)]
-
     async def close(self) -> None:
         """Close every subscription and wait for a pending id reservation."""
         for subscription in list(self._subscriptions):
@@ -302,7 +322,7 @@ async def feed(subscription: Subscription, listener: Listener, name: str) -> Non
     while (item := await subscription.next()) is not None:
         try:
             result = listener(item.event)
-            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+            if inspect.isawaitable(result):
                 await result
         except Exception:
             log.exception("event listener %s failed on %s", name, item.event.type)

@@ -18,7 +18,7 @@ import soulsync_slskd.plugin
 from soulsync_core.api.events import EVENT_STREAMS
 from soulsync_core.core import Core
 from soulsync_core.daemon import SHUTDOWN_GRACE
-from soulsync_core.events import ID_BLOCK, LOST, EventBus
+from soulsync_core.events import EVENT_TYPES, ID_BLOCK, LOST, EventBus
 from soulsync_core.health import ServiceHealth
 from soulsync_core.hooks import hookimpl
 from soulsync_core.models import Health
@@ -445,3 +445,10 @@ async def test_the_stream_and_the_notification_endpoints_are_in_the_openapi_docu
     assert {p["name"] for p in stream["parameters"]} == {"types", "since"}
     assert {"401", "403", "429"} <= set(stream["responses"])
     assert "get" in paths["/api/v1/notifications"] and "post" in paths["/api/v1/notifications/test"]
+
+
+def test_every_event_type_is_documented_with_an_example():
+    text = (Path(__file__).resolve().parent.parent / "docs" / "events.md").read_text()
+    for event_type in EVENT_TYPES:
+        assert f"`{event_type}`" in text, event_type
+        assert f'"type": "{event_type}"' in text, f"no example of {event_type}"

@@ -149,7 +149,7 @@ async def event_stream(request: web.Request, query: EventsQuery) -> web.StreamRe
                        f"This API key already has {limit} event streams open "
                        "(events.max_streams_per_key); close one or raise the setting.")
     subscription, complete = core.events.subscribe(
-        patterns, queue_size=core.settings.get("events.queue_size"), since=since)
+        patterns, queue_size=core.settings.get("events.queue_size"), since=since, frames_only=True)
     streams.add(key_id, subscription, request)
     response = EventSourceResponse(ping_interval=core.settings.get("events.heartbeat_seconds"),
                                    send_timeout=SEND_TIMEOUT_SECONDS)

@@ -1,7 +1,8 @@
 """Sending through Apprise, which is synchronous: in a worker thread, with its log captured.
 
-Apprise logs the services' answers, and some of those lines carry the target's URL or token.
-Its logger is therefore kept out of SoulSync's log; each thread's lines are collected while it
+Apprise logs the services' answers, and some of those lines carry the target's URL or token,
+as do urllib3's (the HTTP library under it). Their loggers are therefore kept out of
+SoulSync's log; each thread's lines are collected while it
 sends, and the reason a send failed is taken from them with the URL's parts removed.
 """
 
@@ -31,10 +32,12 @@ def _setup() -> None:
     with _setup_lock:
         if _ready:
             return
-        logger = logging.getLogger("apprise")
-        logger.propagate = False
-        logger.setLevel(logging.INFO)
-        logger.addHandler(_PerThread())
+        # urllib3 (under Apprise's requests) logs each request's URL at DEBUG.
+        for name in ("apprise", "urllib3"):
+            logger = logging.getLogger(name)
+            logger.propagate = False
+            logger.setLevel(logging.INFO)
+            logger.addHandler(_PerThread())
         _ready = True
 
 
