@@ -13,10 +13,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from aiohttp import web
 
 from soulsync_core.config import SettingError
+from soulsync_core.notifications.service import TARGET_QUEUE
 from soulsync_core.notifications.targets import redact_url
 
 N = "/api/v1/notifications"
@@ -56,8 +58,8 @@ async def configure(api: Any, **settings: Any) -> None:
 async def logged(api: Any, count: int) -> list[dict[str, Any]]:
     """Wait until the delivery log holds ``count`` entries; return them, oldest first."""
     recent: list[dict[str, Any]] = []
-    for _ in range(1500):
-        recent = (await api.get(N)).data["recent"]
+    for _ in range(1500):  # read directly: polling GET /notifications would hit the rate limit
+        recent = msgspec.to_builtins(await api.core.notifier.log.recent(count))
         if len(recent) >= count:
             return list(reversed(recent))
         await asyncio.sleep(0.01)
@@ -83,6 +85,7 @@ async def test_json_target_gets_the_event_and_the_url_is_redacted_everywhere(
     assert payload["title"] == "SoulSync: Download failed"
     assert payload["message"] == "Daft Punk - One More Time: no file"
     view = await api.get(N)
+    assert view.data["recent"] == [entry]
     [target] = view.data["targets"]
     assert target["url"] == f"json://127.0.0.1:{server.port}/…"
     assert target["events"] == ["download.failed", "watchlist.release_found", "service.down",
@@ -239,3 +242,19 @@ async def test_targets_from_the_environment_are_json_and_a_bad_value_hides_it(so
         await soulsync_factory(environ={"SOULSYNC_NOTIFICATIONS__TARGETS": f"[{{'url': '{TOKEN}'"})
     assert "SOULSYNC_NOTIFICATIONS__TARGETS must be a JSON list of objects" in str(raised.value)
     assert TOKEN not in str(raised.value)
+
+
+async def test_a_target_that_cannot_keep_up_loses_its_oldest_notifications_and_says_so(
+        soulsync_factory, aiohttp_server, settings_env):
+    receiver = Receiver()
+    server = await aiohttp_server(receiver.app())
+    api = await soulsync_factory(environ=settings_env)
+    await configure(api, **{"notifications.webhooks": [
+        {"url": str(server.make_url("/in")), "secret": "s", "name": "slow", "events": ["wishlist.*"]}]})
+    published = [api.core.events.publish("wishlist.removed", {"n": n}) for n in range(TARGET_QUEUE + 50)]
+    assert all(published)  # publishing never waited for the target
+    entries = await logged(api, TARGET_QUEUE + 1)
+    assert (entries[0]["event_type"], entries[0]["ok"], entries[0]["error"]) == (
+        "lost", False, "50 notification(s) dropped: the target was too slow to keep up")
+    delivered = [json.loads(body)["data"]["n"] for _headers, body in receiver.requests]
+    assert delivered == list(range(50, TARGET_QUEUE + 50))  # the newest ones, in order
