@@ -48,8 +48,9 @@ from soulsync_core.events import EventBus
 
 TICKS = 23  # queued, initializing, 20 in-progress steps, completed (as benchmarks/downloads.py)
 
-# When each event was published (time.time()), by id.
+# When each event was published (time.time()), and its type, by id.
 PUBLISHED_AT: dict[int, float] = {}
+TYPES: dict[int, str] = {}
 _publish = EventBus.publish
 
 
@@ -57,6 +58,7 @@ def _timed_publish(self: EventBus, type: str, data: Any, *, key: object = None) 
     event = _publish(self, type, data, key=key)
     if event is not None:
         PUBLISHED_AT[event.id] = time.time()
+        TYPES[event.id] = event.type
     return event
 
 
@@ -132,7 +134,11 @@ async def run(clients: int, downloads: int) -> None:
             await runner.cleanup()
             await server.stop()
         got = json.loads(received.read_text())
-        latencies = [(t - PUBLISHED_AT[i]) * 1000 for i, t in got["received"] if i in PUBLISHED_AT]
+        by_type: dict[str, list[float]] = {}
+        for i, t in got["received"]:
+            if i in PUBLISHED_AT:
+                by_type.setdefault(TYPES[i], []).append((t - PUBLISHED_AT[i]) * 1000)
+        latencies = [ms for values in by_type.values() for ms in values]
     print()
     print(f"{downloads} downloads, request -> in the library, against the fake slskd")
     print(f"{'round':<22} {'CPU s':>7} {'wall s':>7} {'RSS MB before':>14} {'after':>7}")
@@ -147,7 +153,10 @@ async def run(clients: int, downloads: int) -> None:
     print("Delivery latency, publish -> client has read the message (ms)")
     print(f"{'messages':>9} {'events':>7} {'p50':>7} {'p99':>7} {'max':>7} {'lost':>5}")
     print(f"{len(latencies):>9} {len(got['ids']):>7} {percentile(latencies, 0.5):>7.1f} "
-          f"{percentile(latencies, 0.99):>7.1f} {max(latencies):>7.1f} {lost:>5}")
+          f"{percentile(latencies, 0.99):>7.1f} {max(latencies):>7.1f} {lost:>5}   all")
+    for kind, values in sorted(by_type.items()):
+        print(f"{len(values):>9} {len(values) // clients:>7} {percentile(values, 0.5):>7.1f} "
+              f"{percentile(values, 0.99):>7.1f} {max(values):>7.1f} {'':>5}   {kind}")
     print(f"(mean {statistics.fmean(latencies):.1f} ms; CPU counts the daemon's whole process, "
           "the fake slskd thread included)")
 

@@ -198,6 +198,9 @@ async def test_types_filter_with_globs(api, key):
     response.close()
     bad = await api.get(E, params={"types": "download.*,<script>"})
     assert bad.status == 400 and "'<script>' is not an event type" in bad.error["message"]
+    typo = await api.get(E, params={"types": "downlaod.*"})
+    assert typo.status == 400 and "'downlaod.*' matches no event type" in typo.error["message"]
+    assert "download.*" in typo.error["message"]
 
 
 async def test_idle_stream_gets_a_heartbeat_comment(soulsync_factory):

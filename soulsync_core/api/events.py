@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import logging
 import re
 
@@ -21,7 +22,7 @@ from aiohttp_sse import EventSourceResponse
 from soulsync_core.api.endpoints import Routes, core_of
 from soulsync_core.api.envelope import ApiError, bad_request
 from soulsync_core.api.middlewares import API_KEY_ID
-from soulsync_core.events import RESET, EventBus, Subscription
+from soulsync_core.events import EVENT_TYPES, RESET, EventBus, Subscription
 from soulsync_core.timefmt import utc_now_iso
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,10 @@ def parse_types(raw: str | None) -> list[str]:
         if not _PATTERN.fullmatch(pattern):
             raise bad_request(f"types: {pattern!r} is not an event type or glob; use e.g. "
                               "types=download.*,service.down (see docs/events.md).")
+        if not any(fnmatch.fnmatchcase(t, pattern) for t in EVENT_TYPES):
+            families = ", ".join(sorted({t.split(".")[0] + ".*" for t in EVENT_TYPES}))
+            raise bad_request(f"types: {pattern!r} matches no event type; the types are "
+                              f"{families} (see docs/events.md).")
     return patterns
 
 
