@@ -91,12 +91,12 @@ class Core:
             host = PluginHost.load(allow=allow_list(environ, settings.get("plugins.enabled")),
                                    entry_points=entry_points, extra=plugins)
             await settings.add_sections(host.sections())
+            events = EventBus(settings.get("events.buffer_size"))
+            await events.open(db)
         except BaseException:
             await db.close()
             raise
         activity = Activity(db)
-        events = EventBus(settings.get("events.buffer_size"))
-        await events.open(db)
         health = ServiceHealth(events=events)
         limiter = RateLimiter({c: settings.get(f"api.rate_limits.{c}") for c in CATEGORIES})
         accounts = Accounts(db)
