@@ -455,3 +455,17 @@ def test_every_event_type_is_documented_with_an_example():
     for event_type in EVENT_TYPES:
         assert f"`{event_type}`" in text, event_type
         assert f'"type": "{event_type}"' in text, f"no example of {event_type}"
+
+
+async def test_a_stream_that_falls_behind_gets_a_lost_event_then_the_newest(soulsync_factory):
+    api = await soulsync_factory(environ={"SOULSYNC_EVENTS__QUEUE_SIZE": "10"})
+    response = await open_stream(api, types="wishlist.*")
+    streams = api.client.app[EVENT_STREAMS]
+    await wait_until(lambda: bool(streams.open_streams()), "the stream is open")
+    # Published without a pause: the stream's handler cannot run in between.
+    published = [api.core.events.publish("wishlist.removed", {"n": n}) for n in range(50)]
+    reader = SseReader(response)
+    lost = await reader.event()
+    assert (lost.event, lost.id, lost.json["data"]) == ("lost", None, {"lost": 40})
+    assert [(await reader.event()).id for _ in range(10)] == [str(e.id) for e in published[40:] if e]
+    response.close()
