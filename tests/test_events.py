@@ -312,6 +312,7 @@ async def download_track(api: Any, fake: SlskdFake) -> int:
 
 async def test_download_events_arrive_in_order_with_the_shapes_of_get_download(daemon, fake):
     response = await open_stream(daemon, types="download.*")
+    library = await open_stream(daemon, types="library.changed")
     reader = SseReader(response)
     download_id = await download_track(daemon, fake)
     messages = await reader.events_until("download.completed")
@@ -328,7 +329,10 @@ async def test_download_events_arrive_in_order_with_the_shapes_of_get_download(d
     detail = (await daemon.get(f"/api/v1/downloads/{download_id}")).data["download"]
     assert bodies[-1]["data"] == detail  # exactly what GET /downloads/<id> answers
     assert set(bodies[0]["data"]) == set(detail)
+    changed = (await SseReader(library).event()).json["data"]
+    assert changed == {"source": "import", "track_id": detail["library_track_id"]}
     response.close()
+    library.close()
 
 
 async def stuck_reader(port: int, key: str) -> tuple[socket.socket, asyncio.StreamWriter]:

@@ -258,3 +258,16 @@ async def test_a_target_that_cannot_keep_up_loses_its_oldest_notifications_and_s
         "lost", False, "50 notification(s) dropped: the target was too slow to keep up")
     delivered = [json.loads(body)["data"]["n"] for _headers, body in receiver.requests]
     assert delivered == list(range(50, TARGET_QUEUE + 50))  # the newest ones, in order
+
+
+async def test_targets_from_the_config_file_as_arrays_of_tables(soulsync_factory, tmp_path):
+    config = tmp_path / "soulsync.toml"
+    config.write_text('[[notifications.targets]]\nname = "phone"\nurl = "ntfy://my-topic"\n'
+                      'events = ["download.*"]\n\n[[notifications.webhooks]]\n'
+                      'url = "https://ha.local:8123/api/webhook/abc"\nsecret = "s"\n')
+    api = await soulsync_factory(config_path=config)
+    targets = (await api.get(N)).data["targets"]
+    assert [(t["name"], t["kind"], t["url"], t["events"]) for t in targets] == [
+        ("phone", "apprise", "ntfy://…", ["download.*"]),
+        ("webhook 1", "webhook", "https://ha.local:8123/…", ["download.failed",
+         "watchlist.release_found", "service.down", "playlist.sync.finished"])]
