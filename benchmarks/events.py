@@ -51,6 +51,7 @@ TICKS = 23  # queued, initializing, 20 in-progress steps, completed (as benchmar
 # When each event was published (time.time()), and its type, by id.
 PUBLISHED_AT: dict[int, float] = {}
 TYPES: dict[int, str] = {}
+SIZES: dict[str, list[int]] = {}
 _publish = EventBus.publish
 
 
@@ -59,6 +60,7 @@ def _timed_publish(self: EventBus, type: str, data: Any, *, key: object = None) 
     if event is not None:
         PUBLISHED_AT[event.id] = time.time()
         TYPES[event.id] = event.type
+        SIZES.setdefault(event.type, []).append(len(event.json()))
     return event
 
 
@@ -88,7 +90,7 @@ async def run_downloads(core: Core, server: FakeThread, first: int, count: int) 
     return {"cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall}
 
 
-async def run(clients: int, downloads: int) -> None:
+async def run(clients: int, downloads: int, processes: int) -> None:
     with tempfile.TemporaryDirectory(prefix="soulsync-bench-events-") as folder:
         root = Path(folder)
         music = root / "music"
@@ -112,10 +114,13 @@ async def run(clients: int, downloads: int) -> None:
             alone = await run_downloads(core, server, 0, downloads)
             rss_alone = rss_mb()
 
-            received = root / "received.json"
-            worker = await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "--worker", "--clients", str(clients), "--port", str(port),
-                "--key", key, "--expect", str(downloads), "--out", str(received))
+            # The clients are spread over processes, so that reading does not lag behind.
+            outputs = [root / f"received-{n}.json" for n in range(processes)]
+            shares = [clients // processes + (n < clients % processes) for n in range(processes)]
+            workers = [await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "--worker", "--clients", str(share), "--port", str(port),
+                "--key", key, "--expect", str(downloads), "--out", str(out))
+                for share, out in zip(shares, outputs, strict=True)]
             streams = app[EVENT_STREAMS]
             for _ in range(3000):
                 if len(streams.open_streams()) >= clients:
@@ -127,13 +132,18 @@ async def run(clients: int, downloads: int) -> None:
             PUBLISHED_AT.clear()
             with_clients = await run_downloads(core, server, downloads, downloads)
             rss_with = rss_mb()
-            code = await asyncio.wait_for(worker.wait(), 120)
-            assert code == 0, f"the client worker exited with {code}"
+            for worker in workers:
+                code = await asyncio.wait_for(worker.wait(), 120)
+                assert code == 0, f"a client worker exited with {code}"
             lost = sum(s.dropped for s in subscriptions)
         finally:
             await runner.cleanup()
             await server.stop()
-        got = json.loads(received.read_text())
+        got: dict[str, list[Any]] = {"received": [], "ids": []}
+        for out in outputs:
+            part = json.loads(out.read_text())
+            got["received"] += part["received"]
+            got["ids"] = sorted(set(got["ids"]) | set(part["ids"]))
         by_type: dict[str, list[float]] = {}
         for i, t in got["received"]:
             if i in PUBLISHED_AT:
@@ -151,12 +161,14 @@ async def run(clients: int, downloads: int) -> None:
           f"after their round: {rss_with - rss_alone:.1f} MB")
     print()
     print("Delivery latency, publish -> client has read the message (ms)")
-    print(f"{'messages':>9} {'events':>7} {'p50':>7} {'p99':>7} {'max':>7} {'lost':>5}")
+    print(f"{'messages':>9} {'events':>7} {'p50':>7} {'p99':>7} {'max':>7} {'lost':>5}   "
+          f"type (mean JSON bytes)")
     print(f"{len(latencies):>9} {len(got['ids']):>7} {percentile(latencies, 0.5):>7.1f} "
           f"{percentile(latencies, 0.99):>7.1f} {max(latencies):>7.1f} {lost:>5}   all")
     for kind, values in sorted(by_type.items()):
         print(f"{len(values):>9} {len(values) // clients:>7} {percentile(values, 0.5):>7.1f} "
-              f"{percentile(values, 0.99):>7.1f} {max(values):>7.1f} {'':>5}   {kind}")
+              f"{percentile(values, 0.99):>7.1f} {max(values):>7.1f} {'':>5}   {kind} "
+              f"({statistics.fmean(SIZES[kind]):.0f})")
     print(f"(mean {statistics.fmean(latencies):.1f} ms; CPU counts the daemon's whole process, "
           "the fake slskd thread included)")
 
@@ -196,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=200, help="SSE clients (default 200)")
     parser.add_argument("--downloads", type=int, default=50, help="downloads per round (default 50)")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="client processes the clients are spread over (default 2)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
@@ -206,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(worker(args.clients, args.port, args.key, args.expect, args.out))
     else:
         os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
-        asyncio.run(run(args.clients, args.downloads))
+        asyncio.run(run(args.clients, args.downloads, args.processes))
     return 0
 
 
