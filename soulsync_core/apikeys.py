@@ -19,6 +19,7 @@ import msgspec
 
 from soulsync_core.activity import Activity
 from soulsync_core.db import Database
+from soulsync_core.events import EventBus
 from soulsync_core.timefmt import utc_now_iso
 
 log = logging.getLogger(__name__)
@@ -91,8 +92,9 @@ MAX_VERIFIED = 1000
 class ApiKeys:
     """The key store of one database."""
 
-    def __init__(self, db: Database, activity: Activity):
+    def __init__(self, db: Database, activity: Activity, events: EventBus | None = None):
         self._db = db
+        self._events = events or EventBus()
         self._activity = activity
         self._last_used: dict[str, str] = {}
         # Keys found by hash, trusted while the database's change number stays the same: a
@@ -132,6 +134,8 @@ class ApiKeys:
         await self._activity.record(
             "api_key.created", "API Key Created", f"'{new.label}' ({new.key_prefix}…)"
         )
+        self._events.publish("api_key.created",
+                             ApiKeyInfo(new.id, new.label, new.key_prefix, new.created_at, None))
 
     async def list(self, profile_id: int | None = None) -> list[ApiKeyInfo]:
         """Return every key (only those bound to ``profile_id`` when given) in creation order,
@@ -169,6 +173,7 @@ class ApiKeys:
         await self._activity.record(
             "api_key.revoked", "API Key Revoked", f"'{info.label}' ({info.key_prefix}…)"
         )
+        self._events.publish("api_key.revoked", info)
         return info
 
     async def authenticate(self, raw: str) -> str | None:

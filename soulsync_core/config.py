@@ -15,9 +15,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from soulsync_core.downloads.naming import DEFAULT_PATH_TEMPLATE, check_path_template
 from soulsync_core.matching.quality import DEFAULT_QUALITY_PROFILE, check_quality_profile
 from soulsync_core.matching.similarity import DEFAULT_DURATION_TOLERANCE_S, DEFAULT_MIN_CONFIDENCE
+from soulsync_core.notifications.targets import check_targets, check_webhooks
 
 REDACTED = "***REDACTED***"
 ENV_PREFIX = "SOULSYNC_"
@@ -52,6 +55,7 @@ class Setting:
     choices: tuple[str, ...] | None = None
     restart_required: bool = False
     check: Callable[[Any], str | None] | None = None
+    item_type: type[str] | type[dict] = str
 
     @property
     def env_var(self) -> str:
@@ -146,7 +150,7 @@ def _coerce(setting: Setting, value: Any) -> Any:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         value = float(value) if ok else value
     elif kind is list:
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ok = isinstance(value, list) and all(isinstance(v, setting.item_type) for v in value)
     else:
         ok = isinstance(value, str)
     if not ok:
@@ -168,7 +172,7 @@ def _coerce(setting: Setting, value: Any) -> Any:
 
 
 def _describe(setting: Setting) -> str:
-    text = _type_name(setting.type)
+    text = "a list of objects" if setting.item_type is dict else _type_name(setting.type)
     if setting.choices:
         return f"one of {', '.join(setting.choices)}"
     low, high = setting.minimum, setting.maximum
@@ -250,6 +254,14 @@ def parse_env_value(setting: Setting, raw: str) -> Any:
         except ValueError:
             raise SettingError(
                 setting.key, f"{setting.env_var} must be {_describe(setting)}, not {raw!r}."
+            ) from None
+    if setting.type is list and setting.item_type is dict:
+        try:
+            return msgspec.json.decode(text)
+        except msgspec.DecodeError as exc:
+            # Not the raw text: such lists hold secrets (notification URLs).
+            raise SettingError(
+                setting.key, f"{setting.env_var} must be a JSON list of objects ({exc})."
             ) from None
     if setting.type is list:
         return [part.strip() for part in text.split(",") if part.strip()]
@@ -472,6 +484,39 @@ CORE_SECTIONS: tuple[Section, ...] = (
                 "Finished track requests are forgotten this many days after they ended.",
                 minimum=1, maximum=3650),
     ), "Track requests (POST /api/v1/request): the bots' request-a-track flow."),
+    Section("events", (
+        Setting("events.buffer_size", int, 5000,
+                "Recent events kept in memory, which a client reconnecting with Last-Event-ID "
+                "gets again; older gaps get a reset event.", minimum=10, maximum=1_000_000),
+        Setting("events.max_streams_per_key", int, 10,
+                "Event streams (GET /api/v1/events) one API key may hold open at once.",
+                minimum=1, maximum=10_000),
+        Setting("events.heartbeat_seconds", float, 15.0,
+                "Seconds between the comment lines an idle event stream sends, so reverse "
+                "proxies keep the connection.", minimum=0.01, maximum=3600),
+        Setting("events.queue_size", int, 1000,
+                "Events waiting for one slow stream reader; beyond it the oldest are dropped "
+                "and the reader gets a lost event.", minimum=10, maximum=1_000_000),
+    ), "Live events: the bus behind the SSE stream, notifications and plugin listeners."),
+    Section("notifications", (
+        Setting("notifications.targets", list, [],
+                "Apprise targets: a list of {url, name, events} objects; url is an Apprise URL "
+                "(discord://, tgram://, ntfy://, json:// ...), events a list of event types or "
+                "globs (default download.failed, watchlist.release_found, service.down, "
+                "playlist.sync.finished).", secret=True, item_type=dict, check=check_targets),
+        Setting("notifications.webhooks", list, [],
+                "Signed webhooks: a list of {url, secret, name, events} objects; each event is "
+                "POSTed as JSON with X-SoulSync-Signature: sha256=<HMAC of the body>.",
+                secret=True, item_type=dict, check=check_webhooks),
+        Setting("notifications.retries", int, 3,
+                "Retries of a failed delivery before it is given up (and logged).", minimum=0,
+                maximum=10),
+        Setting("notifications.retry_backoff_seconds", float, 5.0,
+                "Pause before the first retry; each further retry waits twice as long.",
+                minimum=0, maximum=3600),
+        Setting("notifications.timeout_seconds", float, 10.0,
+                "Longest one delivery attempt may take.", minimum=0.1, maximum=300),
+    ), "Notifications: Apprise targets and signed webhooks fed by the events."),
 )
 
 

@@ -24,6 +24,7 @@ from soulsync_core.apikeys import ApiKeys
 from soulsync_core.config import Section, core_schema
 from soulsync_core.db import Database
 from soulsync_core.downloads.service import DownloadService
+from soulsync_core.events import EventBus, feed
 from soulsync_core.health import ServiceHealth
 from soulsync_core.hooks import (
     AccountLogin,
@@ -37,6 +38,7 @@ from soulsync_core.library import LibraryService
 from soulsync_core.library.matcher import LibraryMatcher
 from soulsync_core.logs import set_access_log, set_level
 from soulsync_core.models import Account, Health, LoginStart
+from soulsync_core.notifications.service import Notifier
 from soulsync_core.playlists.service import PlaylistService
 from soulsync_core.playlists.store import PlaylistStore
 from soulsync_core.plugins import PluginHost, allow_list
@@ -83,6 +85,8 @@ class Core:
     playlists: PlaylistService = field(init=False)
     profiles: ProfileService = field(init=False)
     track_requests: TrackRequestService = field(init=False)
+    events: EventBus = field(init=False)
+    notifier: Notifier = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     # Playlist sources (and their logins) of profiles other than 1, built on first use.
     _profile_sources: dict[int, list[PlaylistSource]] = field(default_factory=dict)
@@ -116,37 +120,42 @@ class Core:
                                    entry_points=entry_points, extra=plugins)
             await settings.add_sections(host.sections())
             settings.warn_unknown()
+            events = EventBus(settings.get("events.buffer_size"))
+            await events.open(db)
         except BaseException:
             await db.close()
             raise
         activity = Activity(db)
-        health = ServiceHealth()
+        health = ServiceHealth(events=events)
         limiter = RateLimiter({c: settings.get(f"api.rate_limits.{c}") for c in CATEGORIES})
         accounts = Accounts(db)
         metadata: list[MetadataProvider] = host.providers("metadata_providers", settings, accounts)
         search = MetadataSearch(metadata, settings, health)
         settings.schema.add_check("search.auto_order", search.check_order)
-        core = cls(data_dir, db, settings, activity, ApiKeys(db, activity), health,
+        core = cls(data_dir, db, settings, activity, ApiKeys(db, activity, events), health,
                    JobRunner(db), limiter, parse_networks(settings.get("server.trusted_proxies")),
                    host, search,
                    host.providers("download_clients", settings, accounts),
                    host.providers("playlist_sources", settings, accounts))
         core.profiles = ProfileService(db, activity)
-        core.library = LibraryService(db, settings, core.jobs, activity)
+        core.events = events
+        core.notifier = Notifier(db, settings, events)
+        core.library = LibraryService(db, settings, core.jobs, activity, events=events)
         core.stats_contributors.append(core.library.contribute_stats)
         matcher = LibraryMatcher(db, settings)
         core.downloads = DownloadService(db, settings, activity, core.library, core.download_clients,
-                                         matcher=matcher, health=health)
+                                         matcher=matcher, health=health, events=events)
         core.stats_contributors.append(core.downloads.contribute_stats)
         core.wishlist = WishlistService(db, settings, core.jobs, activity, matcher,
-                                        core.downloads, core.library.music_dir)
+                                        core.downloads, core.library.music_dir, events=events)
         core.watchlist = WatchlistService(db, settings, core.jobs, activity, core.search,
-                                          core.wishlist)
+                                          core.wishlist, events=events)
         core.stats_contributors.append(core._contribute_watch_stats)
         core.playlists = PlaylistService(
             PlaylistStore(db), settings, core.jobs, activity,
             matcher, core.wishlist, core.downloads,
-            core.library.music_dir, core.playlist_sources, core.playlist_sources_of)
+            core.library.music_dir, core.playlist_sources, core.playlist_sources_of,
+            events=events)
         core.track_requests = TrackRequestService(db, settings, core.search, matcher,
                                                   core.downloads, core.library.queries)
         core._listen()
@@ -268,6 +277,9 @@ class Core:
 
         self.settings.on_change("api.rate_limits.", limits_changed)
         self.settings.on_change("server.trusted_proxies", proxies_changed)
+        # Keys only: values may be secrets.
+        self.settings.on_change("", lambda c: self.events.publish("settings.changed", {"keys": sorted(c)}))
+        self.settings.on_change("events.buffer_size", lambda c: self.events.resize(c["events.buffer_size"]))
 
     def uptime_seconds(self) -> float:
         return time.monotonic() - self.started_at
@@ -289,6 +301,10 @@ class Core:
         self._spawn(self.wishlist.run_scheduler(), "wishlist schedule")
         self._spawn(self.watchlist.run_scheduler(), "watchlist scan schedule")
         self._spawn(self.track_requests.run(), "track requests")
+        await self.notifier.start()
+        for name, listener in self.plugins.listeners(self.settings):
+            subscription, _ = self.events.subscribe(queue_size=self.settings.get("events.queue_size"))
+            self._spawn(feed(subscription, listener, name), f"event listener of {name}")
 
     async def _start_provider(self, provider: MetadataProvider | DownloadClient | PlaylistSource) -> None:
         try:
@@ -327,6 +343,8 @@ class Core:
         await self.health.close()
         await self.downloads.stop()  # before the clients it uses close
         await self.jobs.shutdown()
+        await self.notifier.stop()
+        await self.events.close()
         for provider in self.providers():
             await self._close_provider(provider)
         for profile_id in list(self._profile_sources):

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from soulsync_core import __version__
 from soulsync_core.api.app import IN_FLIGHT, create_app
+from soulsync_core.api.events import close_event_streams
 from soulsync_core.core import Core
 from soulsync_core.datalock import DataDirLock, DataDirLocked
 from soulsync_core.logs import ACCESS_LOGGER, AccessLogger
@@ -78,6 +79,7 @@ async def _serve(lock: DataDirLock, data_dir: Path, config_path: Path | None, ho
     log.info("stopping: finishing %d request(s) in flight (at most %g s)", in_flight.count,
              SHUTDOWN_GRACE)
     in_flight.stopping = True
+    await close_event_streams(app)  # idle event streams would hold the grace period
     for site in list(runner.sites):
         await site.stop()  # close the listener: new connections are refused from now on
     try:

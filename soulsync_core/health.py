@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from soulsync_core.events import EventBus
 from soulsync_core.models import Health
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,8 @@ class HealthState:
 class ServiceHealth:
     """Registry of health checks and their last results."""
 
-    def __init__(self, timeout: float = CHECK_TIMEOUT):
+    def __init__(self, timeout: float = CHECK_TIMEOUT, events: EventBus | None = None):
+        self._events = events or EventBus()
         self._checks: dict[str, HealthCheck] = {}
         self._states: dict[str, HealthState] = {name: HealthState() for name in ALWAYS_LISTED}
         self._notes: dict[str, str] = {}
@@ -75,6 +77,7 @@ class ServiceHealth:
         else:
             self._notes[name] = text
             state.details["note"] = text
+
     def registered(self) -> set[str]:
         """Return the names of the services that have a check (a loaded plugin provides them)."""
         return set(self._checks)
@@ -139,6 +142,10 @@ class ServiceHealth:
             condition = ("up" if state.ok else f"down ({state.error})" if state.error
                          else "off (not configured)")
             log.info("service %s is %s", name, condition)
+            # Changes only: the first look tells of a service that is down, not of one that is up.
+            if (previous is not None and previous.checked_at is not None) or state.error is not None:
+                self._events.publish("service.up" if state.ok else "service.down",
+                                     {"service": name, "ok": state.ok, "reason": state.error})
         if name in self._notes:
             state.details["note"] = self._notes[name]
         self._states[name] = state

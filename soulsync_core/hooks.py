@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import pluggy
 
 from soulsync_core.config import Section, Setting
+from soulsync_core.events import Event
 from soulsync_core.models import (
     Account,
     Album,
@@ -34,7 +35,8 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 __all__ = [
-    "AccountLogin", "AccountStore", "Accounts", "AuthFailed", "DownloadClient", "LoginFailed",
+    "AccountLogin", "AccountStore", "Accounts", "AuthFailed", "DownloadClient", "Event",
+    "EventListener", "LoginFailed",
     "MetadataProvider", "NotAuthenticated", "NotConfigured", "PlaylistSource", "ProviderError",
     "RateLimited", "Section", "Setting", "SettingsReader", "hookimpl", "retry_after_seconds",
     "shared_provider",
@@ -329,3 +331,14 @@ def playlist_sources(settings: SettingsReader, accounts: Accounts) -> list[Playl
     A source that logs in a user account also implements :class:`AccountLogin`. One object
     may be returned by several hooks (a metadata provider and playlist source of one service).
     """
+
+
+# Called with each event (``Event``: id, type, at, data); may be async. It runs in the
+# listener's own task, behind its own queue: a slow listener only falls behind (it then gets a
+# ``lost`` event), it never slows the daemon. It must not block: sync I/O goes to a thread.
+EventListener = Callable[[Event], Awaitable[None] | None]
+
+
+@hookspec
+def event_listeners(settings: SettingsReader) -> list[EventListener]:
+    """Return callables to be called with every event the daemon publishes; [] for none."""

@@ -88,7 +88,7 @@ class PluginHost:
                 self.pm.unregister(module)
             self._failed(name, version, f"invalid plugin: {exc}")
             return
-        implemented = sorted(impl for impl in PROVIDER_HOOKS.keys() | {"settings_sections"}
+        implemented = sorted(impl for impl in PROVIDER_HOOKS.keys() | {"settings_sections", "event_listeners"}
                              if any(i.plugin_name == name for i in
                                     getattr(self.pm.hook, impl).get_hookimpls()))
         self.infos[name] = PluginInfo(name, version, implemented, [])
@@ -150,6 +150,17 @@ class PluginHost:
                     providers.append(provider)
                     self.infos[name].providers.append(provider.name)
         return providers
+
+    def listeners(self, settings: hooks.SettingsReader) -> list[tuple[str, hooks.EventListener]]:
+        """Return ``(plugin name, listener)`` for every callable of the event_listeners hook."""
+        found: list[tuple[str, hooks.EventListener]] = []
+        for name, result in self._call_each("event_listeners", settings=settings):
+            for listener in result:
+                if callable(listener):
+                    found.append((name, listener))
+                else:
+                    self._note_error(name, f"event_listeners returned {listener!r}, not a callable")
+        return found
 
     def report(self) -> list[PluginInfo]:
         """Return every plugin's info, sorted by name."""

@@ -33,7 +33,8 @@ def categorize(method: str, path: str) -> str:
     """Return the limit category of a request to ``path`` (which starts with ``/api/v1/``)."""
     rest = path[len(API_PREFIX):] if path.startswith(API_PREFIX) else path.lstrip("/")
     if method in ("GET", "HEAD", "OPTIONS"):
-        return "system" if rest.startswith("system/") else "read"
+        # The event stream is one request per connection, however many events it carries.
+        return "system" if rest.startswith("system/") or rest == "events" else "read"
     if method == "POST" and rest.startswith("search/"):
         return "search"
     if method == "POST" and rest.rstrip("/") == "downloads":

@@ -34,6 +34,7 @@ import msgspec
 
 from soulsync_core.activity import Activity
 from soulsync_core.db import Database, Row
+from soulsync_core.events import EventBus
 from soulsync_core.jobs import JobConflict, JobContext, JobInfo, JobRunner
 from soulsync_core.library.folding import fold as library_fold
 from soulsync_core.models import Album, Track
@@ -229,8 +230,10 @@ class WatchlistService:
     """
 
     def __init__(self, db: Database, settings: Settings, jobs: JobRunner, activity: Activity,
-                 search: MetadataSearch, wishlist: WishlistService, clock: Clock = utc_now):
+                 search: MetadataSearch, wishlist: WishlistService, clock: Clock = utc_now,
+                 events: EventBus | None = None):
         self._db = db
+        self._events = events or EventBus()
         self._settings = settings
         self._jobs = jobs
         self._activity = activity
@@ -399,6 +402,8 @@ class WatchlistService:
             f"{status.releases_found} releases of {status.artists_scanned} artists"
             + (f"; {errors} artists failed" if errors else "")
             + ("; stopped at the per-scan cap" if status.cap_reached else ""))
+        self._events.publish("watchlist.scan.finished",
+                             msgspec.structs.replace(status, state="completed", job_id=ctx.info.id))
         return scan.progress()
 
 
@@ -517,6 +522,7 @@ class _Scan:
                 continue
             if self._counted >= self._cap:
                 self.status.cap_reached = True
+                self._found(release)
                 return False
             self._seen.add(key)
             release.missing += 1
@@ -537,7 +543,12 @@ class _Scan:
             release.added += 1
             outcome.tracks_added += 1
             self.status.tracks_added += 1
+        self._found(release)
         return True
+
+    def _found(self, release: ReleaseOutcome) -> None:
+        if release.added:
+            self._service._events.publish("watchlist.release_found", release)
 
 
     async def _watchers(self, row_id: int, first: int) -> list[int]:

@@ -42,6 +42,7 @@ from soulsync_core.db import Database, Row
 from soulsync_core.downloads.models import FINISHED, Download, Wanted
 from soulsync_core.downloads.service import NoDownloadClient
 from soulsync_core.downloads.wanted import guess_source
+from soulsync_core.events import EventBus
 from soulsync_core.jobs import JobConflict, JobContext, JobFailed, JobInfo, JobRunner
 from soulsync_core.library.matcher import LibraryMatcher
 from soulsync_core.matching import fold
@@ -256,8 +257,9 @@ class WishlistService:
 
     def __init__(self, db: Database, settings: Settings, jobs: JobRunner, activity: Activity,
                  matcher: LibraryMatcher, downloads: Downloads, music_dir: Callable[[], Path],
-                 clock: Clock = utc_now):
+                 clock: Clock = utc_now, events: EventBus | None = None):
         self._db = db
+        self._events = events or EventBus()
         self._settings = settings
         self._jobs = jobs
         self._activity = activity
@@ -316,6 +318,8 @@ class WishlistService:
                     "source_info = ? WHERE id = ?", (*values, row_id))
         added = await self.get(int(row_id or 0), profile_id)
         assert added is not None  # just written
+        if created:
+            self._events.publish("wishlist.added", added)
         return added, created
 
     async def get(self, row_id: int, profile_id: int | None = None) -> WishlistTrack | None:
@@ -350,7 +354,10 @@ class WishlistService:
             cursor = await conn.execute("SELECT id FROM wishlist_tracks WHERE track_id = ?",
                                         (track_id,))
             row = await cursor.fetchone()
-            return row is not None and await leave(conn, "wishlist_tracks", row[0], profile_id)
+            removed = row is not None and await leave(conn, "wishlist_tracks", row[0], profile_id)
+        if removed:
+            self._events.publish("wishlist.removed", {"track_id": track_id, "profile_id": profile_id})
+        return removed
 
     async def is_wanted(self, track_id: str, title: str, artists: list[str],
                         profile_id: int | None = None) -> bool:
@@ -457,6 +464,7 @@ class WishlistService:
             f"{counts['downloaded']} downloaded, {counts['failed']} failed, "
             f"{counts['in_library']} already in the library, {counts['waiting']} waiting "
             f"({'manual' if manual else 'automatic'} run, {counts['total']} tracks)")
+        self._events.publish("wishlist.processed", {"job_id": ctx.info.id, "manual": manual, **counts})
         return counts
 
     async def _settle(self, counts: dict[str, int], ctx: JobContext) -> None:
@@ -573,7 +581,12 @@ class WishlistService:
             self._waiters.pop(download_id, None)
 
     async def _delete(self, row_id: int) -> bool:
-        return await self._db.execute("DELETE FROM wishlist_tracks WHERE id = ?", (row_id,)) > 0
+        track_id = await self._db.fetchval("SELECT track_id FROM wishlist_tracks WHERE id = ?",
+                                           (row_id,))
+        deleted = await self._db.execute("DELETE FROM wishlist_tracks WHERE id = ?", (row_id,)) > 0
+        if deleted:
+            self._events.publish("wishlist.removed", {"track_id": track_id})
+        return deleted
 
     async def _record_failure(self, row_id: int, download: Download | None,
                               reason: str = "") -> str:
@@ -591,7 +604,7 @@ class WishlistService:
         manual, a run), and wake the run waiting for it."""
         wanted = download.wanted
         removed = await self._db.fetchall(
-            "SELECT track_name, artist_name FROM wishlist_tracks "
+            "SELECT track_name, artist_name, track_id FROM wishlist_tracks "
             "WHERE download_id = ? OR track_id = ? OR match_key = ?",
             (download.id, wanted.track_id or "", match_key(wanted.title, wanted.artists)))
         if removed:
@@ -602,6 +615,8 @@ class WishlistService:
                 "wishlist.downloaded", "Wishlist Track Downloaded",
                 f"Removed from the wishlist: "
                 f"{_names_note([f'{r[1]} - {r[0]}' for r in removed])}")
+            for row in removed:
+                self._events.publish("wishlist.removed", {"track_id": row["track_id"]})
         event = self._waiters.get(download.id)
         if event is not None:
             event.set()

@@ -11,8 +11,10 @@ from soulsync_core.api import (
     apikeys,
     auth,
     downloads,
+    events,
     jobs,
     library,
+    notifications,
     openapi,
     playlists,
     profiles,
@@ -61,7 +63,8 @@ class InFlight:
 IN_FLIGHT = web.AppKey("in_flight", InFlight)
 
 ROUTE_MODULES = (system, jobs, apikeys, settings, search, library, downloads, wishlist,
-                 watchlist, playlists, auth, openapi, profiles, requests)
+                 watchlist, playlists, auth, openapi, profiles, requests, events,
+                 notifications)
 
 
 def all_endpoints() -> list[Endpoint]:
@@ -87,6 +90,8 @@ def create_app(core: Core, *, manage_core: bool = True) -> web.Application:
     for endpoint in endpoints:
         app.router.add_route(endpoint.method, endpoint.path, aiohttp_handler(endpoint))
     app[OPENAPI_DOC] = OpenApiDocument(endpoints)
+    app[events.EVENT_STREAMS] = events.EventStreams(core.events)
+    app.on_shutdown.append(events.close_event_streams)
     if manage_core:
         app.cleanup_ctx.append(_core_lifecycle)
     return app

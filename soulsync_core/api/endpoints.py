@@ -57,6 +57,7 @@ class Endpoint:
     also: tuple[int, ...] = ()
     # Acts as a profile (``X-Profile-Id`` / ``?profile_id=``, see api/middlewares.py).
     profiled: bool = False
+    media_type: str = "application/json"  # of the success answer (the event stream's differs)
 
     @property
     def path_params(self) -> list[str]:

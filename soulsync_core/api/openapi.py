@@ -130,7 +130,7 @@ def _responses(endpoint: Endpoint, schema_of: dict[int, dict[str, Any]]) -> dict
         data = _envelope(True, data, {"type": "null"}, pagination)
     responses: dict[str, Any] = {
         str(status): {"description": "Success.",
-                      "content": {"application/json": {"schema": data}}}
+                      "content": {endpoint.media_type: {"schema": data}}}
         for status in (endpoint.status, *endpoint.also)
     }
     errors = set(endpoint.errors) | {500}

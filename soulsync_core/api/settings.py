@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
@@ -43,7 +44,9 @@ async def patch_settings(request: web.Request, body: dict[str, Any]) -> web.Resp
     if not body:
         raise bad_request('Empty body: send at least one setting, e.g. {"logging.level": "DEBUG"}.')
     try:
-        changes = core.settings.validate_patch(flatten(body, core.settings.schema))
+        # In a thread: a check may be slow (notification URLs are parsed by Apprise).
+        changes = await asyncio.to_thread(core.settings.validate_patch,
+                                          flatten(body, core.settings.schema))
     except SettingPinnedError as exc:
         raise ApiError(409, "CONFLICT", str(exc)) from None
     except SettingError as exc:

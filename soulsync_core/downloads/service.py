@@ -58,10 +58,12 @@ from soulsync_core.downloads.models import (
     Download,
     Status,
     Wanted,
+    download_detail,
 )
 from soulsync_core.downloads.store import DownloadStore
 from soulsync_core.downloads.transfers import Limits, Watch, judge
 from soulsync_core.downloads.wanted import track_key
+from soulsync_core.events import EventBus
 from soulsync_core.health import ServiceHealth
 from soulsync_core.hooks import DownloadClient, ProviderError, RateLimited
 from soulsync_core.library import LibraryService
@@ -83,6 +85,10 @@ STOP_IMPORT_WAIT_SECONDS = 10.0
 # Imports in a row whose client copy could not be deleted before the client's health shows a
 # note: one can be a file slskd still held open; several mean the folder is read-only for us.
 UNDELETABLE_NOTE_AFTER = 3
+
+# not_found is a failure to a listener; the data's status tells which.
+FINISH_EVENTS = {"completed": "download.completed", "failed": "download.failed",
+                 "not_found": "download.failed", "cancelled": "download.cancelled"}
 
 CompletedListener = Callable[[Download], Awaitable[None] | None]
 
@@ -119,8 +125,10 @@ class DownloadService:
 
     def __init__(self, db: Database, settings: Settings, activity: Activity,
                  library: LibraryService, clients: Sequence[DownloadClient], *,
-                 matcher: LibraryMatcher, health: ServiceHealth):
+                 matcher: LibraryMatcher, health: ServiceHealth,
+                 events: EventBus | None = None):
         self._settings = settings
+        self._events = events or EventBus()
         self._activity = activity
         self._matcher = matcher
         self._health = health
@@ -183,6 +191,7 @@ class DownloadService:
                 return existing, False
             download = await self.store.create(wanted, key, client.name)
         log.info("download %d queued: %s - %s", download.id, wanted.artist, wanted.title)
+        self._events.publish("download.queued", download_detail(download))
         self._wake.set()
         return download, True
 
@@ -356,6 +365,7 @@ class DownloadService:
                         f"{download.wanted.artist} - {download.wanted.title}: searching "
                         f"{download.client}")
                 await self.store.update(download, status="searching")
+                self._events.publish("download.searching", download_detail(download))
                 self._active[download.id] = download
                 self._spawn(download, self._pursue(download))
 
@@ -563,6 +573,8 @@ class DownloadService:
             for name, downloads in by_client.items():
                 changed += await self._poll_client(self._clients[name], downloads)
             await self.store.save_progress(changed)
+            for download in changed:
+                self._events.publish("download.progress", download_detail(download), key=download.id)
 
     async def _poll_client(self, client: DownloadClient, downloads: list[Download]) -> list[Download]:
         listed_at = self.clock()
@@ -765,6 +777,7 @@ class DownloadService:
     async def _finish(self, download: Download, status: Status, **fields: Any) -> None:
         """Give ``download`` a final status, free its slot, tell the feed and the listeners."""
         await self.store.update(download, status=status, **fields)
+        self._events.publish(FINISH_EVENTS[status], download_detail(download))
         self._active.pop(download.id, None)
         self._watches.pop(download.id, None)
         self._wake.set()

@@ -19,6 +19,7 @@ import msgspec
 
 from soulsync_core.activity import Activity
 from soulsync_core.db import Database
+from soulsync_core.events import EventBus
 from soulsync_core.jobs import JobConflict, JobContext, JobInfo, JobRunner
 from soulsync_core.library.queries import LibraryQueries
 from soulsync_core.library.scanner import ScanError, Scanner, missing_folder_message
@@ -76,8 +77,10 @@ def _normalized(path: str | Path) -> Path:
 class LibraryService:
     """Scans, their schedule, single-file imports and the library's share of the stats."""
 
-    def __init__(self, db: Database, settings: Settings, jobs: JobRunner, activity: Activity):
+    def __init__(self, db: Database, settings: Settings, jobs: JobRunner, activity: Activity,
+                 events: EventBus | None = None):
         self._db = db
+        self._events = events or EventBus()
         self._settings = settings
         self._jobs = jobs
         self._activity = activity
@@ -116,14 +119,26 @@ class LibraryService:
 
     async def _run_scan(self, ctx: JobContext) -> dict[str, Any]:
         scanner = Scanner(self.store, self.music_dir(), self._settings.get("library.scan_workers"))
+        self._events.publish("library.scan.started", scan_status(ctx.info))
         try:
-            result = await scanner.run(lambda p: ctx.progress(**p.as_dict()))
+            result = await scanner.run(lambda p: self._scan_progress(ctx, p.as_dict()))
         except ScanError as exc:
             await self._activity.record("library.scan_failed", "Library Scan Failed", str(exc))
+            self._events.publish("library.scan.finished", msgspec.structs.replace(
+                scan_status(ctx.info), state="failed", error=str(exc)))
             raise
         await self._activity.record("library.scan_completed", "Library Scan Completed",
                                     result.summary())
+        self._events.publish("library.scan.finished",
+                             msgspec.structs.replace(scan_status(ctx.info), state="completed"))
+        if result.files_read or result.files_removed:
+            self._events.publish("library.changed", {"source": "scan", "files_read": result.files_read,
+                                                     "files_removed": result.files_removed})
         return result.as_dict()
+
+    def _scan_progress(self, ctx: JobContext, progress: dict[str, Any]) -> None:
+        ctx.progress(**progress)
+        self._events.publish("library.scan.progress", scan_status(ctx.info), key=ctx.info.id)
 
     async def import_file(self, path: str | Path) -> int:
         """Add or update one file of the music folder (the download pipeline calls this).
@@ -145,6 +160,7 @@ class LibraryService:
         await self.store.save([record])
         track_id = await self.store.track_id(record.folder, record.file_name)
         assert track_id is not None  # just written
+        self._events.publish("library.changed", {"source": "import", "track_id": track_id})
         return track_id
 
     async def contribute_stats(self, stats: SystemStats) -> None:

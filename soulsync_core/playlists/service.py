@@ -32,6 +32,7 @@ from soulsync_core.accounts import service_title
 from soulsync_core.activity import Activity
 from soulsync_core.downloads.models import UNFINISHED, Download
 from soulsync_core.downloads.service import DownloadService, NoDownloadClient
+from soulsync_core.events import EventBus
 from soulsync_core.hooks import AccountLogin, PlaylistSource
 from soulsync_core.jobs import JobContext, JobFailed, JobInfo, JobRunner
 from soulsync_core.library.matcher import LibraryMatch, LibraryMatcher
@@ -146,8 +147,10 @@ class PlaylistService:
     def __init__(self, store: PlaylistStore, settings: Settings, jobs: JobRunner, activity: Activity,
                  matcher: LibraryMatcher, wishlist: WishlistService, downloads: DownloadService,
                  music_dir: Callable[[], Path], sources: Sequence[PlaylistSource],
-                 sources_of: Callable[[int], Awaitable[Sequence[PlaylistSource]]] | None = None):
+                 sources_of: Callable[[int], Awaitable[Sequence[PlaylistSource]]] | None = None,
+                 events: EventBus | None = None):
         self.store = store
+        self._events = events or EventBus()
         self._settings = settings
         self._jobs = jobs
         self._activity = activity
@@ -254,19 +257,19 @@ class PlaylistService:
     async def _sync(self, ctx: JobContext, run: _Run) -> dict[str, Any]:
         # Before anything is wanted or downloaded: the M3U8 could not be written anyway.
         await require_music_folder(self._music_dir(), self.playlists_dir())
-        ctx.progress(phase="reading the playlist")
+        self._progress(ctx, run, phase="reading the playlist")
         objects = await self._fetch(run)
         # Held from reading the last sync's state to saving the new one (not while a slow
         # source is read): a download finishing meanwhile waits, then updates the saved rows.
         async with self._lock(run.playlist_id):
-            ctx.progress(phase="matching", total=len(objects))
+            self._progress(ctx, run, phase="matching", total=len(objects))
             previous = await self.store.playlist(run.playlist_id)
             old_entries = {e.wanted_key: e for e in await self.store.entries(run.playlist_id)}
             library_state = await self.store.library_state()
             entries, totals = await self._match(run, objects, previous, old_entries, library_state)
-            ctx.progress(phase="wanting missing tracks", matched=totals.matched)
+            self._progress(ctx, run, phase="wanting missing tracks", matched=totals.matched)
             await self._want_missing(run, entries, totals)
-            ctx.progress(phase="writing the playlist")
+            self._progress(ctx, run, phase="writing the playlist")
             name = run.name or (previous.name if previous else run.playlist_id)
             path = await self._write_m3u8(run.playlist_id, name, run.mode, entries,
                                           previous.m3u8_path if previous else None, totals)
@@ -279,8 +282,16 @@ class PlaylistService:
             "playlist.synced", "Playlist Synced",
             f"'{name}': {totals.matched} of {totals.total} tracks in the library, "
             f"{totals.missing} missing ({totals.downloading} downloading)")
-        return {"playlist_name": name, "totals": msgspec.to_builtins(totals), "m3u8_path": str(path),
-                "notes": run.notes}
+        result = {"playlist_name": name, "totals": msgspec.to_builtins(totals), "m3u8_path": str(path),
+                  "notes": run.notes}
+        self._events.publish("playlist.sync.finished",
+                             {"playlist_id": run.playlist_id, "job_id": ctx.info.id, **result})
+        return result
+
+    def _progress(self, ctx: JobContext, run: _Run, **fields: Any) -> None:
+        ctx.progress(**fields)
+        self._events.publish("playlist.sync.progress", {"playlist_id": run.playlist_id,
+                                                        "job_id": ctx.info.id, **ctx.info.progress})
 
     async def _fetch(self, run: _Run) -> list[dict[str, Any]]:
         """Return the run's track objects, fetching the playlist from its source if needed."""
