@@ -363,7 +363,8 @@ async def test_a_stuck_reader_does_not_delay_a_download(daemon, fake):
 
     started = time.monotonic()
     await daemon.post("/api/v1/downloads/cancel-all")  # nothing runs; the same track again:
-    reply = await daemon.post("/api/v1/downloads", {**TRACK, "id": "other-id"})
+    # force: the first download put this track in the library already.
+    reply = await daemon.post("/api/v1/downloads", {**TRACK, "id": "other-id", "force": True})
     assert reply.status == 202
     downloads = daemon.core.downloads
     await downloads.settle()
