@@ -50,8 +50,12 @@ class OpenApiChecker:
 
     def operation_for(self, method: str, path: str) -> tuple[str | None, dict[str, Any] | None]:
         for pattern, template in self._routes:
-            if pattern.match(path) and method.lower() in self.document["paths"][template]:
+            if not pattern.match(path):
+                continue
+            if method.lower() in self.document["paths"][template]:
                 return template, self.document["paths"][template][method.lower()]
+            if "{" not in template:
+                break  # a fixed path answers every method itself (405 for the others)
         return None, None
 
     def schema_for(self, method: str, path: str, status: int) -> dict[str, Any]:

@@ -37,7 +37,8 @@ class Endpoint:
     handler as ``body=`` and ``query=``; ``response`` is the type of the envelope's ``data``.
     ``errors`` lists the statuses the handler itself may answer besides the common ones;
     ``also`` other success statuses answered with the same ``response`` (201 created / 200
-    updated).
+    updated). ``content_type`` is that of the answers of an endpoint that is not ``enveloped``
+    (an HTML page, say); its own ``errors`` are answered in it too.
     """
 
     method: str
@@ -55,6 +56,7 @@ class Endpoint:
     enveloped: bool = True
     errors: tuple[int, ...] = ()
     also: tuple[int, ...] = ()
+    content_type: str = "application/json"
 
     @property
     def path_params(self) -> list[str]:
@@ -98,7 +100,7 @@ def aiohttp_handler(endpoint: Endpoint) -> Handler:
             limit = core_of(request).settings.get("server.max_body_kb") * 1024
             kwargs["body"] = convert(await read_json_object(request, limit), endpoint.body)
         if endpoint.query is not None:
-            kwargs["query"] = convert(dict(request.query), endpoint.query, strict=False)
+            kwargs["query"] = convert(query_values(request), endpoint.query, strict=False)
         return await endpoint.handler(request, **kwargs)
 
     handle.endpoint = endpoint  # type: ignore[attr-defined]
@@ -106,7 +108,16 @@ def aiohttp_handler(endpoint: Endpoint) -> Handler:
 
 
 _INTEGER = re.compile(r"-?[0-9]+")
-_MAX_ID = 2**63 - 1
+# Every integer the API takes is stored in or compared against SQLite, whose integers are 64-bit.
+MIN_INT = -(2**63)
+MAX_INT = 2**63 - 1
+_MAX_ID = MAX_INT
+# Deeper JSON is refused before any handler walks it (settings flattening, track objects and
+# the encoder are recursive); no body the API takes nests more than a handful of levels.
+MAX_JSON_DEPTH = 64
+# Control characters have no meaning in any query parameter, and a NUL ends a string early
+# in SQLite's full-text query parser.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def path_id(request: web.Request, name: str, what: str) -> int:
@@ -158,17 +169,73 @@ async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
         value = msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:
         raise bad_request(f"Request body is not valid JSON ({exc}).") from None
+    except RecursionError:
+        raise too_deep() from None
     if not isinstance(value, dict):
         raise bad_request(f"Request body must be a JSON object, not {_json_kind(value)}.")
+    check_json(value)
     return value
 
 
+def too_deep() -> ApiError:
+    return bad_request(f"Request body nests deeper than {MAX_JSON_DEPTH} levels of objects "
+                       "and lists.")
+
+
+def out_of_range(name: str) -> ApiError:
+    return bad_request(f"{name} must be an integer between {MIN_INT} and {MAX_INT}.")
+
+
+def check_json(value: Any) -> None:
+    """Raise a 400 when decoded JSON nests deeper than :data:`MAX_JSON_DEPTH` or holds an
+    integer beyond 64 bits (naming where); return None when it is fine.
+
+    Walked with a stack, not recursion, so no depth of input can exhaust Python's stack.
+    """
+    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while stack:
+        item, at, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = ((f"{at}.{k}" if at else str(k), v) for k, v in item.items())
+        elif isinstance(item, list):
+            children = ((f"{at}[{i}]", v) for i, v in enumerate(item))
+        else:
+            if isinstance(item, int) and not isinstance(item, bool) and not MIN_INT <= item <= MAX_INT:
+                raise out_of_range(at or "request body")
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            raise too_deep()
+        stack.extend((child, name, depth + 1) for name, child in children)
+
+
+def query_values(request: web.Request) -> dict[str, str]:
+    """Return the query parameters (the last of repeated ones); a 400 for a control character."""
+    values = dict(request.query)
+    for name, value in values.items():
+        if match := CONTROL_CHARACTERS.search(value):
+            raise bad_request(f"{name} must not contain control characters "
+                              f"(U+{ord(match.group()):04X} at position {match.start() + 1}).")
+    return values
+
+
 def convert(value: Any, model: Any, *, strict: bool = True) -> Any:
-    """Convert decoded JSON (or query strings with ``strict=False``) to ``model``; 400 if it fails."""
+    """Convert decoded JSON (or query strings with ``strict=False``) to ``model``; 400 if it fails.
+
+    Integers beyond 64 bits in query parameters are a 400 naming the parameter (JSON bodies are
+    checked by :func:`check_json` before).
+    """
     try:
-        return msgspec.convert(value, model, strict=strict)
+        converted = msgspec.convert(value, model, strict=strict)
     except msgspec.ValidationError as exc:
         raise bad_request(explain(str(exc))) from None
+    except RecursionError:
+        raise too_deep() from None
+    if not strict and isinstance(converted, msgspec.Struct):
+        for name in converted.__struct_fields__:
+            item = getattr(converted, name)
+            if isinstance(item, int) and not isinstance(item, bool) and not MIN_INT <= item <= MAX_INT:
+                raise out_of_range(name)
+    return converted
 
 
 _EXPECTED = re.compile(r"^Expected `(?P<want>[^`]+)`(?P<bound>[^`,]*?)(?:, got `(?P<got>[^`]+)`)?"

@@ -10,7 +10,7 @@ import msgspec
 from aiohttp import web
 
 from soulsync_core import __version__
-from soulsync_core.api.endpoints import Endpoint, Routes
+from soulsync_core.api.endpoints import API_PREFIX, MAX_INT, MIN_INT, Endpoint, Routes
 from soulsync_core.api.envelope import ErrorBody
 from soulsync_core.api.paging import Pagination
 
@@ -43,7 +43,11 @@ _ERROR_TEXT = {400: "Bad request: the message names the field and what it must b
                401: "No API key was given.", 403: "The API key is wrong or revoked.",
                404: "Not found.", 409: "Conflict with the current state.",
                413: "The request body is too large.", 429: "Rate limited; see Retry-After.",
-               500: "Unexpected server error (no internals in the message)."}
+               500: "Unexpected server error (no internals in the message).",
+               503: "An outside service the request needs is not set up or not answering."}
+# What the server refuses in every query parameter (endpoints.query_values) and every integer
+# (endpoints.check_json / convert), stated in each schema so a client can know it beforehand.
+NO_CONTROL_CHARACTERS = "^[^\\u0000-\\u001f\\u007f]*$"
 
 
 def build_openapi(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
@@ -52,6 +56,7 @@ def build_openapi(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
     for endpoint in endpoints:
         types.extend(t for t in (endpoint.response, endpoint.body, endpoint.query) if t is not None)
     schemas, components = msgspec.json.schema_components(types, ref_template=REF)
+    _bound_integers([schemas, components])
     schema_of = dict(zip(map(id, types), schemas, strict=True))
     components["ErrorEnvelope"] = _envelope(False, {"type": "null"}, {"$ref": REF.format(name="ErrorBody")},
                                             {"type": "null"})
@@ -104,13 +109,32 @@ def _parameters(endpoint: Endpoint, components: dict[str, Any]) -> list[dict[str
     params = [{"name": name, "in": "path", "required": True,
                "schema": msgspec.json.schema(endpoint.path_types.get(name, str))}
               for name in endpoint.path_params]
+    _bound_integers(params)
     if endpoint.query is not None:
         query_schema = components[endpoint.query.__name__]
         required = set(query_schema.get("required", []))
         for name, schema in query_schema.get("properties", {}).items():
+            if schema.get("type") == "string" and "pattern" not in schema and "enum" not in schema:
+                schema = {**schema, "pattern": NO_CONTROL_CHARACTERS}
             params.append({"name": name, "in": "query", "required": name in required,
                            "schema": schema})
     return params
+
+
+def _bound_integers(schemas: Any) -> None:
+    """Give every integer schema without bounds the 64-bit range the server accepts (in place)."""
+    stack = [schemas]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("type") == "integer":
+                if "minimum" not in item and "exclusiveMinimum" not in item:
+                    item["minimum"] = MIN_INT
+                if "maximum" not in item and "exclusiveMaximum" not in item:
+                    item["maximum"] = MAX_INT
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _responses(endpoint: Endpoint, schema_of: dict[int, dict[str, Any]]) -> dict[str, Any]:
@@ -121,7 +145,7 @@ def _responses(endpoint: Endpoint, schema_of: dict[int, dict[str, Any]]) -> dict
         data = _envelope(True, data, {"type": "null"}, pagination)
     responses: dict[str, Any] = {
         str(status): {"description": "Success.",
-                      "content": {"application/json": {"schema": data}}}
+                      "content": {endpoint.content_type: {"schema": data}}}
         for status in (endpoint.status, *endpoint.also)
     }
     errors = set(endpoint.errors) | {500}
@@ -133,10 +157,17 @@ def _responses(endpoint: Endpoint, schema_of: dict[int, dict[str, Any]]) -> dict
         errors |= {400, 413}
     if endpoint.query is not None or endpoint.path_types:
         errors.add(400)
-    error_ref = {"$ref": REF.format(name="ErrorEnvelope")}
+    error_content = {"application/json": {"schema": {"$ref": REF.format(name="ErrorEnvelope")}}}
+    if not endpoint.path.startswith(API_PREFIX + "/"):
+        # Outside the API there is no envelope: the endpoint's own errors are in its content
+        # type, and an unexpected failure is aiohttp's plain-text 500.
+        error_content = {endpoint.content_type: {"schema": {"type": "string"}}}
     for status in sorted(errors):
+        content = error_content
+        if status == 500 and not endpoint.path.startswith(API_PREFIX + "/"):
+            content = {"text/plain": {"schema": {"type": "string"}}}
         responses[str(status)] = {"description": _ERROR_TEXT.get(status, "Error."),
-                                  "content": {"application/json": {"schema": error_ref}}}
+                                  "content": content}
     return responses
 
 
