@@ -6,7 +6,7 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET, UnsetType
 
-from soulsync_core.api.endpoints import Routes, core_of, path_id
+from soulsync_core.api.endpoints import Routes, comma_list_of, core_of, path_id
 from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
 from soulsync_core.api.paging import clamp_page
 from soulsync_core.downloads.models import (
@@ -74,7 +74,7 @@ class DownloadBody(msgspec.Struct):
 
 
 class DownloadsQuery(msgspec.Struct):
-    status: str = ""
+    status: comma_list_of(*STATUSES) = ""  # type: ignore[valid-type]
     page: int = 1
     limit: int = 50
 

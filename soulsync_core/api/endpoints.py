@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+import msgspec.inspect
 from aiohttp import web
 
 from soulsync_core.api.envelope import ApiError, bad_request
@@ -100,7 +101,8 @@ def aiohttp_handler(endpoint: Endpoint) -> Handler:
             limit = core_of(request).settings.get("server.max_body_kb") * 1024
             kwargs["body"] = convert(await read_json_object(request, limit), endpoint.body)
         if endpoint.query is not None:
-            kwargs["query"] = convert(query_values(request), endpoint.query, strict=False)
+            kwargs["query"] = convert(query_values(request, endpoint.query), endpoint.query,
+                                      strict=False)
         return await endpoint.handler(request, **kwargs)
 
     handle.endpoint = endpoint  # type: ignore[attr-defined]
@@ -187,30 +189,28 @@ def out_of_range(name: str) -> ApiError:
 
 
 def check_json(value: Any) -> None:
-    """Raise a 400 when decoded JSON nests deeper than :data:`MAX_JSON_DEPTH` or holds an
-    integer beyond 64 bits (naming where); return None when it is fine.
+    """Raise a 400 when decoded JSON nests deeper than :data:`MAX_JSON_DEPTH`; else return None.
 
     Walked with a stack, not recursion, so no depth of input can exhaust Python's stack.
     """
-    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
-        item, at, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = ((f"{at}.{k}" if at else str(k), v) for k, v in item.items())
-        elif isinstance(item, list):
-            children = ((f"{at}[{i}]", v) for i, v in enumerate(item))
-        else:
-            if isinstance(item, int) and not isinstance(item, bool) and not MIN_INT <= item <= MAX_INT:
-                raise out_of_range(at or "request body")
-            continue
-        if depth >= MAX_JSON_DEPTH:
-            raise too_deep()
-        stack.extend((child, name, depth + 1) for name, child in children)
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 >= MAX_JSON_DEPTH:
+                    raise too_deep()
+                stack.append((child, depth + 1))
 
 
-def query_values(request: web.Request) -> dict[str, str]:
-    """Return the query parameters (the last of repeated ones); a 400 for a control character."""
-    values = dict(request.query)
+def query_values(request: web.Request, model: type[msgspec.Struct]) -> dict[str, str]:
+    """Return the query parameters ``model`` declares (the last of repeated ones).
+
+    A control character in one of them is a 400; others (``api_key``, unknown names) are left
+    to whoever reads them.
+    """
+    values = {name: request.query[name] for name in model.__struct_fields__ if name in request.query}
     for name, value in values.items():
         if match := CONTROL_CHARACTERS.search(value):
             raise bad_request(f"{name} must not contain control characters "
@@ -218,24 +218,92 @@ def query_values(request: web.Request) -> dict[str, str]:
     return values
 
 
+def text(pattern: str, must: str, *, echo: bool = False) -> Any:
+    """Return a ``str`` type that must match ``pattern`` (searched, as JSON Schema does).
+
+    msgspec enforces it and the OpenAPI document states it, from this one declaration; a
+    value that does not match is a 400 ``"<field> <must>."`` (with the value sent when
+    ``echo``).
+    """
+    return Annotated[str, msgspec.Meta(pattern=pattern, description=f"Must {must.removeprefix('must ')}.",
+                                       extra={"must": must, "echo": echo})]
+
+
+def _choice_pattern(choices: tuple[str, ...]) -> str:
+    return "|".join("".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c)
+                            for c in choice) for choice in choices)
+
+
+def one_of(*choices: str, blank: bool = False, must: str | None = None) -> Any:
+    """Return a ``str`` type accepting any of ``choices`` in any letter case, spaces around
+    allowed (and the empty string when ``blank``); the handler folds it to one of them."""
+    return text(rf"^\s*(?:{_choice_pattern(choices)}){'?' if blank else ''}\s*$",
+                must or f"must be one of {', '.join(choices)}", echo=True)
+
+
+def comma_list_of(*choices: str) -> Any:
+    """Return a ``str`` type holding a comma-separated list of ``choices`` (any letter case,
+    spaces and empty items allowed, as the handler splits it)."""
+    item = rf"\s*(?:(?:{_choice_pattern(choices)})\s*)?"
+    return text(rf"^{item}(?:,{item})*$",
+                f"must be a comma-separated list of {', '.join(choices)}", echo=True)
+
+
+NonBlank = text(r"\S", "must be a non-empty string")
+
+
 def convert(value: Any, model: Any, *, strict: bool = True) -> Any:
     """Convert decoded JSON (or query strings with ``strict=False``) to ``model``; 400 if it fails.
 
-    Integers beyond 64 bits in query parameters are a 400 naming the parameter (JSON bodies are
-    checked by :func:`check_json` before).
+    An integer beyond 64 bits in a field the model declares is a 400 naming it.
     """
     try:
         converted = msgspec.convert(value, model, strict=strict)
     except msgspec.ValidationError as exc:
-        raise bad_request(explain(str(exc))) from None
+        raise bad_request(_rule_message(value, model, str(exc)) or explain(str(exc))) from None
     except RecursionError:
         raise too_deep() from None
-    if not strict and isinstance(converted, msgspec.Struct):
-        for name in converted.__struct_fields__:
-            item = getattr(converted, name)
-            if isinstance(item, int) and not isinstance(item, bool) and not MIN_INT <= item <= MAX_INT:
-                raise out_of_range(name)
+    _check_integers(converted)
     return converted
+
+
+def _check_integers(value: Any) -> None:
+    """Raise a 400 for an integer beyond 64 bits in a declared field of ``value``.
+
+    Walks Structs and the lists they hold; dicts are free-form (``Any``) data the handler
+    validates itself.
+    """
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, msgspec.Struct):
+            stack.extend((getattr(item, name), f"{at}.{name}" if at else name)
+                         for name in item.__struct_fields__)
+        elif isinstance(item, list):
+            stack.extend((child, f"{at}[{i}]") for i, child in enumerate(item))
+        elif isinstance(item, int) and not isinstance(item, bool) and not MIN_INT <= item <= MAX_INT:
+            raise out_of_range(at or "request body")
+
+
+_FIELD_AT = re.compile(r" - at `\$\.(?P<at>\w+)`$")
+
+
+def _rule_message(value: Any, model: Any, message: str) -> str | None:
+    """Return the 400 message of a top-level field declared with :func:`text`, else None."""
+    match = _FIELD_AT.search(message)
+    if match is None or "` matching regex " not in message:
+        return None
+    info = msgspec.inspect.type_info(model)
+    if not isinstance(info, msgspec.inspect.StructType):
+        return None
+    field_type = next((f.type for f in info.fields if f.encode_name == match["at"]), None)
+    candidates = field_type.types if isinstance(field_type, msgspec.inspect.UnionType) else (field_type,)
+    for candidate in candidates:
+        if isinstance(candidate, msgspec.inspect.Metadata) and "must" in (candidate.extra or {}):
+            sent = value.get(match["at"]) if isinstance(value, dict) else None
+            shown = f", not {sent!r}" if candidate.extra["echo"] and isinstance(sent, str) else ""
+            return f"{match['at']} {candidate.extra['must']}{shown}."
+    return None
 
 
 _EXPECTED = re.compile(r"^Expected `(?P<want>[^`]+)`(?P<bound>[^`,]*?)(?:, got `(?P<got>[^`]+)`)?"

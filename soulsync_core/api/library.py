@@ -11,7 +11,7 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET, UnsetType
 
-from soulsync_core.api.endpoints import Routes, core_of, path_id
+from soulsync_core.api.endpoints import NonBlank, Routes, core_of, one_of, path_id, text
 from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
 from soulsync_core.api.paging import clamp_page
 from soulsync_core.jobs import JobConflict
@@ -30,6 +30,8 @@ from soulsync_core.library.service import ScanStatus
 routes = Routes("library")
 
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz#")
+Letter = text(r"^\s*(?:[a-zA-Z#]|[aA][lL][lL])?\s*$",
+              "must be one letter a-z, '#' (names not starting with A-Z) or 'all'")
 
 
 # ------------------------------------------------------------------------ query types
@@ -41,10 +43,10 @@ class FieldsQuery(msgspec.Struct):
 
 class ArtistsQuery(msgspec.Struct):
     search: str = ""
-    letter: str = "all"
+    letter: Letter = "all"
     page: int = 1
     limit: int = 50
-    watchlist: str = "all"
+    watchlist: one_of("all", "watched", "unwatched") = "all"  # type: ignore[valid-type]
     fields: str = ""
 
 
@@ -65,19 +67,21 @@ class TracksQuery(msgspec.Struct):
 
 
 class RecentQuery(msgspec.Struct):
-    type: str = "albums"
+    type: one_of("artists", "albums", "tracks") = "albums"  # type: ignore[valid-type]
     limit: int = 50
     fields: str = ""
 
 
 class GenresQuery(msgspec.Struct):
-    source: str = "artists"
+    source: one_of("artists", "albums") = "artists"  # type: ignore[valid-type]
 
 
 class LookupQuery(msgspec.Struct):
-    type: str = ""
-    provider: str = ""
-    id: str = ""
+    """``provider`` must be one the ``type`` has ids of (``isrc`` is for tracks only)."""
+
+    type: one_of(*LOOKUP_COLUMNS)  # type: ignore[valid-type]
+    provider: one_of(*LOOKUP_COLUMNS["track"])  # type: ignore[valid-type]
+    id: NonBlank  # type: ignore[valid-type]
     fields: str = ""
 
 

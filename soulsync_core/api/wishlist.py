@@ -8,7 +8,7 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET, UnsetType
 
-from soulsync_core.api.endpoints import Routes, core_of
+from soulsync_core.api.endpoints import Routes, core_of, one_of
 from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
 from soulsync_core.api.paging import clamp_page
 from soulsync_core.jobs import JobConflict
@@ -41,7 +41,8 @@ WishlistTrackObject = partial(WishlistTrack, "WishlistTrackObject")
 
 
 class WishlistQuery(msgspec.Struct):
-    category: str = ""
+    category: one_of(*CATEGORIES, blank=True,  # type: ignore[valid-type]
+                     must="must be singles or albums (or absent for both)") = ""
     page: int = 1
     limit: int = 50
     fields: str = ""
