@@ -35,6 +35,7 @@ from schemathesis.specs.openapi.checks import (
 from soulsync_core.api.app import all_endpoints, create_app
 from soulsync_core.api.openapi import build_openapi
 from soulsync_core.core import Core
+from soulsync_core.search import AUTO
 
 MAX_EXAMPLES = 8
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
@@ -91,8 +92,35 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
 CONFIG = SchemathesisConfig.from_dict({
     "generation": {"mode": "positive", "max-examples": MAX_EXAMPLES, "deterministic": True,
                    "database": "none"},
+    # 503 is the documented answer of a request that needs an outside service none of which is
+    # set up here; every other 5xx is a failure.
+    "checks": {"not_a_server_error": {"expected-statuses": ["1xx", "2xx", "3xx", "4xx", "503"]}},
 })
-schema = schemathesis.openapi.from_dict(build_openapi(all_endpoints()), config=CONFIG)
+
+
+# The names a daemon without plugins registers: the document it serves lists only these
+# (test_the_document_tested_is_the_one_served checks that this is that document).
+NO_PLUGINS = {"metadata_source": [AUTO]}
+DOCUMENT = build_openapi(all_endpoints(), NO_PLUGINS)
+schema = schemathesis.openapi.from_dict(DOCUMENT, config=CONFIG)
+
+
+def _blank(value: Any) -> bool:
+    return not str(value or "").strip()
+
+
+@schema.hook
+def filter_query(context: Any, query: dict[str, Any] | None) -> bool:
+    """Leave out the two requests whose refusal depends on two parameters together, which
+    OpenAPI cannot state (their 400s are tested in test_library_api.py)."""
+    path = context.operation.path if context.operation is not None else ""
+    query = query or {}
+    if path == "/api/v1/library/tracks":
+        return not (_blank(query.get("title")) and _blank(query.get("artist")))
+    if path == "/api/v1/library/lookup":
+        return str(query.get("provider", "")).strip().lower() != "isrc" or (
+            str(query.get("type", "")).strip().lower() == "track")
+    return True
 
 
 @schema.parametrize()
@@ -109,3 +137,10 @@ def test_every_operation_answers_as_documented(case: Any, daemon: Daemon) -> Non
         reset = requests.patch(f"{daemon.base_url}/api/v1/settings", json=dict.fromkeys(keys),
                                headers={"Authorization": f"Bearer {daemon.key}"}, timeout=30)
         assert reset.status_code == 200, reset.text
+
+
+def test_the_document_tested_is_the_one_served(daemon: Daemon) -> None:
+    served = requests.get(f"{daemon.base_url}/api/v1/openapi.json",
+                          headers={"Authorization": f"Bearer {daemon.key}"}, timeout=30)
+    assert served.status_code == 200
+    assert served.json() == DOCUMENT

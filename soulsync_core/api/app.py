@@ -25,6 +25,7 @@ from soulsync_core.api.endpoints import CORE, Endpoint, aiohttp_handler
 from soulsync_core.api.middlewares import authenticate, error_envelope, rate_limit
 from soulsync_core.api.openapi import OPENAPI_DOC, OpenApiDocument
 from soulsync_core.core import Core
+from soulsync_core.search import AUTO
 
 
 class InFlight:
@@ -92,6 +93,12 @@ def _method_not_allowed(allowed: frozenset[str]) -> web.Handler:
     return refuse
 
 
+def registered_names(core: Core) -> dict[str, list[str]]:
+    """Return the names this daemon's plugins registered, by kind (for the OpenAPI document)."""
+    return {"metadata_source": [AUTO, *core.search.names()], "metadata_provider": core.search.names(),
+            "playlist_source": core.playlists.source_names()}
+
+
 def create_app(core: Core, *, manage_core: bool = True) -> web.Application:
     """Return the application serving ``core``.
 
@@ -107,7 +114,7 @@ def create_app(core: Core, *, manage_core: bool = True) -> web.Application:
     for endpoint in endpoints:
         app.router.add_route(endpoint.method, endpoint.path, aiohttp_handler(endpoint))
     add_fixed_path_fallbacks(app.router, endpoints)
-    app[OPENAPI_DOC] = OpenApiDocument(endpoints)
+    app[OPENAPI_DOC] = OpenApiDocument(endpoints, lambda: registered_names(core))
     if manage_core:
         app.cleanup_ctx.append(_core_lifecycle)
     return app

@@ -6,6 +6,7 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET, UnsetType
 
+from soulsync_core.api.body_rules import NON_BLANK, rules
 from soulsync_core.api.endpoints import Routes, comma_list_of, core_of, path_id
 from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
 from soulsync_core.api.paging import clamp_page
@@ -197,7 +198,16 @@ async def get_download(request: web.Request) -> web.Response:
 
 
 @routes.post("/downloads", "Download one track (a track object or a query); 202 with the download.",
-             body=DownloadBody, response=DownloadQueued, status=202, errors=(404, 503))
+             body=rules(DownloadBody, {"anyOf": [
+                 {"required": ["query"], "not": {"required": ["name"]},
+                  "properties": {"query": NON_BLANK}},
+                 {"required": ["name", "artists"], "not": {"required": ["query"]}, "properties": {
+                     "name": NON_BLANK, "artists": {"type": "array", "contains": {"anyOf": [
+                         NON_BLANK, {"type": "object", "required": ["name"],
+                                     "properties": {"name": NON_BLANK}}]}},
+                     "duration_ms": {"minimum": 0}, "track_number": {"minimum": 1},
+                     "disc_number": {"minimum": 1}, "total_tracks": {"minimum": 1}}}]}),
+             response=DownloadQueued, status=202, errors=(404, 503))
 async def start_download(request: web.Request, body: DownloadBody) -> web.Response:
     core = core_of(request)
     try:

@@ -175,7 +175,7 @@ async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
         raise too_deep() from None
     if not isinstance(value, dict):
         raise bad_request(f"Request body must be a JSON object, not {_json_kind(value)}.")
-    check_json(value)
+    prepare_json(value)
     return value
 
 
@@ -188,20 +188,25 @@ def out_of_range(name: str) -> ApiError:
     return bad_request(f"{name} must be an integer between {MIN_INT} and {MAX_INT}.")
 
 
-def check_json(value: Any) -> None:
-    """Raise a 400 when decoded JSON nests deeper than :data:`MAX_JSON_DEPTH`; else return None.
+def prepare_json(value: dict[str, Any] | list[Any]) -> None:
+    """Raise a 400 when decoded JSON nests deeper than :data:`MAX_JSON_DEPTH`; turn integral
+    numbers written with a fraction or exponent (``2.0``, ``1e3``) into integers, as JSON Schema
+    counts them (in place). Returns None.
 
     Walked with a stack, not recursion, so no depth of input can exhaust Python's stack.
     """
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        for child in children:
+        keys = item.keys() if isinstance(item, dict) else range(len(item))
+        for key in keys:
+            child = item[key]
             if isinstance(child, dict | list):
                 if depth + 1 >= MAX_JSON_DEPTH:
                     raise too_deep()
                 stack.append((child, depth + 1))
+            elif isinstance(child, float) and child.is_integer() and MIN_INT <= child <= MAX_INT:
+                item[key] = int(child)
 
 
 def query_values(request: web.Request, model: type[msgspec.Struct]) -> dict[str, str]:
@@ -237,19 +242,26 @@ def _choice_pattern(choices: tuple[str, ...]) -> str:
 def one_of(*choices: str, blank: bool = False, must: str | None = None) -> Any:
     """Return a ``str`` type accepting any of ``choices`` in any letter case, spaces around
     allowed (and the empty string when ``blank``); the handler folds it to one of them."""
-    return text(rf"^\s*(?:{_choice_pattern(choices)}){'?' if blank else ''}\s*$",
+    return text(rf"^ *(?:{_choice_pattern(choices)}){'?' if blank else ''} *$",
                 must or f"must be one of {', '.join(choices)}", echo=True)
 
 
 def comma_list_of(*choices: str) -> Any:
     """Return a ``str`` type holding a comma-separated list of ``choices`` (any letter case,
     spaces and empty items allowed, as the handler splits it)."""
-    item = rf"\s*(?:(?:{_choice_pattern(choices)})\s*)?"
+    item = rf" *(?:(?:{_choice_pattern(choices)}) *)?"
     return text(rf"^{item}(?:,{item})*$",
                 f"must be a comma-separated list of {', '.join(choices)}", echo=True)
 
 
 NonBlank = text(r"\S", "must be a non-empty string")
+
+
+def registered(kind: str) -> Any:
+    """Return a ``str`` type naming something plugins register (``metadata_source``,
+    ``playlist_source``): the handler checks it; the served OpenAPI document lists the names
+    this daemon has as the ``enum`` (see :class:`~soulsync_core.api.openapi.OpenApiDocument`)."""
+    return Annotated[str, msgspec.Meta(extra_json_schema={"x-registered": kind})]
 
 
 def convert(value: Any, model: Any, *, strict: bool = True) -> Any:
@@ -294,6 +306,8 @@ def _rule_message(value: Any, model: Any, message: str) -> str | None:
     if match is None or "` matching regex " not in message:
         return None
     info = msgspec.inspect.type_info(model)
+    if isinstance(info, msgspec.inspect.Metadata):
+        info = info.type
     if not isinstance(info, msgspec.inspect.StructType):
         return None
     field_type = next((f.type for f in info.fields if f.encode_name == match["at"]), None)

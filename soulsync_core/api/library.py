@@ -30,7 +30,7 @@ from soulsync_core.library.service import ScanStatus
 routes = Routes("library")
 
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz#")
-Letter = text(r"^\s*(?:[a-zA-Z#]|[aA][lL][lL])?\s*$",
+Letter = text(r"^ *(?:[a-zA-Z#]|[aA][lL][lL])? *$",
               "must be one letter a-z, '#' (names not starting with A-Z) or 'all'")
 
 

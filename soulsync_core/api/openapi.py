@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -22,8 +22,10 @@ class OpenApiDocument:
     once, in a worker thread, and kept.
     """
 
-    def __init__(self, endpoints: list[Endpoint]):
+    def __init__(self, endpoints: list[Endpoint],
+                 registered: Callable[[], Mapping[str, Sequence[str]]] | None = None):
         self._endpoints = endpoints
+        self._registered = registered
         self._body: bytes | None = None
         self._lock = asyncio.Lock()
 
@@ -31,8 +33,9 @@ class OpenApiDocument:
         """Return the JSON document (the same bytes on every call)."""
         async with self._lock:
             if self._body is None:
+                names = self._registered() if self._registered is not None else None
                 self._body = await asyncio.to_thread(
-                    lambda: msgspec.json.encode(build_openapi(self._endpoints)))
+                    lambda: msgspec.json.encode(build_openapi(self._endpoints, names)))
         return self._body
 
 
@@ -50,13 +53,21 @@ _ERROR_TEXT = {400: "Bad request: the message names the field and what it must b
 NO_CONTROL_CHARACTERS = "^[^\\u0000-\\u001f\\u007f]*$"
 
 
-def build_openapi(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
-    """Return the OpenAPI 3.1 document describing ``endpoints``."""
+def build_openapi(endpoints: Sequence[Endpoint],
+                  registered: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
+    """Return the OpenAPI 3.1 document describing ``endpoints``.
+
+    ``registered`` maps each kind of name plugins register (see
+    :func:`~soulsync_core.api.endpoints.registered`) to the names a daemon has; each becomes
+    the ``enum`` of the fields declared with that kind. Without it (or with no names of a kind)
+    such a field is any string.
+    """
     types: list[Any] = [ErrorBody, Pagination]
     for endpoint in endpoints:
         types.extend(t for t in (endpoint.response, endpoint.body, endpoint.query) if t is not None)
     schemas, components = msgspec.json.schema_components(types, ref_template=REF)
     _bound_integers([schemas, components])
+    _list_registered([schemas, components], registered or {})
     schema_of = dict(zip(map(id, types), schemas, strict=True))
     components["ErrorEnvelope"] = _envelope(False, {"type": "null"}, {"$ref": REF.format(name="ErrorBody")},
                                             {"type": "null"})
@@ -73,8 +84,9 @@ def build_openapi(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
         if not endpoint.auth:
             operation["security"] = []
         if endpoint.body is not None:
-            operation["requestBody"] = {"required": False, "content": {
-                "application/json": {"schema": schema_of[id(endpoint.body)]}}}
+            body = schema_of[id(endpoint.body)]
+            operation["requestBody"] = {"required": _needs_body(body, components), "content": {
+                "application/json": {"schema": body}}}
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
 
     return {
@@ -114,11 +126,34 @@ def _parameters(endpoint: Endpoint, components: dict[str, Any]) -> list[dict[str
         query_schema = components[endpoint.query.__name__]
         required = set(query_schema.get("required", []))
         for name, schema in query_schema.get("properties", {}).items():
-            if schema.get("type") == "string" and "pattern" not in schema and "enum" not in schema:
-                schema = {**schema, "pattern": NO_CONTROL_CHARACTERS}
+            if schema.get("type") == "string" and "enum" not in schema:
+                schema = ({**schema, "pattern": NO_CONTROL_CHARACTERS} if "pattern" not in schema
+                          else {**schema, "allOf": [{"pattern": NO_CONTROL_CHARACTERS}]})
             params.append({"name": name, "in": "query", "required": name in required,
                            "schema": schema})
     return params
+
+
+def _needs_body(schema: dict[str, Any], components: dict[str, Any]) -> bool:
+    """Return whether a body of ``schema`` must be sent: an absent body reads as ``{}``, which
+    is refused when the schema requires a field or any property."""
+    ref = schema.get("$ref", "")
+    target = components.get(ref.rpartition("/")[2], {}) if ref else {}
+    return any(s.get(k) for s in (schema, target) for k in ("required", "minProperties", "anyOf"))
+
+
+def _list_registered(schemas: Any, registered: Mapping[str, Sequence[str]]) -> None:
+    """Give every field declared with a registered kind the names of that kind (in place)."""
+    stack = [schemas]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            names = registered.get(item.get("x-registered", ""))
+            if names:
+                item["enum"] = list(names)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _bound_integers(schemas: Any) -> None:

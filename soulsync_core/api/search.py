@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from soulsync_core.api.endpoints import NonBlank, Routes, core_of
+from soulsync_core.api.endpoints import NonBlank, Routes, core_of, registered
 from soulsync_core.api.envelope import ApiError, bad_request, ok
 from soulsync_core.models import Album, Artist, Track
 from soulsync_core.search import AUTO, Kind, SourceUnavailable, UnknownSource
@@ -18,7 +18,7 @@ MAX_LIMIT = 50
 class SearchBody(msgspec.Struct):
     query: NonBlank  # type: ignore[valid-type]
     limit: int = 20
-    source: str = AUTO
+    source: registered("metadata_source") = AUTO  # type: ignore[valid-type]
 
 
 class TrackResults(msgspec.Struct):

@@ -8,6 +8,7 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET, UnsetType
 
+from soulsync_core.api.body_rules import TRACK_OBJECT, rules
 from soulsync_core.api.endpoints import Routes, core_of, one_of
 from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
 from soulsync_core.api.paging import clamp_page
@@ -96,7 +97,11 @@ async def list_wishlist(request: web.Request, query: WishlistQuery) -> web.Respo
 
 
 @routes.post("/wishlist", "Add a track (201), or update the one with its id (200).",
-             body=WishlistBody, response=WishlistAdded, status=201, also=(200,))
+             body=rules(WishlistBody, {"anyOf": [
+                 {"required": ["track_data"], "properties": {"track_data": TRACK_OBJECT}},
+                 {"required": ["spotify_track_data"], "not": {"required": ["track_data"]},
+                  "properties": {"spotify_track_data": TRACK_OBJECT}}]}),
+             response=WishlistAdded, status=201, also=(200,))
 async def add_to_wishlist(request: web.Request, body: WishlistBody) -> web.Response:
     field, data = "track_data", body.track_data
     if data is UNSET:
