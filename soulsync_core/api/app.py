@@ -23,9 +23,8 @@ from soulsync_core.api import (
 )
 from soulsync_core.api.endpoints import CORE, Endpoint, aiohttp_handler
 from soulsync_core.api.middlewares import authenticate, error_envelope, rate_limit
-from soulsync_core.api.openapi import OPENAPI_DOC, OpenApiDocument
+from soulsync_core.api.openapi import OPENAPI_DOC, OpenApiDocument, document_names
 from soulsync_core.core import Core
-from soulsync_core.search import AUTO
 
 
 class InFlight:
@@ -93,12 +92,6 @@ def _method_not_allowed(allowed: frozenset[str]) -> web.Handler:
     return refuse
 
 
-def registered_names(core: Core) -> dict[str, list[str]]:
-    """Return the names this daemon's plugins registered, by kind (for the OpenAPI document)."""
-    return {"metadata_source": [AUTO, *core.search.names()], "metadata_provider": core.search.names(),
-            "playlist_source": core.playlists.source_names()}
-
-
 def create_app(core: Core, *, manage_core: bool = True) -> web.Application:
     """Return the application serving ``core``.
 
@@ -114,7 +107,8 @@ def create_app(core: Core, *, manage_core: bool = True) -> web.Application:
     for endpoint in endpoints:
         app.router.add_route(endpoint.method, endpoint.path, aiohttp_handler(endpoint))
     add_fixed_path_fallbacks(app.router, endpoints)
-    app[OPENAPI_DOC] = OpenApiDocument(endpoints, lambda: registered_names(core))
+    app[OPENAPI_DOC] = OpenApiDocument(endpoints, lambda: document_names(
+        core.search.names(), core.playlists.source_names(), core.settings.schema))
     if manage_core:
         app.cleanup_ctx.append(_core_lifecycle)
     return app

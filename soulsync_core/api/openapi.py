@@ -13,6 +13,8 @@ from soulsync_core import __version__
 from soulsync_core.api.endpoints import API_PREFIX, MAX_INT, MIN_INT, Endpoint, Routes
 from soulsync_core.api.envelope import ErrorBody
 from soulsync_core.api.paging import Pagination
+from soulsync_core.config import Schema, Setting
+from soulsync_core.search import AUTO
 
 routes = Routes("meta")
 class OpenApiDocument:
@@ -23,7 +25,7 @@ class OpenApiDocument:
     """
 
     def __init__(self, endpoints: list[Endpoint],
-                 registered: Callable[[], Mapping[str, Sequence[str]]] | None = None):
+                 registered: Callable[[], Mapping[str, Any]] | None = None):
         self._endpoints = endpoints
         self._registered = registered
         self._body: bytes | None = None
@@ -54,20 +56,20 @@ NO_CONTROL_CHARACTERS = "^[^\\u0000-\\u001f\\u007f]*$"
 
 
 def build_openapi(endpoints: Sequence[Endpoint],
-                  registered: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
+                  registered: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Return the OpenAPI 3.1 document describing ``endpoints``.
 
-    ``registered`` maps each kind of name plugins register (see
-    :func:`~soulsync_core.api.endpoints.registered`) to the names a daemon has; each becomes
-    the ``enum`` of the fields declared with that kind. Without it (or with no names of a kind)
-    such a field is any string.
+    ``registered`` (see :func:`document_names`) maps each kind of thing plugins register (see
+    :func:`~soulsync_core.api.endpoints.registered`) to what a daemon has; it becomes the
+    ``enum`` (or ``properties``) of the fields declared with that kind. Without it (or with
+    nothing of a kind) such a field is any string (or object).
     """
     types: list[Any] = [ErrorBody, Pagination]
     for endpoint in endpoints:
         types.extend(t for t in (endpoint.response, endpoint.body, endpoint.query) if t is not None)
     schemas, components = msgspec.json.schema_components(types, ref_template=REF)
-    _bound_integers([schemas, components])
     _list_registered([schemas, components], registered or {})
+    _bound_integers([schemas, components])
     schema_of = dict(zip(map(id, types), schemas, strict=True))
     components["ErrorEnvelope"] = _envelope(False, {"type": "null"}, {"$ref": REF.format(name="ErrorBody")},
                                             {"type": "null"})
@@ -142,17 +144,50 @@ def _needs_body(schema: dict[str, Any], components: dict[str, Any]) -> bool:
     return any(s.get(k) for s in (schema, target) for k in ("required", "minProperties", "anyOf"))
 
 
-def _list_registered(schemas: Any, registered: Mapping[str, Sequence[str]]) -> None:
-    """Give every field declared with a registered kind the names of that kind (in place)."""
+def document_names(metadata_providers: Sequence[str], playlist_sources: Sequence[str],
+                   settings: Schema) -> dict[str, Any]:
+    """Return what a daemon registered, by kind, for :func:`build_openapi`: the names of its
+    metadata providers and playlist sources, and the JSON Schema of each of its settings."""
+    return {"metadata_source": [AUTO, *metadata_providers], "metadata_provider": list(metadata_providers),
+            "playlist_source": list(playlist_sources),
+            "setting": {key: setting_schema(settings[key]) for key in settings.keys()}}
+
+
+_SETTING_TYPES = {str: {"type": "string"}, int: {"type": "integer"}, float: {"type": "number"},
+                  bool: {"type": "boolean"}, list: {"type": "array", "items": {"type": "string"}}}
+
+
+def setting_schema(setting: Setting) -> dict[str, Any]:
+    """Return the JSON Schema of a value ``PATCH /settings`` takes for ``setting`` (null resets
+    it). A setting with a ``check`` is marked ``x-checked``: the check's rule is in words only."""
+    value: dict[str, Any] = dict(_SETTING_TYPES[setting.type])
+    if setting.choices is not None:
+        value["enum"] = list(setting.choices)
+    if setting.minimum is not None:
+        value["minimum"] = setting.minimum
+    if setting.maximum is not None:
+        value["maximum"] = setting.maximum
+    schema: dict[str, Any] = {"anyOf": [value, {"type": "null"}], "description": setting.description}
+    if setting.check is not None:
+        schema["x-checked"] = True
+    return schema
+
+
+def _list_registered(schemas: Any, registered: Mapping[str, Any]) -> None:
+    """Give every field declared with a registered kind what that kind holds (in place): a list
+    of names becomes its ``enum``, a mapping the ``properties`` of an object that has no others."""
     stack = [schemas]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
             names = registered.get(item.get("x-registered", ""))
-            if names:
+            if isinstance(names, Mapping):
+                item["properties"] = dict(names)
+                item["additionalProperties"] = False
+            elif names:
                 item["enum"] = list(names)
             stack.extend(item.values())
-        elif isinstance(item, list):
+        elif isinstance(item, list | tuple):
             stack.extend(item)
 
 
@@ -168,7 +203,7 @@ def _bound_integers(schemas: Any) -> None:
                 if "maximum" not in item and "exclusiveMaximum" not in item:
                     item["maximum"] = MAX_INT
             stack.extend(item.values())
-        elif isinstance(item, list):
+        elif isinstance(item, list | tuple):
             stack.extend(item)
 
 

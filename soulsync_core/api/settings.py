@@ -38,7 +38,8 @@ async def get_settings(request: web.Request) -> web.Response:
 @routes.patch("/settings",
               "Change settings by dotted key or nested object; validated whole, applied live. "
               "null resets a key to its default; ***REDACTED*** leaves a secret unchanged.",
-              body=rules(dict[str, Any], NON_EMPTY_OBJECT), response=SettingsUpdated, errors=(409,))
+              body=rules(dict[str, Any], {**NON_EMPTY_OBJECT, "x-registered": "setting"}),
+              response=SettingsUpdated, errors=(409,))
 async def patch_settings(request: web.Request, body: dict[str, Any]) -> web.Response:
     core = core_of(request)
     if not body:
