@@ -190,3 +190,11 @@ async def test_templated_paths_still_answer_their_own_methods(api, key):
     assert (await api.get("/api/v1/downloads/12345")).status == 404
     assert (await api.delete("/api/v1/watchlist/some-artist")).status == 404
     assert (await api.delete("/api/v1/wishlist/some-track")).status == 404
+
+
+async def test_a_nul_reaching_the_library_queries_is_no_fts_syntax_error(api, key, library):
+    queries = library.library.queries
+    artists, total = await queries.artists(search="bjo\x00rk", letter="all", watchlist="all",
+                                           offset=0, limit=10)
+    assert total == 1 and len(artists) == 1
+    assert len(await queries.search_tracks("bjork\x00 song", "bj\x00ork", 10)) == 1
