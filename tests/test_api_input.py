@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from soulsync_core.api.endpoints import MAX_INT, MAX_JSON_DEPTH
+from soulsync_core.api.endpoints import INLINE_BODY_BYTES, MAX_INT, MAX_JSON_DEPTH
 from soulsync_core.api.paging import MAX_PAGE
 from tests.library_fixtures import open_core, record
 
@@ -198,3 +198,15 @@ async def test_a_nul_reaching_the_library_queries_is_no_fts_syntax_error(api, ke
                                            offset=0, limit=10)
     assert total == 1 and len(artists) == 1
     assert len(await queries.search_tracks("bjork\x00 song", "bj\x00ork", 10)) == 1
+
+
+async def test_a_large_body_is_read_in_a_thread_with_the_same_rules(api, key):
+    filler = b'"' + b"x" * (INLINE_BODY_BYTES + 10) + b'"'
+    nested = b"[" * 100 + b"]" * 100
+    deep = await api.request("POST", "/api/v1/api-keys",
+                             raw=b'{"label": "x", "filler": ' + filler + b', "n": ' + nested + b"}")
+    assert deep.status == 400 and "nests deeper" in deep.error["message"]
+    # position 5.0 is the integer 5: the body is read, and the pin refused only as never synced.
+    pin = await api.request("POST", "/api/v1/playlists/p1/sync/matches",
+                            raw=b'{"position": 5.0, "pinned": false, "filler": ' + filler + b"}")
+    assert pin.status == 404 and "never synced" in pin.error["message"], pin.json
