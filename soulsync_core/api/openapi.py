@@ -180,11 +180,14 @@ def _list_registered(schemas: Any, registered: Mapping[str, Any]) -> None:
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            names = registered.get(item.get("x-registered", ""))
+            kind = item.get("x-registered")
+            names = registered.get(kind) if kind is not None else None
             if isinstance(names, Mapping):
                 item["properties"] = dict(names)
                 item["additionalProperties"] = False
-            elif names:
+            elif names or (names is not None and "default" not in item):
+                # Empty when none is installed: no value is valid. A field with a default is
+                # left open then; its handler answers 503 whatever it holds.
                 item["enum"] = list(names)
             stack.extend(item.values())
         elif isinstance(item, list | tuple):

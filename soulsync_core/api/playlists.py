@@ -82,7 +82,7 @@ class SyncBody(msgspec.Struct):
     playlist_name: str | None = None
     tracks: Any = UNSET
     source: str | None = None
-    sync_mode: one_of(*SYNC_MODES) | None = None  # type: ignore[valid-type]
+    sync_mode: one_of(*SYNC_MODES, blank=True) | None = None  # type: ignore[valid-type]
     download_missing: bool | None = None
 
 
@@ -192,8 +192,6 @@ async def sync_playlist(request: web.Request, body: SyncBody) -> web.Response:
     playlist_id = request.match_info["playlist_id"]
     tracks = _sync_tracks(body)
     mode = (body.sync_mode or "").strip().lower() or None
-    if mode is not None and mode not in SYNC_MODES:
-        raise bad_request(f"sync_mode must be one of {', '.join(SYNC_MODES)}, not {body.sync_mode!r}.")
     source = _source_name(body.source) if (body.source or "").strip() else None
     name = (body.playlist_name or "").strip() or None
     try:

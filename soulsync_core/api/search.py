@@ -38,8 +38,6 @@ class ArtistResults(msgspec.Struct):
 
 async def _search(request: web.Request, kind: Kind, body: SearchBody) -> tuple[list, str]:
     query = body.query.strip()
-    if not query:
-        raise bad_request("query must be a non-empty string.")
     limit = min(max(1, body.limit), MAX_LIMIT)
     try:
         return await core_of(request).search.search(kind, query, limit, body.source)

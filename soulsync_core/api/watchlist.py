@@ -92,14 +92,11 @@ async def list_watchlist(request: web.Request, query: WatchlistQuery) -> web.Res
 @routes.post("/watchlist", "Watch an artist (201), or return the row already watching it (200).",
              body=rules(WatchBody, {"required": ["artist_id", "artist_name"], "properties": {
                  "artist_id": {"anyOf": [NON_BLANK, {"type": "integer"}]}, "artist_name": NON_BLANK}}),
-             response=Watched, status=201, also=(200,), errors=(503,))
+             response=Watched, status=201, also=(200,))
 async def watch_artist(request: web.Request, body: WatchBody) -> web.Response:
     if body.artist_id is UNSET or body.artist_name is UNSET:
         raise bad_request("Missing 'artist_id' or 'artist_name': send the artist's id at its "
                           "metadata provider and its name.")
-    if not core_of(request).search.names():
-        raise ApiError(503, "NOT_AVAILABLE", "No metadata provider is installed to watch artists "
-                       "on: the soulsync-spotify and soulsync-itunes plugins provide them.")
     try:
         artist, created = await core_of(request).watchlist.add(
             str(body.artist_id), body.artist_name, body.source)
