@@ -210,3 +210,9 @@ async def test_a_large_body_is_read_in_a_thread_with_the_same_rules(api, key):
     pin = await api.request("POST", "/api/v1/playlists/p1/sync/matches",
                             raw=b'{"position": 5.0, "pinned": false, "filler": ' + filler + b"}")
     assert pin.status == 404 and "never synced" in pin.error["message"], pin.json
+
+
+async def test_a_repeated_query_parameter_counts_once_by_its_last_value(api, key, library):
+    reply = await api.get(f"{A}/artists?search=%00&search=bjork")
+    assert reply.status == 200
+    assert [a["name"] for a in reply.data["artists"]] == ["Björk"]

@@ -229,7 +229,8 @@ def query_values(request: web.Request, model: type[msgspec.Struct]) -> dict[str,
     A control character in one of them is a 400; others (``api_key``, unknown names) are left
     to whoever reads them.
     """
-    values = {name: request.query[name] for name in model.__struct_fields__ if name in request.query}
+    values = {name: request.query.getall(name)[-1] for name in model.__struct_fields__
+              if name in request.query}
     for name, value in values.items():
         if match := CONTROL_CHARACTERS.search(value):
             raise bad_request(f"{name} must not contain control characters "
