@@ -50,8 +50,8 @@ _ERROR_TEXT = {400: "Bad request: the message names the field and what it must b
                413: "The request body is too large.", 429: "Rate limited; see Retry-After.",
                500: "Unexpected server error (no internals in the message).",
                503: "An outside service the request needs is not set up or not answering."}
-# What the server refuses in every query parameter (endpoints.query_values) and every integer
-# (endpoints.check_json / convert), stated in each schema so a client can know it beforehand.
+# What the server refuses in every query parameter (endpoints.query_values) and every declared
+# integer (endpoints.convert), stated in each schema so a client can know it beforehand.
 NO_CONTROL_CHARACTERS = "^[^\\u0000-\\u001f\\u007f]*$"
 
 
