@@ -7,6 +7,7 @@ matches (issue 11, defects 5, 14 and 17).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -216,3 +217,11 @@ async def test_a_repeated_query_parameter_counts_once_by_its_last_value(api, key
     reply = await api.get(f"{A}/artists?search=%00&search=bjork")
     assert reply.status == 200
     assert [a["name"] for a in reply.data["artists"]] == ["Björk"]
+
+
+@pytest.mark.parametrize("blank", [" ", "\u2003\u00a0", "\x1c\x1f", "\x85\t"])
+async def test_a_query_of_whitespace_only_is_400_as_the_document_says(api, key, openapi_doc, blank):
+    reply = await api.post("/api/v1/search/tracks", {"query": blank})
+    assert reply.status == 400 and reply.error["message"] == "query must be a non-empty string."
+    pattern = openapi_doc["components"]["schemas"]["SearchBody"]["properties"]["query"]["pattern"]
+    assert re.search(pattern, blank) is None

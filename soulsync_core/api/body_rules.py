@@ -12,7 +12,9 @@ from typing import Annotated, Any
 
 import msgspec
 
-NON_BLANK: dict[str, Any] = {"type": "string", "pattern": r"\S"}
+from soulsync_core.api.endpoints import NON_BLANK_PATTERN
+
+NON_BLANK: dict[str, Any] = {"type": "string", "pattern": NON_BLANK_PATTERN}
 AT_LEAST_ZERO: dict[str, Any] = {"anyOf": [{"type": "null"}, {"type": "number", "minimum": 0}]}
 NON_EMPTY_OBJECT: dict[str, Any] = {"minProperties": 1}
 
@@ -36,8 +38,9 @@ TRACK_OBJECT: dict[str, Any] = {
 # absent, null or "" (a local file of the owner gets a made-up one).
 PLAYLIST_TRACK: dict[str, Any] = {
     "type": "object", "required": ["name"],
-    "properties": {"id": {"anyOf": [{"type": "null"}, {"type": "string", "pattern": r"^$|\S"},
-                                    {"type": "integer"}]}, **_TRACK_FIELDS},
+    "properties": {"id": {"anyOf": [{"type": "null"}, {"type": "integer"},
+                                    {"type": "string", "pattern": f"^$|{NON_BLANK_PATTERN}"}]},
+                   **_TRACK_FIELDS},
 }
 
 

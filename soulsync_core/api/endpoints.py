@@ -269,7 +269,10 @@ def comma_list_of(*choices: str) -> Any:
                 f"must be a comma-separated list of {', '.join(choices)}", echo=True)
 
 
-NonBlank = text(r"\S", "must be a non-empty string")
+# A character str.strip() keeps, read the same by Python's re (msgspec) and by the ECMA regex of
+# JSON Schema: their \s differ by U+001C-U+001F and U+0085 (Python's) and U+FEFF (ECMA's).
+NON_BLANK_PATTERN = r"[^\s\x1c-\x1f\x85]"
+NonBlank = text(NON_BLANK_PATTERN, "must be a non-empty string")
 
 
 def registered(kind: str) -> Any:
