@@ -225,3 +225,13 @@ async def test_a_query_of_whitespace_only_is_400_as_the_document_says(api, key, 
     assert reply.status == 400 and reply.error["message"] == "query must be a non-empty string."
     pattern = openapi_doc["components"]["schemas"]["SearchBody"]["properties"]["query"]["pattern"]
     assert re.search(pattern, blank) is None
+
+
+async def test_every_api_path_answers_options_with_exactly_its_documented_methods(api, key, openapi_doc):
+    for template, operations in openapi_doc["paths"].items():
+        if not template.startswith("/api/v1/"):
+            continue
+        path = re.sub(r"{\w+}", "1", template)
+        reply = await api.request("OPTIONS", path)
+        assert reply.status == 405, (path, reply.json)
+        assert reply.headers["Allow"] == ", ".join(sorted(m.upper() for m in operations)), path
