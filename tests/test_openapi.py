@@ -153,11 +153,11 @@ def test_the_login_callback_documents_its_html_answers(openapi_doc):
 
 
 def test_registered_names_become_enums_of_the_served_document():
-    names = document_names(["itunes", "spotify"], ["tidal"], core_schema())
+    names = document_names(["itunes", "spotify"], ["spotify", "tidal"], core_schema())
     document = build_openapi(all_endpoints(), names)
     assert document["components"]["schemas"]["SearchBody"]["properties"]["source"]["enum"] == [
         "auto", "itunes", "spotify"]
-    assert _param(document, "/api/v1/playlists", "source")["enum"] == ["tidal"]
+    assert _param(document, "/api/v1/playlists", "source")["enum"] == ["spotify", "tidal"]
     settings = document["paths"]["/api/v1/settings"]["patch"]["requestBody"]["content"][
         "application/json"]["schema"]
     assert settings["additionalProperties"] is False
@@ -165,3 +165,11 @@ def test_registered_names_become_enums_of_the_served_document():
         "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
     assert settings["properties"]["server.max_body_kb"]["anyOf"][0] == {
         "type": "integer", "minimum": 1, "maximum": 65536}
+
+
+def test_a_document_with_some_plugins_is_valid_openapi():
+    for playlists in (["tidal"], ["spotify", "tidal"], []):
+        document = build_openapi(all_endpoints(), document_names(["itunes"], playlists, core_schema()))
+        validate(document)
+        source = _param(document, "/api/v1/playlists", "source")
+        assert source.get("enum") == (playlists if "spotify" in playlists else None), playlists

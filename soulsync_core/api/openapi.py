@@ -185,9 +185,10 @@ def _list_registered(schemas: Any, registered: Mapping[str, Any]) -> None:
             if isinstance(names, Mapping):
                 item["properties"] = dict(names)
                 item["additionalProperties"] = False
-            elif names or (names is not None and "default" not in item):
-                # Empty when none is installed: no value is valid. A field with a default is
-                # left open then; its handler answers 503 whatever it holds.
+            elif names is not None and item.get("default", names[0] if names else None) in (
+                    *names, None):
+                # Empty when none is installed: no value is valid. A field whose default is not
+                # installed is left open (its handler answers 503, or 400 listing the names).
                 item["enum"] = list(names)
             stack.extend(item.values())
         elif isinstance(item, list | tuple):
