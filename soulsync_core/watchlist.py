@@ -74,6 +74,10 @@ class WatchlistInputError(ValueError):
     """Bad input for the watchlist; ``str()`` says what to fix."""
 
 
+class NotWatched(WatchlistInputError, LookupError):
+    """Artist ids asked for that are not on the watchlist (a 404, not bad input)."""
+
+
 class WatchlistArtist(msgspec.Struct):
     """A watched artist. ``artist_id`` is the id at ``source``, the metadata provider that
     owns it; the ``*_artist_id`` fields repeat it under the public server's names. Timestamps
@@ -358,7 +362,7 @@ class WatchlistService:
                 "SELECT artist_id FROM watchlist_artists")}
             unknown = [a for a in artist_ids if a not in watched]
             if unknown:
-                raise WatchlistInputError(f"artist_ids not on the watchlist: {', '.join(unknown)}.")
+                raise NotWatched(f"artist_ids not on the watchlist: {', '.join(unknown)}.")
         return await self._jobs.start(JOB_KIND, self._scan, {
             "dry_run": dry_run, "artist_ids": artist_ids, "reason": reason})
 

@@ -167,7 +167,7 @@ async def test_unknown_status_and_non_integer_paging_are_400(api):
     assert reply.status == 400
     assert reply.error["message"] == ("status must be a comma-separated list of queued, searching, "
                                       "downloading, post_processing, completed, failed, not_found, "
-                                      "cancelled; 'done' is not one.")
+                                      "cancelled, not 'done'.")
     reply = await api.get(D, params={"page": "x"})
     assert reply.status == 400 and reply.error["message"] == "page must be an integer, not a string."
 

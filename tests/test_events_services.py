@@ -56,7 +56,8 @@ async def test_wishlist_added_carries_the_listed_track_and_removed_its_id(soulsy
     added, removed = await subscription.next(), await subscription.next()
     assert added is not None and removed is not None
     assert (added.event.type, added.event.data) == ("wishlist.added", reply.data["track"])
-    assert (removed.event.type, removed.event.data) == ("wishlist.removed", {"track_id": "sp:1", "profile_id": 1})
+    assert (removed.event.type, removed.event.data) == (
+        "wishlist.removed", {"track_id": "sp:1", "profile_id": 1})
     assert subscription.pending() == 0
 
 

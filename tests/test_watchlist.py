@@ -380,11 +380,12 @@ async def test_second_scan_while_one_runs_is_409_and_scan_body_is_checked(api, d
     assert second.status == 409 and second.error["code"] == "CONFLICT"
     disco.gate.set()
     await api.core.jobs.wait(JOB_KIND)
-    for body, message in [({"dry_run": "yes"}, "dry_run must be true or false"),
-                          ({"artist_ids": "100"}, "artist_ids must be"),
-                          ({"artist_ids": ["100", "nope"]}, "artist_ids not on the watchlist: nope")]:
+    for body, status, message in [
+            ({"dry_run": "yes"}, 400, "dry_run must be true or false"),
+            ({"artist_ids": "100"}, 400, "artist_ids must be"),
+            ({"artist_ids": ["100", "nope"]}, 404, "artist_ids not on the watchlist: nope")]:
         reply = await api.post(f"{WL}/scan", body)
-        assert reply.status == 400 and message in reply.error["message"], reply.json
+        assert reply.status == status and message in reply.error["message"], reply.json
     jobs = {j["kind"]: j for j in (await api.get("/api/v1/system/jobs")).data["jobs"]}
     assert jobs["watchlist_scan"]["state"] == "completed" and jobs["watchlist_scan"]["next_run"] is None
 

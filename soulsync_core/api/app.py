@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from soulsync_core.api import (
     apikeys,
@@ -27,7 +27,7 @@ from soulsync_core.api import (
 )
 from soulsync_core.api.endpoints import CORE, Endpoint, aiohttp_handler
 from soulsync_core.api.middlewares import authenticate, error_envelope, rate_limit, require_json
-from soulsync_core.api.openapi import OPENAPI_DOC, OpenApiDocument
+from soulsync_core.api.openapi import OPENAPI_DOC, OpenApiDocument, document_names
 from soulsync_core.core import Core
 
 
@@ -75,6 +75,28 @@ def all_endpoints() -> list[Endpoint]:
     return endpoints
 
 
+def add_fixed_path_fallbacks(router: web.UrlDispatcher, endpoints: list[Endpoint]) -> None:
+    """Make every fixed path answer all methods itself: its own, or 405 listing only those.
+
+    aiohttp tries the next resource when a path matches but the method does not, so
+    ``DELETE /api-keys/bootstrap`` reached ``DELETE /api-keys/{key_id}`` and the 405 of
+    ``OPTIONS /api-keys/bootstrap`` listed both paths' methods. A catch-all route on each fixed
+    path (tried after its own methods) ends the search there.
+    """
+    methods: dict[str, set[str]] = {}
+    for endpoint in endpoints:
+        if not endpoint.path_params:
+            methods.setdefault(endpoint.path, set()).add(endpoint.method)
+    for path, allowed in methods.items():
+        router.add_route(hdrs.METH_ANY, path, _method_not_allowed(frozenset(allowed)))
+
+
+def _method_not_allowed(allowed: frozenset[str]) -> web.Handler:
+    async def refuse(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+    return refuse
+
+
 def create_app(core: Core, *, manage_core: bool = True) -> web.Application:
     """Return the application serving ``core``.
 
@@ -89,7 +111,9 @@ def create_app(core: Core, *, manage_core: bool = True) -> web.Application:
     endpoints = all_endpoints()
     for endpoint in endpoints:
         app.router.add_route(endpoint.method, endpoint.path, aiohttp_handler(endpoint))
-    app[OPENAPI_DOC] = OpenApiDocument(endpoints)
+    add_fixed_path_fallbacks(app.router, endpoints)
+    app[OPENAPI_DOC] = OpenApiDocument(endpoints, lambda: document_names(
+        core.search.names(), core.playlists.source_names(), core.settings.schema))
     app[events.EVENT_STREAMS] = events.EventStreams(core.events)
     app.on_shutdown.append(events.close_event_streams)
     if manage_core:

@@ -135,7 +135,8 @@ def _page(status: int, title: str, text: str) -> web.Response:
 
 @callback_routes.get("/auth/{name}/callback", "Where the service sends the browser after a "
                      "login; finishes it (HTML for the person at the browser).", auth=False,
-                     enveloped=False, response=str)
+                     enveloped=False, response=str, content_type="text/html",
+                     errors=(400, 404, 503))
 async def login_callback(request: web.Request) -> web.Response:
     core = core_of(request)
     name = request.match_info["name"]

@@ -8,7 +8,8 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET, UnsetType
 
-from soulsync_core.api.endpoints import Routes, core_of, path_id
+from soulsync_core.api.body_rules import NON_BLANK, rules
+from soulsync_core.api.endpoints import Routes, comma_list_of, core_of, path_id
 from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
 from soulsync_core.api.paging import clamp_page
 from soulsync_core.downloads.models import (
@@ -80,7 +81,7 @@ class DownloadBody(msgspec.Struct):
 
 
 class DownloadsQuery(msgspec.Struct):
-    status: str = ""
+    status: comma_list_of(*STATUSES) = ""  # type: ignore[valid-type]
     page: int = 1
     limit: int = 50
 
@@ -171,12 +172,8 @@ def wanted_from_body(body: DownloadBody) -> Wanted:
 
 
 def _statuses(raw: str) -> list[str]:
-    statuses = [part.strip().lower() for part in raw.split(",") if part.strip()]
-    for status in statuses:
-        if status not in STATUSES:
-            raise bad_request(f"status must be a comma-separated list of {', '.join(STATUSES)}; "
-                              f"{status!r} is not one.")
-    return statuses
+    """Return the statuses of ``?status=`` (its declaration checked each is one)."""
+    return [part.strip().lower() for part in raw.split(",") if part.strip()]
 
 
 def _unavailable(exc: Exception) -> ApiError:
@@ -208,7 +205,16 @@ async def get_download(request: web.Request) -> web.Response:
 
 @routes.post("/downloads", "Download one track (a track object or a query); 202 with the download, "
              "200 with the library's track when it is there already (unless force).",
-             body=DownloadBody, response=DownloadQueued, status=202, also=(200,), errors=(404, 503))
+             body=rules(DownloadBody, {"anyOf": [
+                 {"required": ["query"], "not": {"required": ["name"]},
+                  "properties": {"query": NON_BLANK}},
+                 {"required": ["name", "artists"], "not": {"required": ["query"]}, "properties": {
+                     "name": NON_BLANK, "artists": {"type": "array", "contains": {"anyOf": [
+                         NON_BLANK, {"type": "object", "required": ["name"],
+                                     "properties": {"name": NON_BLANK}}]}},
+                     "duration_ms": {"minimum": 0}, "track_number": {"minimum": 1},
+                     "disc_number": {"minimum": 1}, "total_tracks": {"minimum": 1}}}]}),
+             response=DownloadQueued, status=202, also=(200,), errors=(404, 503))
 async def start_download(request: web.Request, body: DownloadBody) -> web.Response:
     core = core_of(request)
     try:

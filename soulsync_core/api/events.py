@@ -139,7 +139,7 @@ def last_seen(request: web.Request, since: int | None) -> int | None:
 
 @routes.get("/events", "Live events as Server-Sent Events (text/event-stream); resumable with "
             "Last-Event-ID or ?since=, filtered with ?types=.", query=EventsQuery, response=str,
-            enveloped=False, errors=(429, 503), media_type="text/event-stream")
+            enveloped=False, errors=(429, 503), content_type="text/event-stream")
 async def event_stream(request: web.Request, query: EventsQuery) -> web.StreamResponse:
     core = core_of(request)
     patterns = parse_types(query.types)

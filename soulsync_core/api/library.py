@@ -11,7 +11,7 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET, UnsetType
 
-from soulsync_core.api.endpoints import Routes, core_of, path_id
+from soulsync_core.api.endpoints import NonBlank, Routes, core_of, one_of, path_id, text
 from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
 from soulsync_core.api.paging import clamp_page
 from soulsync_core.jobs import JobConflict
@@ -29,7 +29,8 @@ from soulsync_core.library.service import ScanStatus
 
 routes = Routes("library")
 
-_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz#")
+Letter = text(r"^ *(?:[a-zA-Z#]|[aA][lL][lL])? *$",
+              "must be one letter a-z, '#' (names not starting with A-Z) or 'all'")
 
 
 # ------------------------------------------------------------------------ query types
@@ -41,10 +42,10 @@ class FieldsQuery(msgspec.Struct):
 
 class ArtistsQuery(msgspec.Struct):
     search: str = ""
-    letter: str = "all"
+    letter: Letter = "all"
     page: int = 1
     limit: int = 50
-    watchlist: str = "all"
+    watchlist: one_of("all", "watched", "unwatched") = "all"  # type: ignore[valid-type]
     fields: str = ""
 
 
@@ -65,19 +66,21 @@ class TracksQuery(msgspec.Struct):
 
 
 class RecentQuery(msgspec.Struct):
-    type: str = "albums"
+    type: one_of("artists", "albums", "tracks") = "albums"  # type: ignore[valid-type]
     limit: int = 50
     fields: str = ""
 
 
 class GenresQuery(msgspec.Struct):
-    source: str = "artists"
+    source: one_of("artists", "albums") = "artists"  # type: ignore[valid-type]
 
 
 class LookupQuery(msgspec.Struct):
-    type: str = ""
-    provider: str = ""
-    id: str = ""
+    """``provider`` must be one the ``type`` has ids of (``isrc`` is for tracks only)."""
+
+    type: one_of(*LOOKUP_COLUMNS)  # type: ignore[valid-type]
+    provider: one_of(*LOOKUP_COLUMNS["track"])  # type: ignore[valid-type]
+    id: NonBlank  # type: ignore[valid-type]
     fields: str = ""
 
 
@@ -150,19 +153,9 @@ def _queries(request: web.Request) -> LibraryQueries:
     return core_of(request).library.queries
 
 
-def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
-    value = value.strip().lower()
-    if value not in choices:
-        raise bad_request(f"{name} must be one of {', '.join(choices)}, not {value!r}.")
-    return value
-
-
-def _letter(raw: str) -> str:
-    letter = raw.strip().lower() or "all"
-    if letter != "all" and letter not in _LETTERS:
-        raise bad_request("letter must be one letter a-z, '#' (names not starting with A-Z) "
-                          "or 'all'.")
-    return letter
+def _folded(value: str) -> str:
+    """Return a choice as the handlers compare it (its declaration checked what it may be)."""
+    return value.strip().lower()
 
 
 _JSON = "application/json"
@@ -212,9 +205,9 @@ def cached(handler: Handler) -> Handler:
 @cached
 async def list_artists(request: web.Request, query: ArtistsQuery) -> web.Response:
     page = clamp_page(query.page, query.limit)
-    watchlist = _choice("watchlist", query.watchlist, ("all", "watched", "unwatched"))
+    watchlist = _folded(query.watchlist)
     objects, total = await _queries(request).artists(
-        search=query.search.strip(), letter=_letter(query.letter), watchlist=watchlist,  # type: ignore[arg-type]
+        search=query.search.strip(), letter=_folded(query.letter) or "all", watchlist=watchlist,  # type: ignore[arg-type]
         offset=page.offset, limit=page.limit, wanted=Fields(query.fields, "artist").wanted("artist"))
     return ok({"artists": raw_list(objects)}, pagination=page.pagination(total))
 
@@ -315,7 +308,7 @@ _RECENT = {"artists": "artist", "albums": "album", "tracks": "track"}
             query=RecentQuery, response=RecentlyAdded)
 @cached
 async def recently_added(request: web.Request, query: RecentQuery) -> web.Response:
-    kind = _choice("type", query.type, tuple(_RECENT))
+    kind = _folded(query.type)
     limit = clamp_page(1, query.limit).limit
     object_kind = _RECENT[kind]
     items = await _queries(request).recently_added(
@@ -327,7 +320,7 @@ async def recently_added(request: web.Request, query: RecentQuery) -> web.Respon
             query=GenresQuery, response=GenreList)
 @cached
 async def library_genres(request: web.Request, query: GenresQuery) -> web.Response:
-    source = _choice("source", query.source, ("artists", "albums"))
+    source = _folded(query.source)
     rows = await _queries(request).genres(source)  # type: ignore[arg-type]
     return ok({"genres": [{"name": r["name"], "count": r["count"]} for r in rows],
                "source": source})
@@ -337,8 +330,10 @@ async def library_genres(request: web.Request, query: GenresQuery) -> web.Respon
             query=LookupQuery, response=LookupResult, errors=(404,))
 @cached
 async def library_lookup(request: web.Request, query: LookupQuery) -> web.Response:
-    kind = _choice("type", query.type, tuple(LOOKUP_COLUMNS))
-    provider = _choice("provider", query.provider, tuple(LOOKUP_COLUMNS[kind]))  # type: ignore[index]
+    kind, provider = _folded(query.type), _folded(query.provider)
+    if provider not in LOOKUP_COLUMNS[kind]:  # type: ignore[index]
+        raise bad_request(f"provider must be one of {', '.join(LOOKUP_COLUMNS[kind])}, "  # type: ignore[index]
+                          f"not {provider!r}.")
     value = query.id.strip()
     if not value:
         raise bad_request("id must be a non-empty provider id.")

@@ -33,6 +33,12 @@ class Page(msgspec.Struct, frozen=True):
                           self.page < total_pages, self.page > 1)
 
 
+# Pages past this are as empty as any page past the last one; the cap keeps the offset a
+# 64-bit SQLite integer whatever ``page`` a client sends.
+MAX_PAGE = 2**31 - 1
+
+
 def clamp_page(page: int, limit: int, max_limit: int = 200) -> Page:
-    """Clamp ``page`` to >= 1 and ``limit`` to 1..``max_limit`` (the spec clamps, never rejects)."""
-    return Page(max(1, page), min(max(1, limit), max_limit))
+    """Clamp ``page`` to 1..:data:`MAX_PAGE` and ``limit`` to 1..``max_limit`` (the spec clamps,
+    never rejects)."""
+    return Page(min(max(1, page), MAX_PAGE), min(max(1, limit), max_limit))

@@ -11,13 +11,21 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET, UnsetType
 
-from soulsync_core.api.endpoints import Routes, core_of
+from soulsync_core.api.body_rules import NON_BLANK, PLAYLIST_TRACK, rules
+from soulsync_core.api.endpoints import Routes, core_of, one_of, registered
 from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
 from soulsync_core.api.middlewares import profile_of
 from soulsync_core.hooks import NotAuthenticated, ProviderError, RateLimited
 from soulsync_core.jobs import JobConflict
 from soulsync_core.music_folder import MusicFolderMissing
-from soulsync_core.playlists.service import SYNC_MODES, NotConnected, SyncEntry, SyncStatus, UnknownSource
+from soulsync_core.playlists.service import (
+    SYNC_MODES,
+    NoPlaylistSource,
+    NotConnected,
+    SyncEntry,
+    SyncStatus,
+    UnknownSource,
+)
 from soulsync_core.playlists.tracks import display_of, source_track_objects, track_object
 from soulsync_core.search import capped_cooldown
 from soulsync_core.wishlist import WishlistInputError
@@ -31,7 +39,7 @@ MAX_SYNC_TRACKS = 10_000
 
 
 class SourceQuery(msgspec.Struct):
-    source: str = "spotify"
+    source: registered("playlist_source") = "spotify"  # type: ignore[valid-type]
 
 
 class PlaylistSummary(msgspec.Struct):
@@ -77,7 +85,7 @@ class SyncBody(msgspec.Struct):
     playlist_name: str | None = None
     tracks: Any = UNSET
     source: str | None = None
-    sync_mode: str | None = None
+    sync_mode: one_of(*SYNC_MODES, blank=True) | None = None  # type: ignore[valid-type]
     download_missing: bool | None = None
 
 
@@ -105,6 +113,8 @@ async def _source_errors(request: web.Request, source: str) -> AsyncIterator[Non
             yield
     except LookupError:
         raise  # "no such playlist" (a source may raise an error that is both): the caller's 404
+    except NoPlaylistSource as exc:
+        raise ApiError(503, "NOT_AVAILABLE", str(exc)) from None
     except UnknownSource as exc:
         raise bad_request(str(exc)) from None
     except (NotConnected, NotAuthenticated) as exc:
@@ -173,14 +183,19 @@ def _sync_tracks(body: SyncBody) -> list[dict[str, Any]] | None:
 
 
 @routes.post("/playlists/{playlist_id}/sync", "Sync a playlist into the library (M3U8, missing "
-             "tracks wanted); 409 while a sync of it runs.", body=SyncBody, response=SyncStarted,
-             status=202, errors=(401, 409), profiled=True)
+             "tracks wanted); 409 while a sync of it runs.", body=rules(SyncBody, {"anyOf": [
+                 {"required": ["tracks", "playlist_name"], "properties": {
+                     "playlist_name": NON_BLANK, "tracks": {
+                         "type": "array", "minItems": 1, "maxItems": MAX_SYNC_TRACKS,
+                         "items": PLAYLIST_TRACK}}},
+                 {"required": ["source"], "properties": {"source": NON_BLANK,
+                                                         "tracks": {"type": "null"}}}]}),
+             response=SyncStarted,
+             status=202, errors=(401, 409, 503), profiled=True)
 async def sync_playlist(request: web.Request, body: SyncBody) -> web.Response:
     playlist_id = request.match_info["playlist_id"]
     tracks = _sync_tracks(body)
     mode = (body.sync_mode or "").strip().lower() or None
-    if mode is not None and mode not in SYNC_MODES:
-        raise bad_request(f"sync_mode must be one of {', '.join(SYNC_MODES)}, not {body.sync_mode!r}.")
     source = _source_name(body.source) if (body.source or "").strip() else None
     name = (body.playlist_name or "").strip() or None
     try:
@@ -207,7 +222,10 @@ async def sync_status(request: web.Request) -> web.Response:
 
 @routes.post("/playlists/{playlist_id}/sync/matches", "Pin the library track of one entry of "
              "the last sync (by position) for every later sync, or remove the pin.",
-             body=PinBody, response=SyncEntry, errors=(404, 409), profiled=True)
+             body=rules(PinBody, {"anyOf": [
+                 {"required": ["track_id"]},
+                 {"required": ["pinned"], "properties": {"pinned": {"const": False}}}]}),
+             response=SyncEntry, errors=(404, 409), profiled=True)
 async def pin_match(request: web.Request, body: PinBody) -> web.Response:
     if body.pinned and body.track_id is UNSET:
         raise bad_request("track_id is required: a library track id, or null for \"not in the "

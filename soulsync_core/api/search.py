@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from soulsync_core.api.endpoints import Routes, core_of
+from soulsync_core.api.endpoints import NonBlank, Routes, core_of, registered
 from soulsync_core.api.envelope import ApiError, bad_request, ok
 from soulsync_core.models import Album, Artist, Track
 from soulsync_core.search import AUTO, Kind, SourceUnavailable, UnknownSource
@@ -16,9 +16,9 @@ MAX_LIMIT = 50
 
 
 class SearchBody(msgspec.Struct):
-    query: str
+    query: NonBlank  # type: ignore[valid-type]
     limit: int = 20
-    source: str = AUTO
+    source: registered("metadata_source") = AUTO  # type: ignore[valid-type]
 
 
 class TrackResults(msgspec.Struct):
@@ -38,8 +38,6 @@ class ArtistResults(msgspec.Struct):
 
 async def _search(request: web.Request, kind: Kind, body: SearchBody) -> tuple[list, str]:
     query = body.query.strip()
-    if not query:
-        raise bad_request("query must be a non-empty string.")
     limit = min(max(1, body.limit), MAX_LIMIT)
     try:
         return await core_of(request).search.search(kind, query, limit, body.source)

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from soulsync_core.api.body_rules import NON_EMPTY_OBJECT, rules
 from soulsync_core.api.endpoints import Routes, core_of
 from soulsync_core.api.envelope import ApiError, bad_request, ok
 from soulsync_core.config import SettingError, flatten, nest
@@ -38,7 +39,8 @@ async def get_settings(request: web.Request) -> web.Response:
 @routes.patch("/settings",
               "Change settings by dotted key or nested object; validated whole, applied live. "
               "null resets a key to its default; ***REDACTED*** leaves a secret unchanged.",
-              body=dict[str, Any], response=SettingsUpdated, errors=(409,))
+              body=rules(dict[str, Any], {**NON_EMPTY_OBJECT, "x-registered": "setting"}),
+              response=SettingsUpdated, errors=(409,))
 async def patch_settings(request: web.Request, body: dict[str, Any]) -> web.Response:
     core = core_of(request)
     if not body:

@@ -6,12 +6,19 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET, UnsetType
 
-from soulsync_core.api.endpoints import Routes, core_of
+from soulsync_core.api.body_rules import NON_BLANK, NON_EMPTY_OBJECT, rules
+from soulsync_core.api.endpoints import Routes, core_of, registered
 from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
 from soulsync_core.api.middlewares import profile_of
 from soulsync_core.api.wishlist import Message, field_filter, filtered, partial
 from soulsync_core.jobs import JobConflict
-from soulsync_core.watchlist import INCLUDE_FLAGS, ScanStatus, WatchlistArtist, WatchlistInputError
+from soulsync_core.watchlist import (
+    INCLUDE_FLAGS,
+    NotWatched,
+    ScanStatus,
+    WatchlistArtist,
+    WatchlistInputError,
+)
 
 routes = Routes("watchlist")
 
@@ -28,7 +35,7 @@ class WatchBody(msgspec.Struct):
 
     artist_id: str | int | UnsetType = UNSET
     artist_name: str | UnsetType = UNSET
-    source: str | None = None
+    source: registered("metadata_provider") | None = None  # type: ignore[valid-type]
 
 
 class FiltersBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -84,7 +91,9 @@ async def list_watchlist(request: web.Request, query: WatchlistQuery) -> web.Res
 
 
 @routes.post("/watchlist", "Watch an artist (201), or return the row already watching it (200).",
-             body=WatchBody, response=Watched, status=201, also=(200,), profiled=True)
+             body=rules(WatchBody, {"required": ["artist_id", "artist_name"], "properties": {
+                 "artist_id": {"anyOf": [NON_BLANK, {"type": "integer"}]}, "artist_name": NON_BLANK}}),
+             response=Watched, status=201, also=(200,), profiled=True)
 async def watch_artist(request: web.Request, body: WatchBody) -> web.Response:
     if body.artist_id is UNSET or body.artist_name is UNSET:
         raise bad_request("Missing 'artist_id' or 'artist_name': send the artist's id at its "
@@ -100,7 +109,8 @@ async def watch_artist(request: web.Request, body: WatchBody) -> web.Response:
 
 
 @routes.patch("/watchlist/{artist_id}", "Change an artist's release-type and content filters.",
-              body=FiltersBody, response=FiltersUpdated, errors=(404,), profiled=True)
+              body=rules(FiltersBody, NON_EMPTY_OBJECT), response=FiltersUpdated, errors=(404,),
+              profiled=True)
 async def update_filters(request: web.Request, body: FiltersBody) -> web.Response:
     flags = {key: getattr(body, key) for key in INCLUDE_FLAGS if getattr(body, key) is not UNSET}
     if not flags:
@@ -123,12 +133,14 @@ async def unwatch_artist(request: web.Request) -> web.Response:
 
 
 @routes.post("/watchlist/scan", "Start a scan for new releases now; 409 while one runs.",
-             body=ScanBody, response=ScanStarted, status=202, errors=(409,))
+             body=ScanBody, response=ScanStarted, status=202, errors=(404, 409))
 async def start_scan(request: web.Request, body: ScanBody) -> web.Response:
     watchlist = core_of(request).watchlist
     ids = None if body.artist_ids is None else [str(a).strip() for a in body.artist_ids]
     try:
         job = await watchlist.start_scan(dry_run=body.dry_run, artist_ids=ids)
+    except NotWatched as exc:
+        raise not_found(str(exc)) from None
     except WatchlistInputError as exc:
         raise bad_request(str(exc)) from None
     except JobConflict as exc:

@@ -8,7 +8,8 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET, UnsetType
 
-from soulsync_core.api.endpoints import Routes, core_of
+from soulsync_core.api.body_rules import TRACK_OBJECT, rules
+from soulsync_core.api.endpoints import Routes, core_of, one_of
 from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
 from soulsync_core.api.middlewares import profile_of
 from soulsync_core.api.paging import clamp_page
@@ -42,7 +43,8 @@ WishlistTrackObject = partial(WishlistTrack, "WishlistTrackObject")
 
 
 class WishlistQuery(msgspec.Struct):
-    category: str = ""
+    category: one_of(*CATEGORIES, blank=True,  # type: ignore[valid-type]
+                     must="must be singles or albums (or absent for both)") = ""
     page: int = 1
     limit: int = 50
     fields: str = ""
@@ -85,9 +87,6 @@ class RunStarted(msgspec.Struct):
             query=WishlistQuery, response=WishlistList, paginated=True, profiled=True)
 async def list_wishlist(request: web.Request, query: WishlistQuery) -> web.Response:
     category = query.category.strip().lower() or "all"
-    if category not in CATEGORIES:
-        raise bad_request(f"category must be singles or albums (or absent for both), "
-                          f"not {query.category!r}.")
     page = clamp_page(query.page, query.limit)
     tracks, total = await core_of(request).wishlist.page(category, page.offset, page.limit,  # type: ignore[arg-type]
                                                          profile_of(request))
@@ -97,7 +96,11 @@ async def list_wishlist(request: web.Request, query: WishlistQuery) -> web.Respo
 
 
 @routes.post("/wishlist", "Add a track (201), or update the one with its id (200).",
-             body=WishlistBody, response=WishlistAdded, status=201, also=(200,), profiled=True)
+             body=rules(WishlistBody, {"anyOf": [
+                 {"required": ["track_data"], "properties": {"track_data": TRACK_OBJECT}},
+                 {"required": ["spotify_track_data"], "not": {"required": ["track_data"]},
+                  "properties": {"spotify_track_data": TRACK_OBJECT}}]}),
+             response=WishlistAdded, status=201, also=(200,), profiled=True)
 async def add_to_wishlist(request: web.Request, body: WishlistBody) -> web.Response:
     field, data = "track_data", body.track_data
     if data is UNSET:

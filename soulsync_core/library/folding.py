@@ -33,8 +33,12 @@ def normalize(text: str) -> str:
 
 
 def fold(text: str) -> str:
-    """Return the accent- and case-folded ASCII form of ``text`` (``"Dvořák"`` -> ``"dvorak"``)."""
-    return _SPACES.sub(" ", unidecode(text).lower()).strip()
+    """Return the accent- and case-folded ASCII form of ``text`` (``"Dvořák"`` -> ``"dvorak"``).
+
+    NULs are left out: inside an FTS5 query string one is a syntax error, and the API refuses
+    control characters but the matcher folds names that come from playlists and tags.
+    """
+    return _SPACES.sub(" ", unidecode(text.replace("\x00", "")).lower()).strip()
 
 
 def name_key(text: str) -> str:

@@ -63,6 +63,10 @@ class UnknownSource(ValueError):
     """No playlist source has that name; ``str()`` lists the valid ones."""
 
 
+class NoPlaylistSource(UnknownSource):
+    """No playlist source is installed at all (a missing plugin, not a wrong name)."""
+
+
 class NotConnected(Exception):
     """The source's account is not logged in; ``str()`` says how to log in."""
 
@@ -175,7 +179,10 @@ class PlaylistService:
         try:
             return self._sources[name]
         except KeyError:
-            valid = ", ".join(f"'{n}'" for n in self._sources) or "none installed"
+            if not self._sources:
+                raise NoPlaylistSource("No playlist source is installed: the soulsync-spotify "
+                                       "and soulsync-tidal plugins provide them.") from None
+            valid = ", ".join(f"'{n}'" for n in self._sources)
             raise UnknownSource(f"source must be one of: {valid}.") from None
 
     async def source_of(self, name: str, profile_id: int) -> PlaylistSource:
