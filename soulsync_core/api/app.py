@@ -21,6 +21,7 @@ from soulsync_core.api import (
     watchlist,
     wishlist,
 )
+from soulsync_core.api import web as web_ui
 from soulsync_core.api.endpoints import CORE, Endpoint, aiohttp_handler
 from soulsync_core.api.middlewares import authenticate, error_envelope, rate_limit
 from soulsync_core.api.openapi import OPENAPI_DOC, OpenApiDocument
@@ -59,7 +60,7 @@ class InFlight:
 IN_FLIGHT = web.AppKey("in_flight", InFlight)
 
 ROUTE_MODULES = (system, jobs, apikeys, settings, search, library, downloads, wishlist,
-                 watchlist, playlists, auth, openapi)
+                 watchlist, playlists, auth, openapi, web_ui)
 
 
 def all_endpoints() -> list[Endpoint]:
@@ -85,6 +86,7 @@ def create_app(core: Core, *, manage_core: bool = True) -> web.Application:
     for endpoint in endpoints:
         app.router.add_route(endpoint.method, endpoint.path, aiohttp_handler(endpoint))
     app[OPENAPI_DOC] = OpenApiDocument(endpoints)
+    app[web_ui.WEB_UI] = web_ui.WebUi()
     if manage_core:
         app.cleanup_ctx.append(_core_lifecycle)
     return app
