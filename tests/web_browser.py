@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response, async_playwright, expect
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -31,6 +31,7 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 # How long a step may wait for the page (a condition, never a timing assertion).
 ACTION_TIMEOUT_MS = 10_000
+expect.set_options(timeout=ACTION_TIMEOUT_MS)
 # A 4xx answer of the API (a validation error the test provokes, a refused key) is logged by
 # Chromium as this console error; it is allowed only for /api/v1/ requests (checked apart).
 _FAILED_RESOURCE = re.compile(r"^Failed to load resource: the server responded with a status of 4\d\d")

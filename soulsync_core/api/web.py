@@ -15,6 +15,7 @@ import hashlib
 import mimetypes
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 from aiohttp import web
 
@@ -56,9 +57,12 @@ class WebFiles:
     page: Asset
 
 
-def load_web_files() -> WebFiles:
-    """Read and compress the files of :mod:`soulsync_core.web` (blocking: run in a thread)."""
-    folder = resources.files("soulsync_core.web")
+def load_web_files(folder: Traversable | None = None) -> WebFiles:
+    """Read and compress the files of ``folder`` (default :mod:`soulsync_core.web`).
+
+    Blocking: run it in a thread.
+    """
+    folder = folder or resources.files("soulsync_core.web")
     raw = {entry.name: entry.read_bytes() for entry in folder.iterdir()
            if entry.is_file() and not entry.name.startswith(("_", "."))
            and not entry.name.endswith((".py", ".pyc"))}

@@ -73,23 +73,27 @@ async function syncPage(view, source, id) {
   const body = h('div');
   const path = `/playlists/${encodeURIComponent(id)}/sync`;
   const again = h('button', { type: 'button', class: 'primary', onclick: async () => {
-    await run(again, line, 'Starting the sync…', () => post(path, { source }), (a) => a.data.message);
+    if (await run(again, line, 'Starting the sync…', () => post(path, { source }), (a) => a.data.message)) running = true;
     await load();
   } }, 'Sync now');
   clear(view, h('p', {}, h('a', { href: '#/playlists' }, '‹ Playlists')), h('div', { class: 'row' }, again, line), body);
 
+  // Re-read while a sync runs; a finished result stays put (a pin being chosen is not redrawn).
+  let running = true;
   async function load() {
     let s;
     try {
       s = (await get(path)).data;
+      running = s.state === 'running';
     } catch (error) {
+      running = false;
       if (error.status === 404) { clear(body, h('h1', {}, 'Playlist'), h('p', { class: 'empty' }, 'Never synced yet.')); return; }
       showError(line, error);
       return;
     }
     const t = s.totals;
     clear(body, h('h1', {}, s.playlist_name || id),
-      section('Sync', h('p', {}, badge(s.state), ' ', s.state === 'running' ? [h('progress', { 'aria-label': 'Sync progress' }), ` ${s.progress.phase || ''} ·`] : null,
+      h('section', { class: 'card', id: 'sync-state' }, h('h2', {}, 'Sync'), h('p', {}, badge(s.state), ' ', s.state === 'running' ? [h('progress', { 'aria-label': 'Sync progress' }), ` ${s.progress.phase || ''} ·`] : null,
         ` ${t.matched} of ${t.total} in the library · ${t.missing} missing · ${t.downloading} downloading · ${t.wishlisted} on the wishlist`),
       s.m3u8_path ? h('p', { class: 'muted' }, `Playlist file: ${s.m3u8_path}`) : null,
       s.error ? h('p', { class: 'error' }, s.error) : null,
@@ -101,7 +105,7 @@ async function syncPage(view, source, id) {
         pinControl(e, path, line, load)]), 'No tracks.')));
   }
   await load();
-  return watch(['playlist.sync.*', 'download.completed'], load, 3000);
+  return watch(['playlist.sync.*', 'download.completed'], () => (running ? load() : undefined), 3000);
 }
 
 function pinControl(entry, path, line, after) {

@@ -1,6 +1,6 @@
 // DOM helpers shared by the pages: element builder, progress/error feedback, pager, formatting.
 
-// h('button', {class: 'x', onclick: fn}, 'text', child) -> element. Never uses innerHTML.
+// h('button', {class: 'x', onclick: fn}, 'text', child) -> element; text is never parsed as HTML.
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs || {})) {
