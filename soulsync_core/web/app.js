@@ -47,6 +47,8 @@ async function show() {
     if (route().name !== name) { if (stopPage) stopPage(); return; }
     cleanup = stopPage || null;
     clear(main, view);
+    // User Timing mark: when this page's data is on screen and usable (benchmarks/ui.py reads it).
+    performance.mark(`soulsync:${name}`);
   } catch (error) {
     if (!getKey()) return;
     const line = statusLine();
