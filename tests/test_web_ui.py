@@ -4,11 +4,14 @@ settings, API keys. Every test fails on a console error, a CSP violation, or a r
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, expect
 
 import soulsync_slskd.plugin
@@ -165,3 +168,66 @@ async def test_phone_layout_and_keyboard_navigation(browser, api, tmp_path):
         await page.keyboard.press("Enter")
         await expect(page.locator("h1")).to_have_text("Plugins")
         await expect(page.locator("td", has_text="slskd")).to_be_visible()
+
+
+class StandInEvents:
+    """``GET /api/v1/events`` as issue 12 describes it (``id:``/``event:``/``data:`` lines,
+    ``?api_key=``, ``Last-Event-ID`` on reconnect), until the daemon has its own: each
+    connection gets the next queued event and ends, so the browser reconnects."""
+
+    def __init__(self) -> None:
+        self.connections: list[dict[str, str | None]] = []
+        self.queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.connections.append({"api_key": request.query.get("api_key"),
+                                 "authorization": request.headers.get("Authorization"),
+                                 "last_event_id": request.headers.get("Last-Event-ID")})
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                               "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        await response.write(b"retry: 50\n: connected\n\n")
+        event_id, event_type = await self.queue.get()
+        await response.write(f"id: {event_id}\nevent: {event_type}\ndata: {{}}\n\n".encode())
+        return response
+
+
+async def test_live_updates_come_from_the_event_stream_and_resume_with_last_event_id(browser, tmp_path):
+    events = StandInEvents()
+    core = await Core.open(tmp_path / "data", environ={}, entry_points=False)
+    app = create_app(core)
+    app.router.add_get("/api/v1/events", events.handle)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        key = (await core.keys.bootstrap("tests")).key
+        async with await UiSession.open(browser, str(server.make_url("/")), tmp_path / "shots") as session:
+            await session.goto()
+            await session.page.fill("#login-key", key)
+            await session.page.get_by_role("button", name="Log in").click()
+            await expect(session.page.locator("h1")).to_have_text("Dashboard")
+
+            def streams() -> list[dict[str, str | None]]:
+                return [c for c in events.connections if c["api_key"]]
+
+            for _ in range(200):
+                if streams():
+                    break
+                await asyncio.sleep(0.05)
+            # The probe sends the key in its header; EventSource can only use ?api_key=.
+            assert events.connections[0] == {"api_key": None, "authorization": f"Bearer {key}",
+                                             "last_event_id": None}
+            assert streams()[0] == {"api_key": key, "authorization": None, "last_event_id": None}
+
+            # An event of a kind the dashboard shows makes it read the API again.
+            await core.activity.record("test.event", "Event Seen", "from the stream")
+            await events.queue.put((41, "download.completed"))
+            await expect(session.page.locator("td", has_text="Event Seen")).to_be_visible()
+            await events.queue.put((42, "service.down"))
+            for _ in range(200):
+                if len(streams()) >= 3:
+                    break
+                await asyncio.sleep(0.05)
+            assert [c["last_event_id"] for c in streams()[:3]] == [None, "41", "42"]
+    finally:
+        await server.close()

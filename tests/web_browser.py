@@ -63,7 +63,7 @@ class UiSession:
         page.on("pageerror", lambda error: self.page_errors.append(str(error)))
         page.on("request", self._request)
         page.on("response", self._response)
-        page.on("requestfailed", lambda request: self.failed.append(f"{request.url} {request.failure}"))
+        page.on("requestfailed", self._request_failed)
         # A confirm() (revoke a key) is answered yes, as the person would.
         page.on("dialog", lambda dialog: dialog.accept())
 
@@ -81,6 +81,12 @@ class UiSession:
 
     def _request(self, request: Request) -> None:
         self.requests.append(request.url)
+
+    def _request_failed(self, request: Request) -> None:
+        # The event stream is closed by the page on purpose (its probe, a page unload).
+        if urlsplit(request.url).path == "/api/v1/events" and request.failure == "net::ERR_ABORTED":
+            return
+        self.failed.append(f"{request.url} {request.failure}")
 
     def _response(self, response: Response) -> None:
         path = urlsplit(response.url).path

@@ -63,19 +63,29 @@ export const post = (path, body) => request('POST', path, { body: body ?? {} });
 export const patch = (path, body) => request('PATCH', path, { body });
 export const del = (path) => request('DELETE', path);
 
-// Whether the daemon offers the event stream (GET /api/v1/events), read from its OpenAPI document.
+// Whether the daemon offers the event stream (GET /api/v1/events): asked once, by opening it and
+// closing it as soon as the answer's headers are in (its OpenAPI document would say too, but is
+// far larger than the whole UI). Without the stream the browser logs the probe's 404.
 let eventsOffered;
-export async function offersEvents() {
-  if (eventsOffered === undefined) {
-    eventsOffered = fetchOpenApi().then((doc) => Boolean(doc.paths && doc.paths['/api/v1/events']), () => false);
-  }
+export function offersEvents() {
+  if (eventsOffered === undefined) eventsOffered = probeEvents();
   return eventsOffered;
 }
 
-async function fetchOpenApi() {
-  const response = await fetch(`${BASE}/openapi.json`, { headers: { Authorization: `Bearer ${getKey()}` } });
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
-  return response.json();
+async function probeEvents() {
+  const controller = new AbortController();
+  try {
+    const response = await fetch(`${BASE}/events`, { signal: controller.signal,
+      headers: { Accept: 'text/event-stream', Authorization: `Bearer ${getKey()}` } });
+    if (response.ok && (response.headers.get('Content-Type') || '').startsWith('text/event-stream')) {
+      controller.abort();
+      return true;
+    }
+    await response.text();
+    return false;
+  } catch {
+    return false;
+  }
 }
 
 export function eventsUrl(since) {
