@@ -2,8 +2,9 @@
 a finished download (through the fake slskd), a wishlist and a watched artist.
 
 Run from the repository: ``.venv/bin/python -m tests.web_screenshots docs/ui`` (needs
-/usr/bin/chromium). Every page is taken on a desktop (1280 px) in light mode; the dashboard,
-library and downloads also on a phone (390 px) and in dark mode.
+/usr/bin/chromium). Every page is taken on a desktop (1280 px) in light mode (the search with
+results, one download's details too); the dashboard, library and downloads also on a phone
+(390 px) and in dark mode.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from tests.fakes.slskd import SLSKD, make_app
 from tests.library_fixtures import record
 from tests.web_browser import DESKTOP, PHONE, UiSession, open_browser
 
-PAGES = ("dashboard", "library", "search", "downloads", "wishlist", "watchlist", "playlists",
-         "settings", "keys", "plugins")
+PAGES = ("dashboard", "library", "search", "downloads", "downloads-detail", "wishlist", "watchlist",
+         "playlists", "settings", "keys", "plugins")
+ROUTES = {"downloads-detail": "downloads/1"}
 ALSO_PHONE_AND_DARK = ("dashboard", "library", "downloads")
 ALBUMS = [("Air", "Moon Safari", 1998, ["La Femme d'Argent", "Sexy Boy", "All I Need"]),
           ("Boards of Canada", "Music Has the Right to Children", 1998,
@@ -104,8 +106,12 @@ async def shoot(base_url: str, key: str, out: Path, failures: Path) -> None:
                     for page in PAGES:
                         if (viewport, scheme) != ("desktop", "light") and page not in ALSO_PHONE_AND_DARK:
                             continue
-                        await session.goto(page)
-                        await session.page.wait_for_selector(f".page[data-page='{page}']")
+                        await session.goto(ROUTES.get(page, page))
+                        await session.page.wait_for_selector(f".page[data-page='{page.split('-')[0]}']")
+                        if page == "search":
+                            await session.page.fill("#search-query", "Daft Punk - One More Time")
+                            await session.page.get_by_role("button", name="Search", exact=True).click()
+                            await session.page.wait_for_selector("#results table")
                         await session.page.wait_for_load_state("networkidle")
                         await session.page.screenshot(path=str(out / f"{page}-{viewport}-{scheme}.png"),
                                                       full_page=page != "settings")
