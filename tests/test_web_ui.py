@@ -19,6 +19,7 @@ from soulsync_core.api.app import all_endpoints, create_app
 from soulsync_core.api.openapi import build_openapi
 from soulsync_core.core import Core
 from soulsync_core.testing import ApiClient, OpenApiChecker
+from tests import audio
 from tests.web_browser import PHONE, UiSession, needs_chromium, open_browser
 
 pytestmark = needs_chromium
@@ -231,3 +232,37 @@ async def test_live_updates_come_from_the_event_stream_and_resume_with_last_even
             assert [c["last_event_id"] for c in streams()[:3]] == [None, "41", "42"]
     finally:
         await server.close()
+
+
+def write_album(folder: Path) -> None:
+    """Two real tagged FLAC files of Justice's Cross."""
+    folder.mkdir(parents=True)
+    for number, title in enumerate(("Genesis", "Let There Be Light"), start=1):
+        path = audio.write_flac(folder / f"0{number} - {title}.flac")
+        audio.tag(path, title=title, artist="Justice", album="Cross", tracknumber=str(number),
+                  date="2007")
+
+
+async def test_library_scan_shows_the_api_error_then_runs_and_lists_what_it_found(
+        browser, aiohttp_client, tmp_path):
+    music = tmp_path / "music"
+    core = await Core.open(tmp_path / "data", environ={"SOULSYNC_LIBRARY__MUSIC_DIR": str(music)},
+                           entry_points=False)
+    api = ApiClient(await aiohttp_client(create_app(core)), OpenApiChecker(build_openapi(all_endpoints())))
+    key = await api.bootstrap()
+    async with await ui(browser, api, tmp_path) as session:
+        page = session.page
+        await log_in(session, key)
+        await page.click("nav a[href='#/library']")
+        await expect(page.locator("#artists")).to_contain_text("No artist matches.")
+        await page.get_by_role("button", name="Scan the music folder").click()
+        message = (await api.post("/api/v1/library/scan")).error["message"]
+        await expect(page.locator(".card.row .status")).to_have_text(message)  # the folder is missing
+
+        await asyncio.to_thread(write_album, music / "Justice" / "Cross")
+        await page.get_by_role("button", name="Scan the music folder").click()
+        await expect(page.locator("#scan-info")).to_contain_text("completed")
+        await expect(page.locator("#artists")).to_contain_text("Justice")
+        await page.get_by_role("link", name="Justice").click()
+        await page.get_by_role("link", name="Cross").click()
+        await expect(page.locator("tbody tr")).to_have_count(2)

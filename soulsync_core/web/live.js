@@ -38,7 +38,7 @@ function nudge(watcher) {
   setTimeout(async () => {
     watcher.pending = false;
     if (!watchers.has(watcher)) return;
-    try { await watcher.refresh(); } catch { /* shown by the page */ }
+    try { await watcher.refresh(true); } catch { /* shown by the page */ }
   }, 1000);
 }
 
@@ -73,8 +73,8 @@ async function connect() {
   });
 }
 
-// Refresh `refresh` on events matching `patterns` (globs such as 'download.*'), or every
-// `everyMs` while polling. Returns the function that stops it.
+// Call `refresh(true)` on events matching `patterns` (globs such as 'download.*'), or
+// `refresh()` every `everyMs` while polling. Returns the function that stops it.
 export function watch(patterns, refresh, everyMs = 4000) {
   const watcher = { patterns, refresh, everyMs, timer: null, pending: false };
   watchers.add(watcher);

@@ -26,7 +26,7 @@ async function overview(view) {
   function mark() {
     for (const b of letters.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.letter === state.letter));
   }
-  const scan = scanBox();
+  const scan = scanBox(() => { load(); side(); });
   const recent = h('div');
   const genres = h('div');
   clear(view, h('h1', {}, 'Library'), scan.box,
@@ -60,22 +60,32 @@ async function overview(view) {
     } catch (error) { showError(line, error); }
   }
 
-  await Promise.all([load(), side(), scan.refresh()]);
-  const stopScan = watch(['library.*'], async () => { await scan.refresh(); }, 3000);
+  await Promise.all([load(), side(), scan.refresh(true)]);
+  const stopScan = watch(['library.*'], (onEvent) => scan.refresh(onEvent), 2000);
   const stopList = watch(['library.changed', 'download.completed'], async () => { await load(); await side(); }, 15000);
   return () => { stopScan(); stopList(); };
 }
 
-function scanBox() {
+// The scan button and the running or last scan. `finished()` is called when a scan seen running
+// has ended, so the lists show what it found.
+function scanBox(finished) {
   const line = statusLine();
-  const info = h('div', { class: 'scan-info' });
+  const info = h('div', { class: 'scan-info', id: 'scan-info' });
+  let running = false;
+  let checked = 0;
   const button = h('button', { type: 'button', id: 'scan', onclick: async () => {
-    await run(button, line, 'Starting a scan…', () => post('/library/scan'), 'Scan started.');
-    await refresh();
+    if (await run(button, line, 'Starting a scan…', () => post('/library/scan'), 'Scan started.')) running = true;
+    await refresh(true);
   } }, 'Scan the music folder');
-  async function refresh() {
+  // Polled often while a scan runs, otherwise looked at twice a minute (scans also start on a
+  // schedule).
+  async function refresh(force = false) {
+    if (!force && !running && Date.now() - checked < 30000) return;
+    checked = Date.now();
     try {
       const s = (await get('/library/scan')).data;
+      if (running && s.state !== 'running') finished();
+      running = s.state === 'running';
       if (s.state === 'idle') { clear(info, h('span', { class: 'muted' }, 'No scan has run yet.')); return; }
       const percent = s.files_total ? Math.round((100 * s.files_seen) / s.files_total) : 0;
       clear(info, badge(s.state), ' ',
