@@ -21,6 +21,8 @@ from soulsync_core.core import Core
 from soulsync_core.testing import ApiClient, OpenApiChecker
 from soulsync_itunes import plugin as itunes_plugin
 from tests.download_fixtures import (
+    FLAC_FAST,
+    TRACK,
     ManualClock,
     catalogue,
     environ,
@@ -30,7 +32,7 @@ from tests.download_fixtures import (
     service,
 )
 from tests.fakes import itunes
-from tests.fakes.slskd import SLSKD, make_app
+from tests.fakes.slskd import SLSKD, SlskdFake, make_app
 from tests.fakes.spotify import CLIENT_ID, FRENCH_TOUCH, USER_NAME
 from tests.fakes.spotify import make_app as spotify_app
 from tests.library_fixtures import record
@@ -64,14 +66,20 @@ async def logged_in(browser: Browser, api: ApiClient, tmp_path: Path, route: str
     return session
 
 
-async def test_search_download_progress_and_the_track_in_the_library(
-        browser, aiohttp_client, aiohttp_server, tmp_path, music):
+async def on_fake_slskd(aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path,
+                        music: Path) -> tuple[ApiClient, SlskdFake]:
+    """The daemon on the fake slskd (its monitor ticks when the test polls) and a stub iTunes."""
     slskd_downloads = tmp_path / "slskd" / "downloads"
     server = await aiohttp_server(make_app(slskd_downloads, peers=catalogue(), search_seconds=0.05))
-    fake = server.app[SLSKD]
     plugins = [("slskd", soulsync_slskd.plugin), ("meta", metadata_plugin(live_version_first()))]
     api = await open_api(aiohttp_client, tmp_path / "data", environ(server, slskd_downloads, music),
                          plugins, ManualClock())
+    return api, server.app[SLSKD]
+
+
+async def test_search_download_progress_and_the_track_in_the_library(
+        browser, aiohttp_client, aiohttp_server, tmp_path, music):
+    api, fake = await on_fake_slskd(aiohttp_client, aiohttp_server, tmp_path, music)
     async with await logged_in(browser, api, tmp_path, "search") as session:
         page = session.page
         await page.fill("#search-query", "Daft Punk - One More Time")
@@ -109,6 +117,29 @@ async def test_search_download_progress_and_the_track_in_the_library(
         await expect(page.locator("td", has_text="One More Time")).to_be_visible()
         await expect(page.locator("td", has_text="FLAC")).to_be_visible()
         assert (music / "Daft Punk" / "Discovery" / "01 - One More Time.flac").is_file()
+
+
+async def test_cancel_one_download_and_cancel_all(browser, aiohttp_client, aiohttp_server, tmp_path, music):
+    api, fake = await on_fake_slskd(aiohttp_client, aiohttp_server, tmp_path, music)
+    first = (await api.post("/api/v1/downloads", TRACK)).data["download"]
+    second = (await api.post("/api/v1/downloads", {"name": "Digital Love", "artists": ["Daft Punk"],
+                                                   "album": "Discovery"})).data["download"]
+    await service(api).settle()
+    async with await logged_in(browser, api, tmp_path, "downloads") as session:
+        page = session.page
+        one = page.locator("#downloads tbody tr", has_text="One More Time")
+        await expect(one).to_contain_text("downloading")
+        await one.get_by_role("button", name="Cancel").click()
+        await expect(one).to_contain_text("cancelled")
+        assert (await api.get(f"/api/v1/downloads/{first['id']}")).data["download"]["status"] == "cancelled"
+        assert all(t.filename != FLAC_FAST for t in fake.transfers.values())
+
+        await page.get_by_role("button", name="Cancel all").click()
+        await expect(page.locator(".card.row + .status")).to_have_text("All downloads cancelled and cleared.")
+        detail = (await api.get(f"/api/v1/downloads/{second['id']}")).data["download"]
+        assert detail["status"] in ("cancelled", "not_found"), detail
+        await page.select_option("#download-status", "cancelled")
+        await expect(page.locator("#downloads tbody tr").first).to_contain_text("cancelled")
 
 
 async def test_wishlist_remove(browser, aiohttp_client, tmp_path):
