@@ -49,7 +49,7 @@ export default async function dashboard(view) {
   }
 
   await refresh();
-  return watch(['download.*', 'library.*', 'service.*', 'wishlist.*', 'watchlist.*'], refresh, 3000);
+  return watch(['download.*', 'library.*', 'service.*', 'wishlist.*', 'watchlist.*'], refresh, 5000);
 }
 
 function figure(name, value) {

@@ -34,7 +34,7 @@ export default async function downloads(view, params) {
     } catch (error) { showError(line, error); }
   }
   await load();
-  return watch(['download.*'], load, 2000);
+  return watch(['download.*'], load, 3000);
 }
 
 function cancelButton(download, after) {
@@ -69,7 +69,7 @@ async function detail(view, id) {
     } catch (error) { showError(line, error); }
   }
   await load();
-  return watch(['download.*'], load, 2000);
+  return watch(['download.*'], load, 3000);
 }
 
 function fact(name, value) {

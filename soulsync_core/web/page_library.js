@@ -61,8 +61,8 @@ async function overview(view) {
   }
 
   await Promise.all([load(), side(), scan.refresh(true)]);
-  const stopScan = watch(['library.*'], (onEvent) => scan.refresh(onEvent), 2000);
-  const stopList = watch(['library.changed', 'download.completed'], async () => { await load(); await side(); }, 15000);
+  const stopScan = watch(['library.*'], (onEvent) => scan.refresh(onEvent), 3000);
+  const stopList = watch(['library.changed', 'download.completed'], async () => { await load(); await side(); }, 30000);
   return () => { stopScan(); stopList(); };
 }
 

@@ -52,7 +52,7 @@ export default async function watchlist(view) {
     } catch (error) { showError(line, error); }
   }
   await Promise.all([load(), refreshScan()]);
-  const stopScan = watch(['watchlist.*'], refreshScan, 3000);
+  const stopScan = watch(['watchlist.*'], refreshScan, 5000);
   const stopList = watch(['watchlist.*'], load, 30000);
   return () => { stopScan(); stopList(); };
 }

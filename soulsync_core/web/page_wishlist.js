@@ -38,5 +38,5 @@ export default async function wishlist(view) {
     } catch (error) { showError(line, error); }
   }
   await Promise.all([load(), refreshRun()]);
-  return watch(['wishlist.*', 'download.completed', 'download.failed'], async () => { await load(); await refreshRun(); }, 4000);
+  return watch(['wishlist.*', 'download.completed', 'download.failed'], async () => { await load(); await refreshRun(); }, 10000);
 }
