@@ -24,6 +24,8 @@ from tests.web_browser import PHONE, UiSession, needs_chromium, open_browser
 
 pytestmark = needs_chromium
 KEY_STORAGE = "soulsync.api_key"
+PAGES = ("dashboard", "library", "search", "downloads", "wishlist", "watchlist", "playlists",
+         "settings", "keys", "plugins")
 # A configured download client nobody listens on: the settings it brings are real, and it is
 # simply reported down.
 ENV = {"SOULSYNC_SOULSEEK__SLSKD_URL": "http://127.0.0.1:9",
@@ -156,8 +158,12 @@ async def test_phone_layout_and_keyboard_navigation(browser, api, tmp_path):
     async with await ui(browser, api, tmp_path, viewport=PHONE) as session:
         page = session.page
         await log_in(session, key)
-        width = await page.evaluate("document.documentElement.scrollWidth")
-        assert width <= PHONE["width"], f"the dashboard is {width} px wide on a 390 px phone"
+        for route in PAGES:
+            await session.goto(route)
+            await expect(page.locator(f".page[data-page='{route}']")).to_be_visible()
+            width = await page.evaluate("document.documentElement.scrollWidth")
+            assert width <= PHONE["width"], f"{route} is {width} px wide on a 390 px phone"
+        await session.goto("dashboard")
         await page.reload()  # the key is remembered; the first Tab of a fresh page
         await expect(page.locator("h1")).to_have_text("Dashboard")
         await page.keyboard.press("Tab")  # the skip link first, and it skips to the page

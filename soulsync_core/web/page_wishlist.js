@@ -1,6 +1,6 @@
 // Wishlist: singles and albums wanted, next retry and last failure; remove; process now.
 import { del, get, post } from './api.js';
-import { artists, badge, clear, h, pager, run, section, showError, statusLine, table, when } from './ui.js';
+import { artists, badge, clear, h, pager, run, showError, statusLine, table, when } from './ui.js';
 import { watch } from './live.js';
 
 export default async function wishlist(view) {
