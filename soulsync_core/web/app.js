@@ -35,8 +35,10 @@ async function show() {
   const main = document.getElementById('main') || shell();
   const { name, params } = route();
   for (const link of root.querySelectorAll('.nav a')) {
-    if (link.dataset.page === name) link.setAttribute('aria-current', 'page');
-    else link.removeAttribute('aria-current');
+    if (link.dataset.page === name) {
+      link.setAttribute('aria-current', 'page');
+      link.scrollIntoView({ block: 'nearest', inline: 'nearest' }); // the phone's scrolling bar
+    } else link.removeAttribute('aria-current');
   }
   document.title = `${PAGES.find(([id]) => id === name)[1]} · SoulSync`;
   clear(main, h('p', { class: 'loading' }, 'Loading…'));
