@@ -272,3 +272,30 @@ async def test_library_scan_shows_the_api_error_then_runs_and_lists_what_it_foun
         await page.get_by_role("link", name="Justice").click()
         await page.get_by_role("link", name="Cross").click()
         await expect(page.locator("tbody tr")).to_have_count(2)
+
+
+async def test_a_secret_is_sent_only_when_retyped(browser, aiohttp_client, tmp_path):
+    core = await Core.open(tmp_path / "data", environ={}, entry_points=False,
+                           plugins=[("slskd", soulsync_slskd.plugin)])
+    api = ApiClient(await aiohttp_client(create_app(core)), OpenApiChecker(build_openapi(all_endpoints())))
+    key = await api.bootstrap()
+    async with await ui(browser, api, tmp_path) as session:
+        page = session.page
+        patches: list[Any] = []
+        page.on("request", lambda r: patches.append(r.post_data_json) if r.method == "PATCH" else None)
+        await log_in(session, key)
+        await page.click("nav a[href='#/settings']")
+        secret = page.locator("#setting-soulseek-api_key")
+        await expect(secret).to_have_attribute("type", "password")
+        await secret.fill("new-slskd-key-0123456789")
+        await page.click("#save-settings")
+        await expect(page.locator(".sticky .status")).to_have_text("Saved: soulseek.api_key.")
+        assert core.settings.get("soulseek.api_key") == "new-slskd-key-0123456789"
+        await expect(secret).to_have_value("")
+        await expect(secret).to_have_attribute("placeholder", "set (hidden) · type to replace")
+
+        await page.fill("#setting-downloads-max_concurrent", "4")
+        await page.click("#save-settings")
+        await expect(page.locator(".sticky .status")).to_have_text("Saved: downloads.max_concurrent.")
+        assert patches == [{"soulseek.api_key": "new-slskd-key-0123456789"}, {"downloads.max_concurrent": 4}]
+        assert core.settings.get("soulseek.api_key") == "new-slskd-key-0123456789"
