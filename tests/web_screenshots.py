@@ -2,9 +2,9 @@
 a finished download (through the fake slskd), a wishlist and a watched artist.
 
 Run from the repository: ``.venv/bin/python -m tests.web_screenshots docs/ui`` (needs
-/usr/bin/chromium). Every page is taken on a desktop (1280 px) in light mode (the search with
-results, one download's details too); the dashboard, library and downloads also on a phone
-(390 px) and in dark mode.
+/usr/bin/chromium). Every page is taken on a desktop (1280 px) in light mode, with the search
+showing results, one download's details and a playlist synced from the fake Spotify; the
+dashboard, library and downloads also on a phone (390 px) and in dark mode.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 import soulsync_slskd.plugin
+import soulsync_spotify.plugin
 from soulsync_core.api.app import create_app
 from soulsync_core.core import Core
 from tests.download_fixtures import (
@@ -29,12 +30,14 @@ from tests.download_fixtures import (
     metadata_plugin,
 )
 from tests.fakes.slskd import SLSKD, make_app
+from tests.fakes.spotify import CLIENT_ID, FRENCH_TOUCH
+from tests.fakes.spotify import make_app as spotify_app
 from tests.library_fixtures import record
 from tests.web_browser import DESKTOP, PHONE, UiSession, open_browser
 
 PAGES = ("dashboard", "library", "search", "downloads", "downloads-detail", "wishlist", "watchlist",
-         "playlists", "settings", "keys", "plugins")
-ROUTES = {"downloads-detail": "downloads/1"}
+         "playlists", "playlists-sync", "settings", "keys", "plugins")
+ROUTES = {"downloads-detail": "downloads/1", "playlists-sync": f"playlists/spotify/{FRENCH_TOUCH}"}
 ALSO_PHONE_AND_DARK = ("dashboard", "library", "downloads")
 ALBUMS = [("Air", "Moon Safari", 1998, ["La Femme d'Argent", "Sexy Boy", "All I Need"]),
           ("Boards of Canada", "Music Has the Right to Children", 1998,
@@ -53,9 +56,15 @@ async def main(out: Path) -> None:
         slskd = TestServer(make_app(slskd_downloads, peers=catalogue(), search_seconds=0.05))
         await slskd.start_server()
         fake = slskd.app[SLSKD]
-        plugins = [("slskd", soulsync_slskd.plugin), ("meta", metadata_plugin(live_version_first()))]
-        core = await Core.open(root / "data", environ=environ(slskd, slskd_downloads, music),
-                               entry_points=False, plugins=plugins)
+        spotify = TestServer(spotify_app())
+        await spotify.start_server()
+        base = str(spotify.make_url("")).rstrip("/")
+        env = environ(slskd, slskd_downloads, music) | {
+            "SOULSYNC_SPOTIFY__CLIENT_ID": CLIENT_ID, "SOULSYNC_SPOTIFY__API_URL": base,
+            "SOULSYNC_SPOTIFY__ACCOUNTS_URL": base, "SOULSYNC_PLAYLIST_SYNC__DOWNLOAD_MISSING": "false"}
+        plugins = [("slskd", soulsync_slskd.plugin), ("meta", metadata_plugin(live_version_first())),
+                   ("spotify", soulsync_spotify.plugin)]
+        core = await Core.open(root / "data", environ=env, entry_points=False, plugins=plugins)
         server = TestServer(create_app(core))
         await server.start_server()
         core.downloads.clock = ManualClock()
@@ -66,6 +75,7 @@ async def main(out: Path) -> None:
         finally:
             await server.close()
             await slskd.close()
+            await spotify.close()
 
 
 async def seed(server: TestServer, key: str, core: Core, fake: object, music: Path) -> None:
@@ -90,6 +100,19 @@ async def seed(server: TestServer, key: str, core: Core, fake: object, music: Pa
         body = {"artist_id": "5468295", "artist_name": "Daft Punk"}
         async with http.post(server.make_url("/api/v1/watchlist"), json=body) as answer:
             assert answer.status == 201, await answer.text()
+        # Connect the fake Spotify account (approved at once) and sync one playlist.
+        async with http.get(server.make_url("/api/v1/auth/spotify")) as answer:
+            authorize = (await answer.json())["data"]["url"]
+        async with aiohttp.ClientSession() as elsewhere, elsewhere.get(
+                authorize, allow_redirects=False) as answer:
+            redirect = answer.headers["Location"]
+        async with http.post(server.make_url("/api/v1/auth/spotify"),
+                             json={"redirect_url": redirect}) as answer:
+            assert answer.status == 200, await answer.text()
+        async with http.post(server.make_url(f"/api/v1/playlists/{FRENCH_TOUCH}/sync"),
+                             json={"source": "spotify"}) as answer:
+            assert answer.status == 202, await answer.text()
+        await core.playlists.wait(FRENCH_TOUCH)
 
 
 async def shoot(base_url: str, key: str, out: Path, failures: Path) -> None:

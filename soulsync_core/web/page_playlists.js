@@ -76,7 +76,8 @@ async function syncPage(view, source, id) {
     if (await run(again, line, 'Starting the sync…', () => post(path, { source }), (a) => a.data.message)) running = true;
     await load();
   } }, 'Sync now');
-  clear(view, h('p', {}, h('a', { href: '#/playlists' }, '‹ Playlists')), h('div', { class: 'row' }, again, line), body);
+  const title = h('h1', {}, 'Playlist');
+  clear(view, h('p', {}, h('a', { href: '#/playlists' }, '‹ Playlists')), title, h('div', { class: 'row' }, again, line), body);
 
   // Re-read while a sync runs; a finished result stays put (a pin being chosen is not redrawn).
   let running = true;
@@ -87,12 +88,13 @@ async function syncPage(view, source, id) {
       running = s.state === 'running';
     } catch (error) {
       running = false;
-      if (error.status === 404) { clear(body, h('h1', {}, 'Playlist'), h('p', { class: 'empty' }, 'Never synced yet.')); return; }
+      if (error.status === 404) { clear(body, h('p', { class: 'empty' }, 'Never synced yet.')); return; }
       showError(line, error);
       return;
     }
     const t = s.totals;
-    clear(body, h('h1', {}, s.playlist_name || id),
+    title.textContent = s.playlist_name || id;
+    clear(body,
       h('section', { class: 'card', id: 'sync-state' }, h('h2', {}, 'Sync'), h('p', {}, badge(s.state), ' ', s.state === 'running' ? [h('progress', { 'aria-label': 'Sync progress' }), ` ${s.progress.phase || ''} ·`] : null,
         ` ${t.matched} of ${t.total} in the library · ${t.missing} missing · ${t.downloading} downloading · ${t.wishlisted} on the wishlist`),
       s.m3u8_path ? h('p', { class: 'muted' }, `Playlist file: ${s.m3u8_path}`) : null,
