@@ -83,8 +83,9 @@ class UiSession:
         self.requests.append(request.url)
 
     def _request_failed(self, request: Request) -> None:
-        # The event stream is closed by the page on purpose (its probe, a page unload).
-        if urlsplit(request.url).path == "/api/v1/events" and request.failure == "net::ERR_ABORTED":
+        # An API request cut short by the page itself: a reload or unload while a poll was under
+        # way, or the event stream's probe, closed once its headers are in.
+        if urlsplit(request.url).path.startswith("/api/v1/") and request.failure == "net::ERR_ABORTED":
             return
         self.failed.append(f"{request.url} {request.failure}")
 
