@@ -121,6 +121,11 @@ class Settings:
             return "api"
         return "default"
 
+    @property
+    def config_path(self) -> Path | None:
+        """The TOML config file the daemon was started with, if any."""
+        return self._config_path
+
     def effective(self) -> dict[str, Any]:
         """Return ``{dotted_key: effective value}`` for every key, secrets included."""
         return {key: self.get(key) for key in self.schema.keys()}

@@ -45,7 +45,9 @@ async def test_every_endpoint_but_bootstrap_ping_and_the_login_callback_requires
             open_paths.add(endpoint.path)
     # The login callback is reached by a browser, without a key; a login's one-time state
     # guards it (tests/test_playlists.py).
-    assert open_paths == {"/api/v1/api-keys/bootstrap", "/ping", "/auth/{name}/callback"}
+    # The web UI's page and files hold no data; the page asks for a key (tests/test_web_ui.py).
+    assert open_paths == {"/api/v1/api-keys/bootstrap", "/ping", "/auth/{name}/callback", "/",
+                          "/assets/{version}/{name}"}
 
 
 async def test_raw_key_is_not_logged_by_the_access_log(caplog, key, tmp_path):

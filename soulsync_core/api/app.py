@@ -25,6 +25,7 @@ from soulsync_core.api import (
     watchlist,
     wishlist,
 )
+from soulsync_core.api import web as web_ui
 from soulsync_core.api.endpoints import CORE, Endpoint, aiohttp_handler
 from soulsync_core.api.middlewares import authenticate, error_envelope, rate_limit, require_json
 from soulsync_core.api.openapi import OPENAPI_DOC, OpenApiDocument, document_names
@@ -64,7 +65,7 @@ IN_FLIGHT = web.AppKey("in_flight", InFlight)
 
 ROUTE_MODULES = (system, jobs, apikeys, settings, search, library, downloads, wishlist,
                  watchlist, playlists, auth, openapi, profiles, requests, events,
-                 notifications)
+                 notifications, web_ui)
 
 
 def all_endpoints() -> list[Endpoint]:
@@ -116,6 +117,7 @@ def create_app(core: Core, *, manage_core: bool = True) -> web.Application:
         core.search.names(), core.playlists.source_names(), core.settings.schema))
     app[events.EVENT_STREAMS] = events.EventStreams(core.events)
     app.on_shutdown.append(events.close_event_streams)
+    app[web_ui.WEB_UI] = web_ui.WebUi()
     if manage_core:
         app.cleanup_ctx.append(_core_lifecycle)
     return app

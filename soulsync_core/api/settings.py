@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from aiohttp import web
@@ -11,7 +11,7 @@ from aiohttp import web
 from soulsync_core.api.body_rules import NON_EMPTY_OBJECT, rules
 from soulsync_core.api.endpoints import Routes, core_of
 from soulsync_core.api.envelope import ApiError, bad_request, ok
-from soulsync_core.config import SettingError, flatten, nest
+from soulsync_core.config import REDACTED, SettingError, flatten, nest
 from soulsync_core.settings import SettingPinnedError, Source
 
 routes = Routes("settings")
@@ -58,3 +58,56 @@ async def patch_settings(request: web.Request, body: dict[str, Any]) -> web.Resp
         await core.activity.record("settings.updated", "Settings Updated", ", ".join(updated))
     restart = [key for key in updated if core.settings.schema[key].restart_required]
     return ok(SettingsUpdated("Settings updated.", updated, restart))
+
+
+class SettingField(msgspec.Struct):
+    """What a form needs to edit one setting.
+
+    ``type`` is ``string``, ``integer``, ``number``, ``boolean`` or ``list`` (of strings);
+    ``choices`` makes a string an enum. ``default`` and ``value`` of a secret are redacted.
+    ``fixed_by`` is ``file`` or ``env`` when the operator set the key there (PATCH refuses it),
+    and ``fixed_where`` then names the config file or the environment variable.
+    """
+
+    key: str
+    section: str
+    type: Literal["string", "integer", "number", "boolean", "list"]
+    description: str
+    default: Any
+    value: Any
+    source: Literal["default", "api", "file", "env"]
+    secret: bool
+    minimum: float | None
+    maximum: float | None
+    choices: list[str] | None
+    restart_required: bool
+    env_var: str
+    fixed_by: Literal["file", "env"] | None
+    fixed_where: str | None
+
+
+class SettingsSchema(msgspec.Struct):
+    settings: list[SettingField]
+
+
+_TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "list"}
+
+
+@routes.get("/settings/schema", "Every setting with its type, default, limits, choices, secret "
+            "flag, current value (secrets redacted) and whether the config file or environment "
+            "fixes it.", response=SettingsSchema)
+async def settings_schema(request: web.Request) -> web.Response:
+    settings = core_of(request).settings
+    values = settings.redacted()
+    fields = []
+    for key in settings.schema.keys():
+        setting = settings.schema[key]
+        source = settings.source(key)
+        where = {"env": setting.env_var, "file": str(settings.config_path)}.get(source)
+        default = REDACTED if setting.secret and setting.default else setting.default
+        fields.append(SettingField(
+            key, key.split(".", 1)[0], _TYPE_NAMES[setting.type], setting.description, default,
+            values[key], source, setting.secret, setting.minimum, setting.maximum,
+            None if setting.choices is None else list(setting.choices), setting.restart_required,
+            setting.env_var, source if source in ("file", "env") else None, where))
+    return ok(SettingsSchema(fields))
