@@ -129,6 +129,8 @@ class BackupService:
         try:
             snapshot = await asyncio.to_thread(write_snapshot, self._db.path, target)
         except SnapshotError as exc:
+            # Kept with the job's row: the health list tells a failed check from a full disk.
+            ctx.progress(integrity="failed", integrity_checked_at=iso(self._clock()))
             raise JobFailed(f"The backup was not kept: {exc}. Older backups were left alone; "
                             "see docs/operations.md, 'Database integrity'.") from None
         except OSError as exc:

@@ -21,6 +21,7 @@ from soulsync_core import __version__
 from soulsync_core.accounts import Accounts, AccountStore, service_title
 from soulsync_core.activity import Activity
 from soulsync_core.apikeys import ApiKeys
+from soulsync_core.backup import BackupService
 from soulsync_core.config import Section, core_schema
 from soulsync_core.db import Database
 from soulsync_core.downloads.service import DownloadService
@@ -81,6 +82,7 @@ class Core:
     watchlist: WatchlistService = field(init=False)
     playlists: PlaylistService = field(init=False)
     profiles: ProfileService = field(init=False)
+    backups: BackupService = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     # Playlist sources (and their logins) of profiles other than 1, built on first use.
     _profile_sources: dict[int, list[PlaylistSource]] = field(default_factory=dict)
@@ -134,6 +136,7 @@ class Core:
             PlaylistStore(db), settings, core.jobs, activity,
             matcher, core.wishlist, core.downloads,
             core.library.music_dir, core.playlist_sources, core.playlist_sources_of)
+        core.backups = BackupService(db, settings, core.jobs, data_dir)
         core._listen()
         return core
 
@@ -273,6 +276,7 @@ class Core:
         self._spawn(self.downloads.run(), "download monitor")
         self._spawn(self.wishlist.run_scheduler(), "wishlist schedule")
         self._spawn(self.watchlist.run_scheduler(), "watchlist scan schedule")
+        self._spawn(self.backups.run_scheduler(), "backup schedule")
 
     async def _start_provider(self, provider: MetadataProvider | DownloadClient | PlaylistSource) -> None:
         try:

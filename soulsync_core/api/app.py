@@ -14,6 +14,7 @@ from soulsync_core.api import (
     jobs,
     library,
     openapi,
+    operations,
     playlists,
     profiles,
     search,
@@ -60,7 +61,7 @@ class InFlight:
 IN_FLIGHT = web.AppKey("in_flight", InFlight)
 
 ROUTE_MODULES = (system, jobs, apikeys, settings, search, library, downloads, wishlist,
-                 watchlist, playlists, auth, openapi, profiles)
+                 watchlist, playlists, auth, openapi, profiles, operations)
 
 
 def all_endpoints() -> list[Endpoint]:
