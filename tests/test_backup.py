@@ -10,6 +10,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import aiosqlite
 import pytest
 
+from soulsync_core import backup as backup_module
 from soulsync_core.backup import (
     JOB_KIND,
     LOCK_FILENAME,
@@ -109,15 +111,29 @@ async def test_post_backup_writes_a_checked_private_copy_listed_with_its_result(
     assert names_in(folder) == [entry["name"]]  # no temp file left
 
 
-async def test_the_daemon_keeps_writing_while_a_backup_runs(api, key, core):
-    reply = await api.post(B)
-    assert reply.status == 202
-    # Writes issued while the copy is made all succeed; none waits for the backup to end.
-    writes = [api.post("/api/v1/api-keys", {"label": f"during-{n}"}) for n in range(5)]
-    assert [r.status for r in await asyncio.gather(*writes)] == [201] * 5
+async def test_the_daemon_keeps_serving_while_a_backup_runs(api, key, core, monkeypatch):
+    copying = threading.Event()
+    served = threading.Event()
+    real = backup_module.write_snapshot
+
+    def held_copy(source: Path, target: Path) -> Any:
+        copying.set()
+        # Released only by a request answered meanwhile: a copy on the event loop would
+        # block that request and fail here.
+        if not served.wait(30):
+            raise OSError("no request was served while the backup ran")
+        return real(source, target)
+
+    monkeypatch.setattr(backup_module, "write_snapshot", held_copy)
+    assert (await api.post(B)).status == 202
+    await asyncio.to_thread(copying.wait, 30)
+    assert (await api.post("/api/v1/api-keys", {"label": "during"})).status == 201
+    assert (await api.get("/api/v1/system/status")).status == 200
+    served.set()
     await core.jobs.wait(JOB_KIND)
-    assert (await core.backups.last_run()).state == "completed"
-    assert len(labels(core.db.path)) == 6
+    last = await core.backups.last_run()
+    assert last.state == "completed", last.error
+    assert "during" in labels(core.backups.folder() / last.result["name"])
 
 
 async def test_a_second_backup_while_one_runs_is_409(api, key, core):
