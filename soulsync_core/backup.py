@@ -245,12 +245,15 @@ def restore(data_dir: Path, backup: Path, clock: Clock = utc_now) -> Restored:
         try:
             shutil.copyfile(backup, temp)
             os.chmod(temp, FILE_MODE)
+            owner = (database if database.exists() else data_dir).stat()
+            _give(temp, owner)
             fsync_file(temp)
             replaced = None
             if database.exists():
                 stamp = clock().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
                 replaced = data_dir / f"{DB_FILENAME}.replaced-{stamp}"
                 _copy_live(database, replaced)
+                _give(replaced, owner)
             # The old WAL and shared-memory files belong to the replaced database; SQLite
             # would apply that WAL to the restored file.
             for suffix in ("-wal", "-shm", "-journal"):
@@ -262,6 +265,13 @@ def restore(data_dir: Path, backup: Path, clock: Clock = utc_now) -> Restored:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
     return Restored(version, replaced)
+
+
+def _give(path: Path, owner: os.stat_result) -> None:
+    # Run as root (sudo soulsync restore …), the files would be root's and the daemon's user
+    # could not write its own database: they get the owner of what they replace.
+    if os.geteuid() == 0:
+        os.chown(path, owner.st_uid, owner.st_gid)
 
 
 def _copy_live(database: Path, target: Path) -> None:

@@ -36,6 +36,7 @@ from soulsync_core.jobs import JobConflict
 
 ROOT = Path(__file__).resolve().parent.parent
 B = "/api/v1/system/backups"
+NOBODY = 65534
 
 
 def mode(path: Path) -> int:
@@ -430,3 +431,14 @@ async def test_the_replaced_database_keeps_rows_still_in_its_wal(data_dir, tmp_p
     assert labels(done.replaced) == ["in-wal"]
     assert labels(data_dir / DB_FILENAME) == ["old"]
     assert not exists(f"{data_dir / DB_FILENAME}-wal")
+
+
+async def test_restore_run_as_root_leaves_the_files_to_the_daemons_user(data_dir, tmp_path):
+    await make_data_dir(data_dir, "mine")
+    copy = tmp_path / "copy.db"
+    write_snapshot(data_dir / DB_FILENAME, copy)  # root's, as after sudo soulsync backup
+    os.chown(data_dir, NOBODY, NOBODY)
+    os.chown(data_dir / DB_FILENAME, NOBODY, NOBODY)
+    done = restore(data_dir, copy)
+    for path in (data_dir / DB_FILENAME, done.replaced):
+        assert (path.stat().st_uid, path.stat().st_gid) == (NOBODY, NOBODY)
