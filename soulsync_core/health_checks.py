@@ -159,13 +159,11 @@ def clock_skew(dates: dict[str, tuple[str, float]]) -> CheckResult:
 
 
 async def health_list(core: Core) -> HealthList:
-    """Return every check's result, the worst level first in ``level``."""
+    """Return every check's result and, as ``level``, the worst of their levels."""
     settings = core.settings
     secrets = [str(settings.get(key)) for key in settings.schema.keys()
                if settings.schema.is_secret(key) and settings.get(key)]
-    results: list[CheckResult] = []
-    music = await _in_thread("music_folder", music_folder, core.library.music_dir())
-    results.append(music)
+    results = [await _in_thread("music_folder", music_folder, core.library.music_dir())]
     results.extend(_services(core))
     results.extend(await _download_folder(core))
     disk = await _in_thread("disk_space", disk_space,
