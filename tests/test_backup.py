@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -442,3 +443,16 @@ async def test_restore_run_as_root_leaves_the_files_to_the_daemons_user(data_dir
     done = restore(data_dir, copy)
     for path in (data_dir / DB_FILENAME, done.replaced):
         assert (path.stat().st_uid, path.stat().st_gid) == (NOBODY, NOBODY)
+
+
+async def test_restore_of_a_plain_copy_of_the_database_file_adds_nothing_beside_it(data_dir,
+                                                                                   tmp_path):
+    await make_data_dir(data_dir, "copied")
+    folder = tmp_path / "usb"
+    folder.mkdir()
+    # A file copy of a (WAL mode) database, as rsync of the data directory makes it.
+    shutil.copyfile(data_dir / DB_FILENAME, folder / "soulsync.db")
+    await make_data_dir(data_dir, "later")
+    restore(data_dir, folder / "soulsync.db")
+    assert names_in(folder) == ["soulsync.db"]  # no -wal or -shm left beside the copy
+    assert labels(data_dir / DB_FILENAME) == ["copied"]

@@ -130,7 +130,8 @@ def inspect_file(path: Path) -> int:
     if not path.is_file():
         raise SnapshotError(f"{path} does not exist or is not a file")
     try:
-        conn = sqlite3.connect(_read_only_uri(path), uri=True)
+        # immutable: just the file, as it will be copied; no -wal/-shm is made beside it.
+        conn = sqlite3.connect(_read_only_uri(path) + "&immutable=1", uri=True)
     except sqlite3.Error as exc:
         raise SnapshotError(f"{path} cannot be opened: {exc}") from None
     try:
