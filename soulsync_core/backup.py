@@ -214,6 +214,9 @@ def data_dir_lock(data_dir: Path) -> Iterator[None]:
     data_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(data_dir / LOCK_FILENAME, os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
+        if os.geteuid() == 0:  # made by root, the daemon's user could not open it to lock it
+            owner = data_dir.stat()
+            os.fchown(fd, owner.st_uid, owner.st_gid)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

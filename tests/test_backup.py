@@ -441,7 +441,7 @@ async def test_restore_run_as_root_leaves_the_files_to_the_daemons_user(data_dir
     os.chown(data_dir, NOBODY, NOBODY)
     os.chown(data_dir / DB_FILENAME, NOBODY, NOBODY)
     done = restore(data_dir, copy)
-    for path in (data_dir / DB_FILENAME, done.replaced):
+    for path in (data_dir / DB_FILENAME, done.replaced, data_dir / LOCK_FILENAME):
         assert (path.stat().st_uid, path.stat().st_gid) == (NOBODY, NOBODY)
 
 
