@@ -186,7 +186,7 @@ async def test_backups_need_a_key(api):
 
 
 async def test_the_schedule_has_a_next_run_and_interval_zero_has_none(api, key, core):
-    for _ in range(200):  # the scheduler stores its first due time right after start-up
+    for _ in range(1000):  # the scheduler stores its first due time right after start-up
         if (await api.get(B)).data["next_run"] is not None:
             break
         await asyncio.sleep(0.01)
@@ -194,7 +194,7 @@ async def test_the_schedule_has_a_next_run_and_interval_zero_has_none(api, key, 
     assert data["next_run"] is not None
     assert (data["interval_hours"], data["keep"]) == (24, 7)
     assert (await api.patch("/api/v1/settings", {"backup.interval_hours": 0})).status == 200
-    for _ in range(200):
+    for _ in range(1000):
         if (await api.get(B)).data["next_run"] is None:
             break
         await asyncio.sleep(0.01)
