@@ -1,5 +1,5 @@
-"""The ``soulsync`` command: ``serve`` the daemon, ``scan`` the library, manage ``keys`` and
-connect streaming accounts (``auth``) on the box."""
+"""The ``soulsync`` command: ``serve`` the daemon, ``scan`` the library, manage ``keys``,
+connect streaming accounts (``auth``), ``backup`` and ``restore`` the database on the box."""
 
 from __future__ import annotations
 
@@ -16,11 +16,15 @@ import aiohttp
 
 from soulsync_core import __version__
 from soulsync_core.apikeys import InvalidLabel
+from soulsync_core.backup import JOB_KIND as BACKUP_JOB
+from soulsync_core.backup import DaemonRunning, restore
 from soulsync_core.config import ConfigFileError, SettingError
 from soulsync_core.core import Core
 from soulsync_core.datalock import read_holder
 from soulsync_core.db.migrate import MigrationError
+from soulsync_core.db.snapshot import SnapshotError
 from soulsync_core.hooks import LoginFailed, ProviderError
+from soulsync_core.jobs import JobConflict
 from soulsync_core.library.scanner import ScanError, ScanProgress
 from soulsync_core.library.service import JOB_KIND
 from soulsync_core.logs import escape_controls, setup_logging
@@ -68,6 +72,15 @@ def _parser() -> argparse.ArgumentParser:
     what.add_argument("--response", metavar="URL",
                       help="finish the login in progress (begun by GET /api/v1/auth/<account> or "
                            "an interrupted run) with this redirect address or code")
+
+    backup = commands.add_parser("backup", parents=[common],
+                                 help="back up the database now (also while the daemon runs)")
+    backup.add_argument("--to", type=Path, metavar="FILE",
+                        help="write the backup to FILE (default: a new file in backup.dir)")
+    restore_command = commands.add_parser(
+        "restore", parents=[common],
+        help="replace the database with a backup (stop the daemon first)")
+    restore_command.add_argument("file", type=Path, help="the backup file to restore")
     return parser
 
 
@@ -94,6 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_with_core(data_dir, config, _scan))
         if args.command == "auth":
             return asyncio.run(_with_core(data_dir, config, lambda core: _auth(core, args)))
+        if args.command == "backup":
+            if args.to is not None:  # relative to where the command runs
+                args.to = Path(os.path.abspath(args.to.expanduser()))
+            return asyncio.run(_with_core(data_dir, config, lambda core: _backup(core, args)))
+        if args.command == "restore":
+            return _restore(data_dir, args.file)
         action = {"create": _keys_create, "list": _keys_list, "revoke": _keys_revoke}[args.keys_command]
         return asyncio.run(_with_core(data_dir, config, lambda core: action(core, args)))
     except (ConfigFileError, SettingError, MigrationError) as exc:
@@ -301,3 +320,41 @@ async def _scan(core: Core) -> int:
 def _summary(result: Mapping[str, Any]) -> str:
     known = {k: v for k, v in result.items() if k in ScanProgress.__dataclass_fields__}
     return ScanProgress(**known).summary()
+
+
+async def _backup(core: Core, args: argparse.Namespace) -> int:
+    target: Path | None = args.to
+    if target is not None:
+        if await asyncio.to_thread(target.exists):
+            print(f"soulsync: {target} exists; name a new file", file=sys.stderr)
+            return 1
+    try:
+        info = await core.backups.start(to=target, reason="cli")
+    except JobConflict as exc:
+        print(f"soulsync: {exc}; wait for it to finish", file=sys.stderr)
+        return 1
+    await core.jobs.wait(BACKUP_JOB)
+    final = await core.jobs.get(info.id)
+    if final is None or final.state != "completed" or final.result is None:
+        print(f"soulsync: the backup {final.state if final else 'vanished'}: "
+              f"{final.error if final else ''}", file=sys.stderr)
+        return 1
+    result = final.result
+    print(f"{result['path']} ({result['size_bytes']:,} bytes, schema version "
+          f"{result['schema_version']}, integrity ok)")
+    return 0
+
+
+def _restore(data_dir: Path, backup: Path) -> int:
+    try:
+        done = restore(data_dir, backup.expanduser())
+    except (DaemonRunning, SnapshotError) as exc:
+        print(f"soulsync: cannot restore: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"soulsync: cannot restore into {data_dir}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    kept = f"; the database it replaced is {done.replaced}" if done.replaced else ""
+    print(f"restored {backup} (schema version {done.schema_version}) into {data_dir}{kept}. "
+          "Start SoulSync again; it upgrades an older backup's schema at start.")
+    return 0

@@ -517,6 +517,24 @@ CORE_SECTIONS: tuple[Section, ...] = (
         Setting("notifications.timeout_seconds", float, 10.0,
                 "Longest one delivery attempt may take.", minimum=0.1, maximum=300),
     ), "Notifications: Apprise targets and signed webhooks fed by the events."),
+    Section("backup", (
+        Setting("backup.interval_hours", int, 24,
+                "Back up the database every this many hours (each backup also checks its "
+                "integrity); 0 only on request (soulsync backup, POST /api/v1/system/backups).",
+                minimum=0, maximum=8760),
+        Setting("backup.keep", int, 7,
+                "Backups kept in the backup folder; older ones are removed after a new one "
+                "passed its integrity check. Backups made before an upgrade are never removed.",
+                minimum=1, maximum=1000),
+        Setting("backup.dir", str, "",
+                "Folder of the backups; empty means a backups folder in the data directory."),
+    ), "Backups of the database."),
+    Section("health", (
+        Setting("health.min_free_disk_mb", int, 1024,
+                "GET /api/v1/system/health warns when the music folder's or the data "
+                "directory's filesystem has less free space than this, in MiB; 0 never warns.",
+                minimum=0, maximum=100_000_000),
+    ), "The health list (GET /api/v1/system/health)."),
 )
 
 

@@ -21,6 +21,7 @@ from soulsync_core import __version__
 from soulsync_core.accounts import Accounts, AccountStore, service_title
 from soulsync_core.activity import Activity
 from soulsync_core.apikeys import ApiKeys
+from soulsync_core.backup import BackupService
 from soulsync_core.config import Section, core_schema
 from soulsync_core.db import Database
 from soulsync_core.downloads.service import DownloadService
@@ -87,6 +88,7 @@ class Core:
     track_requests: TrackRequestService = field(init=False)
     events: EventBus = field(init=False)
     notifier: Notifier = field(init=False)
+    backups: BackupService = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     # Playlist sources (and their logins) of profiles other than 1, built on first use.
     _profile_sources: dict[int, list[PlaylistSource]] = field(default_factory=dict)
@@ -158,6 +160,7 @@ class Core:
             events=events)
         core.track_requests = TrackRequestService(db, settings, core.search, matcher,
                                                   core.downloads, core.library.queries)
+        core.backups = BackupService(db, settings, core.jobs, data_dir)
         core._listen()
         return core
 
@@ -305,6 +308,7 @@ class Core:
         for name, listener in self.plugins.listeners(self.settings):
             subscription, _ = self.events.subscribe(queue_size=self.settings.get("events.queue_size"))
             self._spawn(feed(subscription, listener, name), f"event listener of {name}")
+        self._spawn(self.backups.run_scheduler(), "backup schedule")
 
     async def _start_provider(self, provider: MetadataProvider | DownloadClient | PlaylistSource) -> None:
         try:

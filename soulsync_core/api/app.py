@@ -16,6 +16,7 @@ from soulsync_core.api import (
     library,
     notifications,
     openapi,
+    operations,
     playlists,
     profiles,
     requests,
@@ -65,7 +66,7 @@ IN_FLIGHT = web.AppKey("in_flight", InFlight)
 
 ROUTE_MODULES = (system, jobs, apikeys, settings, search, library, downloads, wishlist,
                  watchlist, playlists, auth, openapi, profiles, requests, events,
-                 notifications, web_ui)
+                 notifications, web_ui, operations)
 
 
 def all_endpoints() -> list[Endpoint]:

@@ -15,6 +15,7 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import aiosqlite
 
 from soulsync_core.db.changes import ChangeCounter
 from soulsync_core.db.migrate import migrate
+from soulsync_core.db.snapshot import BACKUPS_DIRNAME, PRE_MIGRATION, backup_name, write_snapshot
 from soulsync_core.paths import make_private_dir, make_private_file, tighten_if_exists
 
 log = logging.getLogger(__name__)
@@ -96,13 +98,23 @@ class Database:
 
         Raises :class:`~soulsync_core.db.migrate.SchemaTooNewError` for a database written by a
         newer SoulSync, and :class:`~soulsync_core.db.migrate.MigrationError` when a migration
-        fails (the failed migration is rolled back).
+        fails (the failed migration is rolled back). Before migrating a database that has a
+        schema, a checked copy goes to ``<data_dir>/backups`` (an OSError or SnapshotError
+        from it stops the start, nothing migrated).
         """
         path = data_dir / DB_FILENAME
         await asyncio.to_thread(_prepare_private, path)
         writer = await _connect(path, readonly=False)
+
+        async def back_up(version: int) -> None:
+            target = data_dir / BACKUPS_DIRNAME / backup_name(datetime.now(UTC),
+                                                              f"{PRE_MIGRATION}-v{version}")
+            await asyncio.to_thread(write_snapshot, path, target)
+            log.warning("upgrading the database from schema version %d; a backup of it is in %s",
+                        version, target)
+
         try:
-            await migrate(writer)
+            await migrate(writer, before_upgrade=back_up)
             readers = [await _connect(path, readonly=True) for _ in range(READERS)]
         except BaseException:
             await writer.close()

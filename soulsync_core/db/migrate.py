@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -82,13 +83,20 @@ async def applied_versions(conn: aiosqlite.Connection) -> set[int]:
         return {int(row[0]) for row in await cursor.fetchall()}
 
 
-async def migrate(conn: aiosqlite.Connection, migrations: list[Migration] | None = None) -> int:
+# Called with the current schema version before migrations are applied to a database that
+# has one (not a brand-new empty one); an exception from it stops the migration.
+BeforeUpgrade = Callable[[int], Awaitable[object]]
+
+
+async def migrate(conn: aiosqlite.Connection, migrations: list[Migration] | None = None,
+                  before_upgrade: BeforeUpgrade | None = None) -> int:
     """Apply every migration not yet recorded on ``conn`` (autocommit mode), in version order;
     return the resulting (highest) version.
 
     Running it again on an up-to-date database changes nothing. A database whose version is
     above the newest known migration raises :class:`SchemaTooNewError` before anything is
-    touched.
+    touched. When a database that has a schema is about to get migrations, ``before_upgrade``
+    is awaited first (the automatic backup); if it raises, nothing is migrated.
     """
     migrations = load_migrations() if migrations is None else migrations
     latest = migrations[-1].version if migrations else 0
@@ -104,11 +112,12 @@ async def migrate(conn: aiosqlite.Connection, migrations: list[Migration] | None
             "or start with another --data-dir."
         )
     applied = await applied_versions(conn)
-    for migration in migrations:
+    pending = [m for m in migrations if m.version not in applied]
+    if pending and applied and before_upgrade is not None:
+        await before_upgrade(version)
+    for migration in pending:
         # Every migration not recorded yet, in order, also one numbered below the newest
         # applied: two branches developed side by side may land in either order.
-        if migration.version in applied:
-            continue
         await conn.execute("BEGIN IMMEDIATE")
         try:
             # Another process may have applied it while we waited for the write lock.
