@@ -24,6 +24,7 @@ from soulsync_core.apikeys import ApiKeys
 from soulsync_core.config import Section, core_schema
 from soulsync_core.db import Database
 from soulsync_core.downloads.service import DownloadService
+from soulsync_core.downloads.upgrades import UpgradeService
 from soulsync_core.health import ServiceHealth
 from soulsync_core.hooks import (
     AccountLogin,
@@ -83,6 +84,7 @@ class Core:
     playlists: PlaylistService = field(init=False)
     profiles: ProfileService = field(init=False)
     track_requests: TrackRequestService = field(init=False)
+    upgrades: UpgradeService = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     # Playlist sources (and their logins) of profiles other than 1, built on first use.
     _profile_sources: dict[int, list[PlaylistSource]] = field(default_factory=dict)
@@ -147,6 +149,9 @@ class Core:
             core.library.music_dir, core.playlist_sources, core.playlist_sources_of)
         core.track_requests = TrackRequestService(db, settings, core.search, matcher,
                                                   core.downloads, core.library.queries)
+        core.upgrades = UpgradeService(db, settings, core.jobs, activity, core.library,
+                                       core.downloads.client, data_dir,
+                                       core.playlists.track_file_replaced)
         core._listen()
         return core
 
@@ -287,6 +292,7 @@ class Core:
         self._spawn(self.wishlist.run_scheduler(), "wishlist schedule")
         self._spawn(self.watchlist.run_scheduler(), "watchlist scan schedule")
         self._spawn(self.track_requests.run(), "track requests")
+        self._spawn(self.upgrades.run_scheduler(), "quality upgrade schedule")
 
     async def _start_provider(self, provider: MetadataProvider | DownloadClient | PlaylistSource) -> None:
         try:
