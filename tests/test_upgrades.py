@@ -8,6 +8,7 @@ test ticks the fake's transfers until the run's job has ended.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import mutagen
 import pytest
 
 import soulsync_slskd.plugin
+from soulsync_core.downloads import upgrades as upgrades_module
 from soulsync_core.downloads.upgrades import JOB_KIND
 from soulsync_core.matching import parse_quality_profile
 from soulsync_core.matching.quality import cutoff_rule, quality_rank
@@ -79,7 +81,8 @@ async def library_mp3(api, music: Path, kbps: int) -> tuple[int, Path]:
     folder.mkdir(parents=True)
     path = audio.write_mp3(folder / f"{LIBRARY_NAME}.mp3", seconds=SECONDS, kbps=kbps)
     audio.tag(path, title=TITLE, artist=ARTIST, albumartist=ARTIST, album=ALBUM,
-              tracknumber="1/14", date="2001", isrc="GBDUW0000053", SPOTIFY_TRACK_ID="0DiWol3AO6WpXZgp0goxAV")
+              tracknumber="1/14", date="2001", isrc="GBDUW0000053", genre="French House",
+              SPOTIFY_TRACK_ID="0DiWol3AO6WpXZgp0goxAV")
     return await api.core.library.import_file(path), path
 
 
@@ -140,7 +143,7 @@ def test_rank_follows_the_profile_then_the_stream_figures_never_the_extension():
              quality_rank(profile, "mp3", 192),
              quality_rank(profile, "mp3", 128)]
     assert order == sorted(order, key=lambda r: r.key)
-    assert all(better < worse for better, worse in zip(order, order[1:], strict=False))
+    assert all(better < worse for better, worse in itertools.pairwise(order))
     # Same extension, another quality: an MP3 can replace an MP3 …
     assert quality_rank(profile, "mp3", 320) < quality_rank(profile, "MP3", 192)
     # … and an equal file is never better.
@@ -152,7 +155,7 @@ def test_rank_follows_the_profile_then_the_stream_figures_never_the_extension():
 def test_cutoff_must_be_an_entry_of_the_profile():
     profile = parse_quality_profile(["flac", "mp3>=320"])
     assert cutoff_rule(profile, "mp3>=320") == 1
-    with pytest.raises(ValueError, match="not an entry of downloads.quality_profile"):
+    with pytest.raises(ValueError, match=r"not an entry of downloads\.quality_profile"):
         cutoff_rule(profile, "flac>=24bit")
 
 
@@ -179,6 +182,8 @@ async def test_mp3_192_is_replaced_by_flac_keeping_id_tags_and_playlist_entry(ap
     reply = await api.get(f"/api/v1/library/tracks/{track_id}")
     assert reply.status == 200, reply.json
     assert reply.data["track"]["format"] == "FLAC"
+    # The tag writer has no genre: the row keeps the old file's.
+    assert (reply.data["track"]["genres"], reply.data["track"]["year"]) == (["French House"], 2001)
     tags = mutagen.File(new).tags
     assert tags["title"] == [TITLE] and tags["album"] == [ALBUM] and tags["isrc"] == ["GBDUW0000053"]
     assert tags["SPOTIFY_TRACK_ID"] == ["0DiWol3AO6WpXZgp0goxAV"]
@@ -204,6 +209,46 @@ async def test_mp3_320_is_not_replaced_by_another_mp3_320_but_by_flac(api, fake,
     assert status["upgraded"] == 1
     assert status["upgrades"][0]["track_id"] == track_id
     assert status["upgrades"][0]["old_quality"] == "mp3 320 kbps"
+    assert old.with_suffix(".flac").is_file() and not old.exists()
+
+
+async def test_flac_16_is_replaced_by_flac_24_under_the_same_name(make_api, fake, music, tmp_path):
+    api = await make_api(quality_profile="flac>=24bit,flac,mp3>=320", upgrade_until="flac>=24bit")
+    fake.peers.append(flac_peer(bit_depth=24, sample_rate=96000))
+    folder = music / ARTIST / ALBUM
+    folder.mkdir(parents=True)
+    old = audio.write_flac(folder / f"{LIBRARY_NAME}.flac", seconds=SECONDS, bits=16)
+    audio.tag(old, title=TITLE, artist=ARTIST, album=ALBUM, tracknumber="1")
+    track_id = await api.core.library.import_file(old)
+    m3u8 = playlist(music, old)
+    before = m3u8.read_text(encoding="utf-8")
+
+    status = await run_upgrades(api, fake)
+    assert status["upgrades"][0]["new_quality"] == "flac 24/96 kHz"
+    assert sorted(p.name for p in folder.iterdir()) == [old.name]
+    assert mutagen.File(old).info.bits_per_sample == 24
+    assert mutagen.File(trash_files(tmp_path)[0]).info.bits_per_sample == 16
+    track = (await api.get(f"/api/v1/library/tracks/{track_id}")).data["track"]
+    assert (track["bit_depth"], track["title"]) == (24, TITLE)
+    assert m3u8.read_text(encoding="utf-8") == before
+
+
+async def test_the_schedule_starts_upgrade_runs(make_api, fake, music, monkeypatch):
+    monkeypatch.setattr(upgrades_module, "SECONDS_PER_HOUR", 0.01)  # 24 h -> 0.24 s
+    api = await make_api()
+    fake.peers.append(flac_peer())
+    _track_id, old = await library_mp3(api, music, 192)
+    jobs = api.core.jobs
+    # A run may come before the file is in the library; a later one upgrades it.
+    for _ in range(4000):
+        if old.with_suffix(".flac").is_file():
+            break
+        await fake.tick()
+        await asyncio.sleep(0.005)
+    await jobs.wait(JOB_KIND)
+    latest = await jobs.latest(JOB_KIND)
+    assert latest is not None
+    assert (latest.params, latest.state) == ({"reason": "schedule"}, "completed")
     assert old.with_suffix(".flac").is_file() and not old.exists()
 
 

@@ -189,20 +189,33 @@ def _flush(path: Path) -> None:
         os.close(descriptor)
 
 
-def _stage(source: Path, old: Path, temp: Path, root: str) -> TagSet:
-    """Copy ``source`` to ``temp`` beside ``old``, tagged with ``old``'s tags, flushed. Blocking.
-
-    ``root`` is the music folder (a file without tags is named from its path under it)."""
-    tags = _tags_of(read_track(str(old), root, 0, 0))
+def _stage(source: Path, old: Path, temp: Path, root: str) -> TrackRecord:
+    """Copy ``source`` to ``temp`` beside ``old``, tagged with ``old``'s tags, flushed; return
+    the old file's record. Blocking. ``root`` is the music folder (a file without tags is
+    named from its path under it)."""
+    record = read_track(str(old), root, 0, 0)
     try:
         shutil.copyfile(source, temp)
-        write_tags(str(temp), tags)
+        write_tags(str(temp), _tags_of(record))
         _flush(temp)
     except BaseException:
         with contextlib.suppress(OSError):
             temp.unlink()
         raise
-    return tags
+    return record
+
+
+# Library columns SoulSync's tag writer does not carry; the row keeps the old file's values.
+_KEPT_FIELDS = ("genres", "bpm", "musicbrainz_artist_id", "musicbrainz_release_id",
+                "musicbrainz_recording_id")
+
+
+def _keep_old_fields(new: TrackRecord, old: TrackRecord) -> TrackRecord:
+    """Return ``new`` with the :data:`_KEPT_FIELDS` it lacks taken from ``old``."""
+    for name in _KEPT_FIELDS:
+        if not getattr(new, name) and getattr(old, name):
+            setattr(new, name, getattr(old, name))
+    return new
 
 
 def _to_trash(old: Path, trash: Path) -> None:
@@ -490,7 +503,8 @@ class UpgradeService:
             raise ImportFailed(f"{new} exists already and is not track {file.track_id}'s file; "
                                "move it away to let the upgrade replace the track")
         try:
-            await asyncio.to_thread(_stage, source, old, temp, str(self._library.music_dir()))
+            previous = await asyncio.to_thread(_stage, source, old, temp,
+                                               str(self._library.music_dir()))
         except (OSError, UnreadableFile) as exc:
             raise ImportFailed(f"could not prepare the new file beside {old}: {exc}") from None
         try:
@@ -517,7 +531,7 @@ class UpgradeService:
         stat = await asyncio.to_thread(new.stat)
         record = await asyncio.to_thread(read_track, str(new), root, stat.st_size,
                                          stat.st_mtime_ns)
-        return Replaced(new, trash, record)
+        return Replaced(new, trash, _keep_old_fields(record, previous))
 
     # ------------------------------------------------------------------------ trash
 
