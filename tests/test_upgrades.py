@@ -9,6 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import pwd
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,12 +24,14 @@ import mutagen
 import pytest
 
 import soulsync_slskd.plugin
+from soulsync_core.db import DB_FILENAME
 from soulsync_core.downloads import upgrades as upgrades_module
 from soulsync_core.downloads.upgrades import JOB_KIND
 from soulsync_core.matching import parse_quality_profile
 from soulsync_core.matching.quality import cutoff_rule, quality_rank
 from soulsync_core.schedule import utc_now
 from tests import audio
+from tests.daemon_process import clean_env
 from tests.download_fixtures import (
     ALBUM,
     ARTIST,
@@ -37,6 +46,7 @@ from tests.download_fixtures import (
     open_api,
 )
 from tests.fakes.slskd import SLSKD, Peer, SharedFile, SlskdFake, make_app
+from tests.test_import_filesystem import NEEDS_ROOT, REPO, owned_by_nobody, python_for
 
 UPGRADES = "/api/v1/library/upgrades"
 RUN = "/api/v1/library/upgrades/run"
@@ -358,3 +368,62 @@ async def test_the_cutoff_list_is_paged(make_api, music):
                                         "has_next": True, "has_prev": False}
     second = await api.get(UPGRADES, params={"limit": "2", "page": "2"})
     assert [t["title"] for t in second.data["tracks"]] == ["Song 4"]
+
+
+# ------------------------------------------------------------------- as a NAS user
+
+
+@pytest.fixture
+def nas() -> Iterator[Path]:
+    """A folder ``nobody`` can reach (pytest's own temp folders are root's alone)."""
+    base = Path(tempfile.mkdtemp(prefix="soulsync-nas-"))
+    base.chmod(0o755)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@NEEDS_ROOT
+async def test_an_album_folder_soulsync_may_not_write_fails_the_upgrade_and_keeps_the_file(
+        aiohttp_server, nas):
+    slskd_folder = owned_by_nobody(nas / "slskd")
+    music = owned_by_nobody(nas / "music")
+    folder = music / ARTIST / ALBUM
+    folder.mkdir(parents=True)  # root's, 0755: nobody may read it, not write in it
+    old = audio.write_mp3(folder / f"{LIBRARY_NAME}.mp3", seconds=SECONDS, kbps=192)
+    audio.tag(old, title=TITLE, artist=ARTIST, album=ALBUM, tracknumber="1")
+    old.chmod(0o644)
+    server = await aiohttp_server(make_app(slskd_folder, peers=[flac_peer()], search_seconds=0.05))
+    data = owned_by_nobody(nas / "data")
+    plan = nas / "plan.json"
+    plan.write_text(json.dumps({
+        "data_dir": str(data), "file": str(old),
+        "environ": environ(server, slskd_folder, music, upgrade_until="flac",
+                           monitor_interval_seconds="0.01")}))
+    plan.chmod(0o644)
+    user = pwd.getpwnam("nobody")
+    proc = await asyncio.create_subprocess_exec(
+        *python_for(user, "tests.upgrade_as_user"), str(plan), cwd=REPO,
+        env={**clean_env(nas / "home"), "PYTHONDONTWRITEBYTECODE": "1"},
+        user=user.pw_uid, group=user.pw_gid, extra_groups=[],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode == 0, err.decode()
+    answer = json.loads(out)
+
+    run = answer["run"]
+    assert (run["state"], run["upgraded"], run["failed"]) == ("completed", 0, 1)
+    assert run["failures"][0]["error"].startswith(
+        f"SoulSync may not write in {folder} (Permission denied); the library's file was left as "
+        "it was: give SoulSync's user write access there")
+    assert sorted(p.name for p in folder.iterdir()) == [old.name]
+    assert mutagen.File(old).info.bitrate == 192000
+    assert answer["track"]["format"] == "MP3"
+    assert not (data / "trash").exists()
+    # The set-up was at fault, not the file: it may be tried again once the folder is fixed.
+    with sqlite3.connect(data / DB_FILENAME) as db:
+        assert db.execute("SELECT count(*) FROM upgrade_refused").fetchone() == (0,)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -112,8 +113,9 @@ class UpgradeRunStatus(msgspec.Struct):
     """The latest upgrade run (running or finished); ``state`` is ``idle`` when none ran.
 
     Counters: ``tracks`` taken up, ``upgraded``, ``no_better`` (no better file found or none
-    passed the checks), ``failed`` (a track whose file could not be replaced); ``upgrades``
-    lists ``{track_id, old_path, new_path, old_quality, new_quality}``.
+    passed the checks), ``failed`` (a track whose file could not be replaced: ``failures``
+    says why, as ``{track_id, error}``); ``upgrades`` lists ``{track_id, old_path, new_path,
+    old_quality, new_quality, trash_path}``.
     """
 
     state: str
@@ -124,6 +126,7 @@ class UpgradeRunStatus(msgspec.Struct):
     failed: int = 0
     trash_purged: int = 0
     upgrades: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    failures: list[dict[str, Any]] = msgspec.field(default_factory=list)
     started_at: str | None = None
     finished_at: str | None = None
     error: str | None = None
@@ -216,6 +219,19 @@ def _keep_old_fields(new: TrackRecord, old: TrackRecord) -> TrackRecord:
         if not getattr(new, name) and getattr(old, name):
             setattr(new, name, getattr(old, name))
     return new
+
+
+def _write_failure(folder: Path, exc: OSError) -> str:
+    """Return what to tell the user when an upgrade cannot write in ``folder``."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"the disk of {folder} is full ({reason}); the library's file was left as it "
+                "was: free some space for the upgrade")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (f"SoulSync may not write in {folder} ({reason}); the library's file was left "
+                "as it was: give SoulSync's user write access there (under systemd also "
+                "ReadWritePaths=)")
+    return f"could not write in {folder} ({reason}); the library's file was left as it was"
 
 
 def _to_trash(old: Path, trash: Path) -> None:
@@ -332,7 +348,8 @@ class UpgradeService:
 
     async def _run(self, ctx: JobContext) -> dict[str, Any]:
         counts: dict[str, Any] = {"tracks": 0, "upgraded": 0, "no_better": 0, "failed": 0,
-                                  "trash_purged": await self.purge_trash(), "upgrades": []}
+                                  "trash_purged": await self.purge_trash(), "upgrades": [],
+                                  "failures": []}
         try:
             unmet = await self._unmet()
             client = self._client()
@@ -348,6 +365,7 @@ class UpgradeService:
             except ImportFailed as exc:
                 log.warning("upgrade of track %d failed: %s", file.track_id, exc)
                 counts["failed"] += 1
+                counts["failures"].append({"track_id": file.track_id, "error": str(exc)})
                 continue
             if upgrade is None:
                 counts["no_better"] += 1
@@ -505,19 +523,21 @@ class UpgradeService:
         try:
             previous = await asyncio.to_thread(_stage, source, old, temp,
                                                str(self._library.music_dir()))
-        except (OSError, UnreadableFile) as exc:
-            raise ImportFailed(f"could not prepare the new file beside {old}: {exc}") from None
+        except OSError as exc:
+            raise ImportFailed(_write_failure(temp.parent, exc)) from None
+        except UnreadableFile as exc:
+            raise ImportFailed(f"the library's file {old} cannot be read any more ({exc}); "
+                               "rescan the library") from None
         try:
             try:
                 await asyncio.to_thread(_to_trash, old, trash)
             except OSError as exc:
-                raise ImportFailed(f"could not copy {old} into the trash folder "
-                                   f"{self.trash_dir}: {exc}") from None
+                raise ImportFailed(_write_failure(self.trash_dir, exc)) from None
             await self.store.add_trash(file.track_id, str(old), str(trash), iso(self.clock()))
             try:
                 await asyncio.to_thread(os.replace, temp, new)
             except OSError as exc:
-                raise ImportFailed(f"could not write {new}: {exc}") from None
+                raise ImportFailed(_write_failure(new.parent, exc)) from None
         finally:
             with contextlib.suppress(OSError):
                 await asyncio.to_thread(temp.unlink)
