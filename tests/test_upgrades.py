@@ -294,6 +294,16 @@ async def test_a_failed_transfer_is_not_retried(make_api, fake, music):
     assert old.is_file()
 
 
+async def test_an_offline_peer_is_not_remembered(api, fake, music):
+    fake.peers.append(Peer("flac_fast", [flac(FLAC_FAST)], fault="offline"))
+    await library_mp3(api, music, 192)
+    assert (await run_upgrades(api, fake))["no_better"] == 1
+    assert await api.core.db.fetchval("SELECT count(*) FROM upgrade_refused") == 0
+    fake.peer("flac_fast").fault = None  # back online: the next run takes its file
+    assert (await run_upgrades(api, fake))["upgraded"] == 1
+    assert fake.count(*ENQUEUE) == 2
+
+
 async def test_a_candidate_whose_real_length_is_off_is_refused(api, fake, music, tmp_path):
     fake.peers.append(flac_peer())
     _track_id, old = await library_mp3(api, music, 192)

@@ -39,7 +39,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -87,6 +87,8 @@ PURGE_INTERVAL_SECONDS = 86400.0
 TRASH_FOLDER = "trash"
 # Better files downloaded and checked per track before the run moves on to the next track.
 MAX_TRIES_PER_TRACK = 3
+# Enqueues asked again while the client answers 429 (as downloads do).
+BUSY_RETRIES = 3
 
 
 class UpgradesOff(Exception):
@@ -246,7 +248,7 @@ class UpgradeService:
 
     def __init__(self, db: Database, settings: Settings, jobs: JobRunner, activity: Activity,
                  library: LibraryService, client: Callable[[], DownloadClient], data_dir: Path,
-                 playlists_replaced: Callable[[str, str], Any] | None = None,
+                 playlists_replaced: Callable[[str, str], Awaitable[object]] | None = None,
                  clock: Clock = utc_now):
         self._settings = settings
         self._jobs = jobs
@@ -293,7 +295,9 @@ class UpgradeService:
             return []
         profile = self.profile()
         files = await self.store.library_files()
-        return [f for f in files if file_rank(profile, f).rule > cutoff]
+        # Ranking a whole library is CPU work: not on the event loop.
+        return await asyncio.to_thread(
+            lambda: [f for f in files if file_rank(profile, f).rule > cutoff])
 
     async def cutoff_unmet(self, offset: int, limit: int) -> tuple[list[UpgradeTrack], int]:
         """Return ``(tracks below the cutoff from offset, total)``, by artist, album, disc and
@@ -410,6 +414,8 @@ class UpgradeService:
                 outcome = await self._try(client, file, candidate, current, profile)
                 if isinstance(outcome, dict):
                     return outcome
+                if outcome is None:
+                    continue
                 refused.add((candidate.username, candidate.filename))
                 await self.store.refuse(candidate.username, candidate.filename, file.track_id,
                                         outcome, iso(self.clock()))
@@ -428,15 +434,15 @@ class UpgradeService:
                     await asyncio.sleep(exc.retry_after)
 
     async def _try(self, client: DownloadClient, file: LibraryFile, candidate: Candidate,
-                   current: QualityRank, profile: QualityProfile) -> dict[str, Any] | str:
+                   current: QualityRank, profile: QualityProfile) -> dict[str, Any] | str | None:
         """Download ``candidate`` and replace ``file`` with it when it passes the checks.
 
-        Returns the upgrade's description, or why the candidate was not taken.
+        Returns the upgrade's description, why the file was not taken (to be remembered), or
+        None when it could not even be asked for (to be tried again another time).
         """
-        try:
-            transfer = await client.enqueue(candidate)
-        except ProviderError as exc:
-            return f"the enqueue failed: {exc}"
+        transfer = await self._enqueue(client, candidate)
+        if transfer is None:
+            return None
         try:
             outcome = await self._follow(client, transfer)
             if isinstance(outcome, str):
@@ -453,19 +459,48 @@ class UpgradeService:
             with contextlib.suppress(ProviderError):
                 await client.cancel(transfer)
 
+    async def _enqueue(self, client: DownloadClient, candidate: Candidate) -> Transfer | None:
+        """Ask the client for ``candidate``; None when it refuses or stays busy.
+
+        A refused enqueue (the peer is offline) says nothing about the file, so it is not
+        remembered: the next run may ask again. Waits for a busy client (429) are bounded by
+        ``downloads.search_timeout_seconds``, as a download's are.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.get("downloads.search_timeout_seconds")
+        for _attempt in range(BUSY_RETRIES):
+            try:
+                return await client.enqueue(candidate)
+            except RateLimited as exc:
+                if loop.time() + exc.retry_after >= deadline:
+                    break
+                await asyncio.sleep(exc.retry_after)
+            except ProviderError as exc:
+                log.info("upgrade: %s %s not enqueued: %s", candidate.username,
+                         candidate.filename, exc)
+                return None
+        log.info("upgrade: %s %s not enqueued: the client stayed busy", candidate.username,
+                 candidate.filename)
+        return None
+
     async def _follow(self, client: DownloadClient, transfer: Transfer) -> Transfer | str:
         """Wait for ``transfer`` to complete (the completed transfer) or fail (why)."""
         limits = Limits(self._settings.get("downloads.queued_timeout_seconds"),
                         self._settings.get("downloads.stalled_timeout_seconds"))
         watch = Watch(enqueued_at=self.monotonic())
+        listed_ok = watch.enqueued_at
         while True:
             await asyncio.sleep(self._settings.get("downloads.monitor_interval_seconds"))
             listed_at = self.monotonic()
             try:
                 listed = await client.transfers()
             except ProviderError as exc:
-                log.info("upgrade: transfer list unavailable: %s", exc)
+                # Nothing is judged on a list we do not have; but the run does not wait forever.
+                if listed_at - listed_ok > limits.stalled_timeout:
+                    raise ImportFailed(f"the download client's transfer list has been "
+                                       f"unavailable for {limits.stalled_timeout:g} s: {exc}") from None
                 continue
+            listed_ok = listed_at
             seen = next((t for t in listed if t.id == transfer.id), None) or next(
                 (t for t in listed if (t.username, t.filename) == (transfer.username,
                                                                    transfer.filename)), None)
@@ -496,9 +531,7 @@ class UpgradeService:
         replaced = await self._replace(file, source)
         await self._library.store.replace_file(file.track_id, replaced.record)
         if replaced.new_path != old and self._playlists_replaced is not None:
-            result = self._playlists_replaced(str(old), str(replaced.new_path))
-            if asyncio.iscoroutine(result):
-                await result
+            await self._playlists_replaced(str(old), str(replaced.new_path))
         await self._activity.record("library.track_upgraded", "Track Upgraded",
                                     f"{file.artist} - {file.title}: {old_quality} -> "
                                     f"{new_quality} ({replaced.new_path})")
