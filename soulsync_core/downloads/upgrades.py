@@ -414,9 +414,9 @@ class UpgradeService:
                 outcome = await self._try(client, file, candidate, current, profile)
                 if isinstance(outcome, dict):
                     return outcome
+                refused.add((candidate.username, candidate.filename))  # not again this run
                 if outcome is None:
                     continue
-                refused.add((candidate.username, candidate.filename))
                 await self.store.refuse(candidate.username, candidate.filename, file.track_id,
                                         outcome, iso(self.clock()))
                 log.info("upgrade of track %d: %s %s not taken: %s", file.track_id,
