@@ -29,6 +29,8 @@ from soulsync_core.downloads import upgrades as upgrades_module
 from soulsync_core.downloads.upgrades import JOB_KIND
 from soulsync_core.matching import parse_quality_profile
 from soulsync_core.matching.quality import cutoff_rule, quality_rank
+from soulsync_core.playlists import m3u
+from soulsync_core.playlists.store import Entry, SyncedPlaylist
 from soulsync_core.schedule import utc_now
 from tests import audio
 from tests.daemon_process import clean_env
@@ -203,6 +205,25 @@ async def test_mp3_192_is_replaced_by_flac_keeping_id_tags_and_playlist_entry(ap
     lines = m3u8.read_text(encoding="utf-8").splitlines()
     assert f"../{ARTIST}/{ALBUM}/{new.name}" in lines and "../Other/Song.mp3" in lines
     assert (await api.get(UPGRADES)).data["tracks"] == []
+
+
+async def test_a_synced_playlist_outside_the_playlists_folder_follows_the_new_file(api, fake, music,
+                                                                                   tmp_path):
+    fake.peers.append(flac_peer())
+    track_id, old = await library_mp3(api, music, 192)
+    elsewhere = tmp_path / "old-playlists" / "Synced.m3u8"  # library.playlists_dir changed since
+    elsewhere.parent.mkdir()
+    m3u.write_playlist(elsewhere, [m3u.Entry(m3u.relative_entry(elsewhere, str(old)), 3, TITLE)],
+                       append=False)
+    store = api.core.playlists.store
+    await store.save(SyncedPlaylist("pl1", "spotify", "Synced", "replace", None, "h", "s",
+                                    str(elsewhere), None, None),
+                     [Entry(0, "k", {"name": TITLE}, library_track_id=track_id)])
+
+    assert (await run_upgrades(api, fake))["upgraded"] == 1
+    [entry] = m3u.read_entries(elsewhere)
+    assert entry.path == m3u.relative_entry(elsewhere, str(old.with_suffix(".flac")))
+    assert [e.library_track_id for e in await store.entries("pl1")] == [track_id]
 
 
 async def test_mp3_320_is_not_replaced_by_another_mp3_320_but_by_flac(api, fake, music, tmp_path):

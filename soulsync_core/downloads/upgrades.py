@@ -260,7 +260,7 @@ class UpgradeService:
         self.importer = Importer(library)
         self.trash_dir = data_dir / TRASH_FOLDER
         self.clock = clock
-        # Monotonic seconds for the transfer timeouts; tests may replace it.
+        # Monotonic seconds for the transfer timeouts (as the download monitor's).
         self.monotonic: Callable[[], float] = time.monotonic
         self.schedule = Schedule(db, JOB_KIND, self._interval_seconds, self._start_scheduled,
                                  clock=lambda: self.clock())
