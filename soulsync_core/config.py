@@ -18,7 +18,11 @@ from typing import Any
 import msgspec
 
 from soulsync_core.downloads.naming import DEFAULT_PATH_TEMPLATE, check_path_template
-from soulsync_core.matching.quality import DEFAULT_QUALITY_PROFILE, check_quality_profile
+from soulsync_core.matching.quality import (
+    DEFAULT_QUALITY_PROFILE,
+    check_cutoff_entry,
+    check_quality_profile,
+)
 from soulsync_core.matching.similarity import DEFAULT_DURATION_TOLERANCE_S, DEFAULT_MIN_CONFIDENCE
 from soulsync_core.notifications.targets import check_targets, check_webhooks
 
@@ -425,6 +429,20 @@ CORE_SECTIONS: tuple[Section, ...] = (
         Setting("downloads.file_wait_seconds", float, 30.0,
                 "How long a completed file may take to appear in the download client's folder "
                 "and stop growing.", minimum=0, maximum=3600),
+        Setting("downloads.upgrade_until", str, "",
+                "Quality upgrades: library tracks below this downloads.quality_profile entry "
+                "(e.g. flac) are searched for again and replaced by a better file; empty is off.",
+                check=check_cutoff_entry),
+        Setting("downloads.upgrade_interval_hours", int, 24,
+                "Run the quality upgrades every this many hours; 0 only on request "
+                "(POST /api/v1/library/upgrades/run).", minimum=0, maximum=8760),
+        Setting("downloads.upgrades_per_run", int, 20,
+                "Most library tracks one upgrade run searches for (Soulseek searches are paced "
+                "for the whole daemon); the next run goes on with the rest.", minimum=1,
+                maximum=10000),
+        Setting("downloads.trash_days", int, 30,
+                "Days a file replaced by an upgrade stays in the trash folder of the data "
+                "directory before it is deleted.", minimum=1, maximum=3650),
     ), "Downloads: choosing files, following transfers, importing into the library."),
     Section("wishlist", (
         Setting("wishlist.interval_minutes", int, 30,

@@ -25,6 +25,7 @@ from soulsync_core.backup import BackupService
 from soulsync_core.config import Section, core_schema
 from soulsync_core.db import Database
 from soulsync_core.downloads.service import DownloadService
+from soulsync_core.downloads.upgrades import UpgradeService
 from soulsync_core.events import EventBus, feed
 from soulsync_core.health import ServiceHealth
 from soulsync_core.hooks import (
@@ -89,6 +90,7 @@ class Core:
     events: EventBus = field(init=False)
     notifier: Notifier = field(init=False)
     backups: BackupService = field(init=False)
+    upgrades: UpgradeService = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     # Playlist sources (and their logins) of profiles other than 1, built on first use.
     _profile_sources: dict[int, list[PlaylistSource]] = field(default_factory=dict)
@@ -161,6 +163,9 @@ class Core:
         core.track_requests = TrackRequestService(db, settings, core.search, matcher,
                                                   core.downloads, core.library.queries)
         core.backups = BackupService(db, settings, core.jobs, data_dir)
+        core.upgrades = UpgradeService(db, settings, core.jobs, activity, core.library,
+                                       core.downloads.client, data_dir,
+                                       core.playlists.track_file_replaced)
         core._listen()
         return core
 
@@ -309,6 +314,7 @@ class Core:
             subscription, _ = self.events.subscribe(queue_size=self.settings.get("events.queue_size"))
             self._spawn(feed(subscription, listener, name), f"event listener of {name}")
         self._spawn(self.backups.run_scheduler(), "backup schedule")
+        self._spawn(self.upgrades.run_scheduler(), "quality upgrade schedule")
 
     async def _start_provider(self, provider: MetadataProvider | DownloadClient | PlaylistSource) -> None:
         try:

@@ -161,19 +161,24 @@ def write_flac(path: str | Path, seconds: float = 1.0, rate: int = 44100, channe
 # --------------------------------------------------------------------------- MP3
 
 
-def write_mp3(path: str | Path, seconds: float = 1.0) -> Path:
-    """MPEG-1 Layer III 128 kb/s 44.1 kHz mono; each frame 1152 samples."""
+# MPEG-1 Layer III bitrate indexes (kbps -> the header's 4-bit index).
+MP3_BITRATES = {32: 1, 40: 2, 48: 3, 56: 4, 64: 5, 80: 6, 96: 7, 112: 8, 128: 9, 160: 10,
+                192: 11, 224: 12, 256: 13, 320: 14}
+
+
+def write_mp3(path: str | Path, seconds: float = 1.0, kbps: int = 128) -> Path:
+    """MPEG-1 Layer III ``kbps`` kb/s (CBR, default 128) 44.1 kHz mono; frames of 1152 samples."""
     path = Path(path)
     nframes = max(1, round(seconds * 44100 / 1152))
     out = bytearray()
     rest = 0
     for _ in range(nframes):
-        # frame bytes = 144 * 128000 / 44100 = 417.96 -> pad 1 byte on most frames
-        rest += 128000 * 144 % 44100
+        # frame bytes = 144 * bitrate / 44100 (417.96 at 128 kb/s) -> pad 1 byte on most frames
+        rest += kbps * 1000 * 144 % 44100
         pad = 1 if rest >= 44100 else 0
         rest -= 44100 if pad else 0
-        header = bytes([0xFF, 0xFB, 0x90 | (pad << 1), 0xC4])  # no CRC, mono, original
-        size = 417 + pad
+        header = bytes([0xFF, 0xFB, MP3_BITRATES[kbps] << 4 | (pad << 1), 0xC4])  # mono, original
+        size = kbps * 1000 * 144 // 44100 + pad
         out += header + b"\x00" * 17 + b"\x00" * (size - 4 - 17)  # zero side info + main data
     path.write_bytes(bytes(out))
     return path

@@ -155,14 +155,14 @@ def owned_by_nobody(path: Path) -> Path:
     return path
 
 
-def python_for(user: pwd.struct_passwd) -> list[str]:
-    """Return the argv start that runs :mod:`tests.download_as_user` as ``user``.
+def python_for(user: pwd.struct_passwd, module: str = "tests.download_as_user") -> list[str]:
+    """Return the argv start that runs ``module`` (:mod:`tests.download_as_user`) as ``user``.
 
     This interpreter when ``user`` may run it; else (a pyenv under /root, say) the system's
     Python of the same version, given this environment's packages. Skips the test without one.
     """
     own = Path(sys.executable).resolve()
-    run_module = "import runpy; runpy.run_module('tests.download_as_user', run_name='__main__')"
+    run_module = f"import runpy; runpy.run_module({module!r}, run_name='__main__')"
     if _may_run(user, own):
         return [sys.executable, "-c", run_module]
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"

@@ -14,6 +14,8 @@ from msgspec import UNSET, UnsetType
 from soulsync_core.api.endpoints import NonBlank, Routes, core_of, one_of, path_id, text
 from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
 from soulsync_core.api.paging import clamp_page
+from soulsync_core.downloads.service import NoDownloadClient
+from soulsync_core.downloads.upgrades import UpgradeRunStatus, UpgradesOff, UpgradeTrack
 from soulsync_core.jobs import JobConflict
 from soulsync_core.library.objects import (
     Fields,
@@ -380,3 +382,60 @@ async def start_library_scan(request: web.Request) -> web.Response:
             response=ScanStatus)
 async def library_scan_status(request: web.Request) -> web.Response:
     return ok(await core_of(request).library.status())
+
+
+# ------------------------------------------------------------------------ upgrades
+
+
+class UpgradesQuery(msgspec.Struct):
+    page: int = 1
+    limit: int = 50
+
+
+class UpgradeList(msgspec.Struct):
+    """``upgrade_until`` is the cutoff entry ("" when upgrades are off and the list empty)."""
+
+    tracks: list[UpgradeTrack]
+    upgrade_until: str
+
+
+def _upgrades_off(exc: UpgradesOff) -> ApiError:
+    return ApiError(409, "CONFLICT", str(exc))
+
+
+@routes.get("/library/upgrades", "Library tracks below the quality cutoff (downloads.upgrade_until), "
+            "paged; 409 when the cutoff is not a quality profile entry.",
+            query=UpgradesQuery, response=UpgradeList, paginated=True, errors=(409,))
+async def list_upgrades(request: web.Request, query: UpgradesQuery) -> web.Response:
+    core = core_of(request)
+    page = clamp_page(query.page, query.limit)
+    try:
+        tracks, total = await core.upgrades.cutoff_unmet(page.offset, page.limit)
+    except UpgradesOff as exc:
+        raise _upgrades_off(exc) from None
+    return ok(UpgradeList(tracks, core.settings.get("downloads.upgrade_until").strip()),
+              pagination=page.pagination(total))
+
+
+@routes.post("/library/upgrades/run", "Start a quality upgrade run; 202 with its status, 409 while "
+             "one runs or when upgrades are off, 503 without a download client.",
+             response=UpgradeRunStatus, status=202, errors=(409, 503))
+async def start_upgrade_run(request: web.Request) -> web.Response:
+    upgrades = core_of(request).upgrades
+    try:
+        await upgrades.start_run("api")
+    except UpgradesOff as exc:
+        raise _upgrades_off(exc) from None
+    except NoDownloadClient as exc:
+        raise ApiError(503, "NOT_AVAILABLE", str(exc)) from None
+    except JobConflict as exc:
+        raise ApiError(409, "CONFLICT",
+                       f"An upgrade run is already running (job {exc.running.id}); follow it "
+                       "with GET /api/v1/library/upgrades/run.") from None
+    return ok(await upgrades.status(), status=202)
+
+
+@routes.get("/library/upgrades/run", "Progress of the running upgrade run, else the last one's result.",
+            response=UpgradeRunStatus)
+async def upgrade_run_status(request: web.Request) -> web.Response:
+    return ok(await core_of(request).upgrades.status())

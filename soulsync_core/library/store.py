@@ -196,6 +196,11 @@ class LibraryStore:
             await _refresh(conn, now, album_keys=list(albums), artist_keys=list(artists))
             await _touch(conn)
 
+    async def replace_file(self, track_id: int, record: TrackRecord) -> None:
+        """Point track ``track_id`` at the file ``record`` was read from (a quality upgrade's
+        new file, of any name), keeping the row's id and with it every reference to it."""
+        await self.save([], moved={track_id: record})
+
     async def save_skipped(self, files: Sequence[SkippedFile]) -> None:
         """Remember unreadable files (by path, with size and mtime), replacing what was known."""
         if not files:

@@ -14,6 +14,10 @@ the candidate's metadata cannot prove (unknown bit depth, say) is not met.
 With ``fallback`` on, a file no rule accepts still qualifies after every rule's files (better
 than nothing), lossless before lossy, lossy by bitrate; with it off, a FLAC-only profile
 never takes an MP3.
+
+:func:`quality_rank` orders any two files (a library file or a Soulseek candidate) under a
+profile: the profile's order first, then bit depth, sample rate and bitrate, never the file
+extension alone. Quality upgrades and the album folder scoring compare files with it.
 """
 
 from __future__ import annotations
@@ -188,6 +192,88 @@ def check_quality_profile(value: list[str]) -> str | None:
     """
     try:
         parse_quality_profile(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+# LAME's VBR presets average below their quality's CBR equal (V0 averages about 245 kbps and
+# is usually ranked between CBR 320 and 256), so a VBR average counts this much more.
+VBR_BITRATE_FACTOR = 1.25
+
+
+@dataclass(frozen=True)
+class QualityRank:
+    """A file's place under a quality profile: compare with ``<`` (better is smaller).
+
+    ``rule`` is the index of the profile entry the file meets (files no entry accepts come
+    after every entry, lossless first, as under ``fallback``); within a rule the higher bit
+    depth, sample rate and (VBR-weighted, lossy only) bitrate win. Equal ranks are equally
+    good, so an equal file is never an upgrade.
+    """
+
+    rule: int
+    bit_depth: int
+    sample_rate: int
+    bitrate: float
+
+    @property
+    def key(self) -> tuple[int, int, int, float]:
+        """The sort key: smaller is better."""
+        return (self.rule, -self.bit_depth, -self.sample_rate, -self.bitrate)
+
+    def __lt__(self, other: QualityRank) -> bool:
+        return self.key < other.key
+
+    def __le__(self, other: QualityRank) -> bool:
+        return self.key <= other.key
+
+
+def quality_rank(profile: QualityProfile, fmt: str, bitrate: float | None = None,
+                 bit_depth: int | None = None, sample_rate: int | None = None,
+                 vbr: bool = False) -> QualityRank:
+    """Return the rank of a file of format ``fmt`` (a FORMATS name or an extension) with the
+    given stream figures under ``profile``; unknown figures count as 0.
+
+    A lossless file's bitrate does not count within its rule (it says how well the file
+    compressed, not how good it is). ``vbr`` marks a lossy variable-bitrate file, whose
+    average counts :data:`VBR_BITRATE_FACTOR` times. The rule part ignores
+    ``profile.fallback``: every audio file gets a rank, so a library file outside the profile
+    can still be upgraded; a file that is not audio ranks after all of them.
+    """
+    name = fmt.lower().lstrip(".")
+    name = name if name in FORMATS else _EXTENSIONS.get(name, name)
+    lossless = name in LOSSLESS
+    kbps = float(bitrate or 0) * (VBR_BITRATE_FACTOR if vbr and not lossless else 1)
+    candidate = Candidate("", f"file.{name}", 0, name, round(kbps) or None, bit_depth, sample_rate)
+    rule = QualityProfile(profile.rules, fallback=True).rank(candidate)
+    return QualityRank(len(profile.rules) + 4 if rule is None else rule, bit_depth or 0,
+                       sample_rate or 0, 0.0 if lossless else kbps)
+
+
+def cutoff_rule(profile: QualityProfile, entry: str) -> int:
+    """Return the index of ``entry`` (a ``downloads.upgrade_until`` value) in ``profile``.
+
+    Files whose :func:`quality_rank` ``rule`` is larger are below the cutoff. Raises
+    ValueError saying what to fix when the entry is not one of the profile's.
+    """
+    rule = _parse_rule(entry)
+    if rule not in profile.rules:
+        listed = ", ".join(str(r) for r in profile.rules)
+        raise ValueError(f"downloads.upgrade_until {entry!r} is not an entry of "
+                         f"downloads.quality_profile ({listed}); set it to one of those")
+    return profile.rules.index(rule)
+
+
+def check_cutoff_entry(value: str) -> str | None:
+    """Return what is wrong with a ``downloads.upgrade_until`` value ("" is off), else None.
+
+    Made for ``Setting(check=...)``.
+    """
+    if not value.strip():
+        return None
+    try:
+        _parse_rule(value)
     except ValueError as exc:
         return str(exc)
     return None

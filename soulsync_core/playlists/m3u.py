@@ -90,3 +90,29 @@ def write_playlist(playlist_file: Path, entries: Sequence[Entry], *, append: boo
     temporary.write_text(render(entries), encoding="utf-8")
     os.replace(temporary, playlist_file)
     return len(entries)
+
+
+def retarget(playlist_file: Path, old_file: str, new_file: str) -> int:
+    """Point the playlist's entries for ``old_file`` at ``new_file`` (a track whose file was
+    replaced under another name, e.g. ``.mp3`` -> ``.flac``); return how many changed.
+
+    Other lines, comments included, stay as they are; the file is replaced atomically and only
+    when an entry changed. Blocking: run it in a thread.
+    """
+    try:
+        lines = playlist_file.read_text(encoding="utf-8-sig").splitlines()
+    except FileNotFoundError:
+        return 0
+    old_entry = relative_entry(playlist_file, old_file)
+    new_entry = relative_entry(playlist_file, new_file)
+    changed = 0
+    for index, line in enumerate(lines):
+        # Entries SoulSync writes are relative; a hand-made playlist may hold absolute paths.
+        if line.strip() in (old_entry, old_file):
+            lines[index] = new_file if line.strip() == old_file else new_entry
+            changed += 1
+    if changed:
+        temporary = playlist_file.with_name(f".{playlist_file.name}.tmp")
+        temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        os.replace(temporary, playlist_file)
+    return changed

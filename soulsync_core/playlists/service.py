@@ -422,6 +422,30 @@ class PlaylistService:
                 await asyncio.to_thread(os.remove, old_path)
         return path
 
+    async def track_file_replaced(self, old_file: str, new_file: str) -> int:
+        """Rewrite the M3U8 entries for ``old_file`` to ``new_file`` in the synced playlists
+        and every other ``.m3u8`` of the playlists folder; return how many entries changed.
+
+        A quality upgrade calls this when the new file's name differs from the old one's, so
+        media servers keep finding the track. A playlist file that cannot be rewritten is
+        logged and skipped.
+        """
+        folder = self.playlists_dir()
+
+        def listed() -> list[Path]:
+            with contextlib.suppress(OSError):
+                return sorted(folder.glob("*.m3u8"))
+            return []
+
+        files = {Path(p) for p in await self.store.m3u8_paths()} | set(await asyncio.to_thread(listed))
+        changed = 0
+        for path in sorted(files):
+            try:
+                changed += await asyncio.to_thread(m3u.retarget, path, old_file, new_file)
+            except OSError as exc:
+                log.warning("could not point %s at %s: %s", path, new_file, exc)
+        return changed
+
     async def _download_completed(self, download: Download) -> None:
         """A download finished: its playlist entries get the track, their M3U8s are rewritten."""
         waiting = await self.store.entries_downloading(download.id)

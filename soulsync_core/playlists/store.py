@@ -91,6 +91,11 @@ class PlaylistStore:
                   e.library_track_id, e.confidence, e.method, e.action, e.download_id)
                  for e in entries])
 
+    async def m3u8_paths(self) -> list[str]:
+        """Return the M3U8 file of every synced playlist that has one."""
+        rows = await self._db.fetchall("SELECT m3u8_path FROM playlists WHERE m3u8_path IS NOT NULL")
+        return [row[0] for row in rows]
+
     async def m3u8_owner(self, path: str) -> str | None:
         """Return the id of the playlist whose M3U8 file is ``path``, None when none is."""
         return await self._db.fetchval("SELECT id FROM playlists WHERE m3u8_path = ?", (path,))
