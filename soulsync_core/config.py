@@ -451,6 +451,11 @@ CORE_SECTIONS: tuple[Section, ...] = (
                 "Finished track requests are forgotten this many days after they ended.",
                 minimum=1, maximum=3650),
     ), "Track requests (POST /api/v1/request): the bots' request-a-track flow."),
+    Section("metrics", (
+        Setting("metrics.public", bool, False,
+                "Serve GET /metrics without an API key (for a Prometheus on a trusted network); "
+                "off, a scrape needs a key like the API."),
+    ), "Prometheus metrics (GET /metrics)."),
 )
 
 

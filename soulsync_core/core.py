@@ -36,6 +36,7 @@ from soulsync_core.jobs import JobRunner
 from soulsync_core.library import LibraryService
 from soulsync_core.library.matcher import LibraryMatcher
 from soulsync_core.logs import set_access_log, set_level
+from soulsync_core.metrics import Metrics
 from soulsync_core.models import Account, Health, LoginStart
 from soulsync_core.playlists.service import PlaylistService
 from soulsync_core.playlists.store import PlaylistStore
@@ -76,6 +77,7 @@ class Core:
     playlist_sources: list[PlaylistSource]
     started_at: float = field(default_factory=time.monotonic)
     stats_contributors: list[StatsContributor] = field(default_factory=list)
+    metrics: Metrics = field(default_factory=Metrics)
     library: LibraryService = field(init=False)
     downloads: DownloadService = field(init=False)
     wishlist: WishlistService = field(init=False)
@@ -116,15 +118,18 @@ class Core:
         limiter = RateLimiter({c: settings.get(f"api.rate_limits.{c}") for c in CATEGORIES})
         accounts = Accounts(db)
         metadata: list[MetadataProvider] = host.providers("metadata_providers", settings, accounts)
+        metrics = Metrics()
+        metrics.watch_database(db)
         core = cls(data_dir, db, settings, activity, ApiKeys(db, activity), health,
                    JobRunner(db), limiter, parse_networks(settings.get("server.trusted_proxies")),
-                   host, MetadataSearch(metadata, settings, health),
+                   host, MetadataSearch(metadata, settings, health, metrics=metrics),
                    host.providers("download_clients", settings, accounts),
-                   host.providers("playlist_sources", settings, accounts))
+                   host.providers("playlist_sources", settings, accounts), metrics=metrics)
         core.profiles = ProfileService(db, activity)
-        core.library = LibraryService(db, settings, core.jobs, activity)
+        core.library = LibraryService(db, settings, core.jobs, activity, metrics=metrics)
         core.stats_contributors.append(core.library.contribute_stats)
-        core.downloads = DownloadService(db, settings, activity, core.library, core.download_clients)
+        core.downloads = DownloadService(db, settings, activity, core.library, core.download_clients,
+                                         metrics=metrics)
         core.stats_contributors.append(core.downloads.contribute_stats)
         matcher = LibraryMatcher(db, settings)
         core.wishlist = WishlistService(db, settings, core.jobs, activity, matcher,

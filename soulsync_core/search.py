@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from soulsync_core.health import ServiceHealth
 from soulsync_core.hooks import MetadataProvider, ProviderError, RateLimited, SettingsReader
+from soulsync_core.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,12 @@ class MetadataSearch:
     """Routes searches to metadata providers."""
 
     def __init__(self, providers: Sequence[MetadataProvider], settings: SettingsReader,
-                 health: ServiceHealth, clock: Callable[[], float] = time.monotonic):
+                 health: ServiceHealth, clock: Callable[[], float] = time.monotonic,
+                 metrics: Metrics | None = None):
         self._providers = {p.name: p for p in providers}
+        self._metrics = metrics or Metrics()
+        for name in self._providers:
+            self._metrics.provider_known(name)
         self._settings = settings
         self._health = health
         self._clock = clock
@@ -97,18 +102,23 @@ class MetadataSearch:
         if reason:
             raise SourceUnavailable(name, reason)
         timeout = self._settings.get("search.timeout_seconds")
+        self._metrics.provider_calls.labels(name).inc()
         try:
             async with asyncio.timeout(timeout):
                 return await getattr(self._providers[name], method)(*args)
         except RateLimited as exc:
+            self._metrics.provider_failed(name, rate_limited=True)
             self._cooldown_until[name] = self._clock() + max(1.0, exc.retry_after)
             log.warning("%s is rate limited; skipping it for %.0f s", name, exc.retry_after)
             raise SourceUnavailable(name, f"it is rate limited for {exc.retry_after:.0f} seconds") from exc
         except TimeoutError:
+            self._metrics.provider_failed(name)
             raise SourceUnavailable(name, f"it did not answer within {timeout:g} s") from None
         except ProviderError as exc:
+            self._metrics.provider_failed(name)
             raise SourceUnavailable(name, str(exc)) from exc
         except Exception as exc:
+            self._metrics.provider_failed(name)
             log.exception("%s.%s failed unexpectedly", name, method)
             raise SourceUnavailable(name, f"it failed unexpectedly ({type(exc).__name__})") from exc
 

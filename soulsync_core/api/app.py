@@ -13,6 +13,7 @@ from soulsync_core.api import (
     downloads,
     jobs,
     library,
+    metrics,
     openapi,
     playlists,
     profiles,
@@ -61,7 +62,7 @@ class InFlight:
 IN_FLIGHT = web.AppKey("in_flight", InFlight)
 
 ROUTE_MODULES = (system, jobs, apikeys, settings, search, library, downloads, wishlist,
-                 watchlist, playlists, auth, openapi, profiles, requests)
+                 watchlist, playlists, auth, openapi, profiles, requests, metrics)
 
 
 def all_endpoints() -> list[Endpoint]:
@@ -79,8 +80,8 @@ def create_app(core: Core, *, manage_core: bool = True) -> web.Application:
     closes it on cleanup, so running the app is all a caller has to do.
     """
     in_flight = InFlight()
-    app = web.Application(middlewares=[in_flight.middleware, error_envelope, rate_limit,
-                                       authenticate])
+    app = web.Application(middlewares=[in_flight.middleware, metrics.measure_requests,
+                                       error_envelope, rate_limit, authenticate])
     app[CORE] = core
     app[IN_FLIGHT] = in_flight
     endpoints = all_endpoints()

@@ -129,11 +129,11 @@ def _responses(endpoint: Endpoint, schema_of: dict[int, dict[str, Any]]) -> dict
         data = _envelope(True, data, {"type": "null"}, pagination)
     responses: dict[str, Any] = {
         str(status): {"description": "Success.",
-                      "content": {"application/json": {"schema": data}}}
+                      "content": {endpoint.content_type: {"schema": data}}}
         for status in (endpoint.status, *endpoint.also)
     }
     errors = set(endpoint.errors) | {500}
-    if endpoint.enveloped:
+    if endpoint.enveloped or endpoint.limit_category:
         errors.add(429)
     if endpoint.auth:
         errors |= {401, 403}

@@ -64,6 +64,7 @@ from soulsync_core.downloads.wanted import track_key
 from soulsync_core.hooks import DownloadClient, ProviderError, RateLimited
 from soulsync_core.library import LibraryService
 from soulsync_core.matching import QualityProfile, parse_quality_profile, rank_candidates, search_queries
+from soulsync_core.metrics import Metrics
 from soulsync_core.models import Candidate, Transfer
 from soulsync_core.settings import Settings
 from soulsync_core.stats import SystemStats
@@ -112,8 +113,10 @@ class DownloadService:
     """
 
     def __init__(self, db: Database, settings: Settings, activity: Activity,
-                 library: LibraryService, clients: Sequence[DownloadClient]):
+                 library: LibraryService, clients: Sequence[DownloadClient],
+                 metrics: Metrics | None = None):
         self._settings = settings
+        self._metrics = metrics or Metrics()
         self._activity = activity
         self.store = DownloadStore(db)
         self.importer = Importer(library)
@@ -419,6 +422,7 @@ class DownloadService:
         timeout = self._settings.get("downloads.search_timeout_seconds")
         for attempt in range(BUSY_RETRIES):
             try:
+                self._metrics.download_searches.labels(client.name).inc()
                 async with asyncio.timeout(timeout):
                     return await client.search(query)
             except RateLimited as exc:
@@ -634,6 +638,7 @@ class DownloadService:
     async def _import(self, download: Download, transfer: Transfer) -> None:
         """Import a completed transfer's file; a bad file moves on to the next candidate."""
         client = self._clients[download.client]
+        self._metrics.bytes_downloaded.inc(download.size or 0)
         await self.store.update(download, status="post_processing", transfer_state="completed",
                                 progress=100.0, bytes_transferred=download.size or 0, speed=0.0)
         importer = self.importer
