@@ -84,12 +84,26 @@ class Metrics:
         for outcome in DELIVERY_OUTCOMES:
             self.notification_deliveries.labels(outcome)
         self._database: DatabaseFigures | None = None
+        # The labelled children by (method, route, status): looking them up by labels costs
+        # about as much as counting, on every request. Bounded like the labels themselves.
+        self._request_series: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
 
     def watch_database(self, db: Database, *, ttl: float = DATABASE_FIGURES_TTL_SECONDS,
                        clock: Callable[[], float] = time.monotonic) -> None:
         """Expose the figures kept in ``db`` (once; the core calls this when it opens)."""
         self._database = DatabaseFigures(db, ttl, clock)
         self.registry.register(self._database)
+
+    def request_answered(self, method: str, route: str, status: str, seconds: float) -> None:
+        """Count one HTTP request and its latency (``method`` one of :data:`HTTP_METHODS` or
+        ``other``, ``route`` a route template)."""
+        series = self._request_series.get((method, route, status))
+        if series is None:
+            series = (self.http_requests.labels(method, route, status),
+                      self.http_latency.labels(method, route))
+            self._request_series[(method, route, status)] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     def provider_known(self, name: str) -> None:
         """Show the provider's counters at 0 before its first call."""

@@ -57,8 +57,6 @@ async def measure_requests(request: web.Request, handler: web.Handler) -> web.St
         status = CLIENT_GONE
         raise
     finally:
-        metrics_of_app = core_of(request).metrics
         method = request.method if request.method in HTTP_METHODS else "other"
-        route = route_template(request)
-        metrics_of_app.http_requests.labels(method, route, status).inc()
-        metrics_of_app.http_latency.labels(method, route).observe(time.perf_counter() - started)
+        core_of(request).metrics.request_answered(method, route_template(request), status,
+                                                  time.perf_counter() - started)
