@@ -553,6 +553,11 @@ CORE_SECTIONS: tuple[Section, ...] = (
                 "directory's filesystem has less free space than this, in MiB; 0 never warns.",
                 minimum=0, maximum=100_000_000),
     ), "The health list (GET /api/v1/system/health)."),
+    Section("metrics", (
+        Setting("metrics.public", bool, False,
+                "Serve GET /metrics without an API key (for a Prometheus on a trusted network); "
+                "off, a scrape needs a key like the API."),
+    ), "Prometheus metrics (GET /metrics)."),
 )
 
 

@@ -39,6 +39,7 @@ from soulsync_core.jobs import JobRunner
 from soulsync_core.library import LibraryService
 from soulsync_core.library.matcher import LibraryMatcher
 from soulsync_core.logs import set_access_log, set_level
+from soulsync_core.metrics import Metrics
 from soulsync_core.models import Account, Health, LoginStart
 from soulsync_core.notifications.service import Notifier
 from soulsync_core.playlists.service import PlaylistService
@@ -80,6 +81,7 @@ class Core:
     playlist_sources: list[PlaylistSource]
     started_at: float = field(default_factory=time.monotonic)
     stats_contributors: list[StatsContributor] = field(default_factory=list)
+    metrics: Metrics = field(default_factory=Metrics)
     library: LibraryService = field(init=False)
     downloads: DownloadService = field(init=False)
     wishlist: WishlistService = field(init=False)
@@ -134,21 +136,25 @@ class Core:
         limiter = RateLimiter({c: settings.get(f"api.rate_limits.{c}") for c in CATEGORIES})
         accounts = Accounts(db)
         metadata: list[MetadataProvider] = host.providers("metadata_providers", settings, accounts)
-        search = MetadataSearch(metadata, settings, health)
+        metrics = Metrics()
+        metrics.watch_database(db)
+        search = MetadataSearch(metadata, settings, health, metrics=metrics)
         settings.schema.add_check("search.auto_order", search.check_order)
         core = cls(data_dir, db, settings, activity, ApiKeys(db, activity, events), health,
                    JobRunner(db), limiter, parse_networks(settings.get("server.trusted_proxies")),
                    host, search,
                    host.providers("download_clients", settings, accounts),
-                   host.providers("playlist_sources", settings, accounts))
+                   host.providers("playlist_sources", settings, accounts), metrics=metrics)
         core.profiles = ProfileService(db, activity)
         core.events = events
         core.notifier = Notifier(db, settings, events)
-        core.library = LibraryService(db, settings, core.jobs, activity, events=events)
+        core.library = LibraryService(db, settings, core.jobs, activity, events=events,
+                                      metrics=metrics)
         core.stats_contributors.append(core.library.contribute_stats)
         matcher = LibraryMatcher(db, settings)
         core.downloads = DownloadService(db, settings, activity, core.library, core.download_clients,
-                                         matcher=matcher, health=health, events=events)
+                                         matcher=matcher, health=health, events=events,
+                                         metrics=metrics)
         core.stats_contributors.append(core.downloads.contribute_stats)
         core.wishlist = WishlistService(db, settings, core.jobs, activity, matcher,
                                         core.downloads, core.library.music_dir, events=events)

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from soulsync_core.health import ServiceHealth
 from soulsync_core.hooks import MetadataProvider, ProviderError, RateLimited, SettingsReader
+from soulsync_core.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,12 @@ class MetadataSearch:
     """Routes searches to metadata providers."""
 
     def __init__(self, providers: Sequence[MetadataProvider], settings: SettingsReader,
-                 health: ServiceHealth, clock: Callable[[], float] = time.monotonic):
+                 health: ServiceHealth, clock: Callable[[], float] = time.monotonic,
+                 metrics: Metrics | None = None):
         self._providers = {p.name: p for p in providers}
+        self._metrics = metrics or Metrics()
+        for name in self._providers:
+            self._metrics.provider_known(name)
         self._settings = settings
         self._health = health
         self._clock = clock
@@ -137,20 +142,25 @@ class MetadataSearch:
         if reason:
             raise SourceUnavailable(name, reason)
         timeout = self._settings.get("search.timeout_seconds")
+        self._metrics.provider_calls.labels(name).inc()
         try:
             async with asyncio.timeout(timeout):
                 return await getattr(self._providers[name], method)(*args)
         except RateLimited as exc:
+            self._metrics.provider_failed(name, rate_limited=True)
             wait = capped_cooldown(exc.retry_after, self._settings)
             self._cooldown_until[name] = self._clock() + wait
             log.warning("%s is rate limited (Retry-After %.0f s); skipping it for %.0f s", name,
                         exc.retry_after, wait)
             raise SourceUnavailable(name, f"it is rate limited for {wait:.0f} seconds") from exc
         except TimeoutError:
+            self._metrics.provider_failed(name)
             raise SourceUnavailable(name, f"it did not answer within {timeout:g} s") from None
         except ProviderError as exc:
+            self._metrics.provider_failed(name)
             raise SourceUnavailable(name, str(exc)) from exc
         except Exception as exc:
+            self._metrics.provider_failed(name)
             log.exception("%s.%s failed unexpectedly", name, method)
             raise SourceUnavailable(name, f"it failed unexpectedly ({type(exc).__name__})") from exc
 

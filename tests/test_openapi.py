@@ -49,7 +49,7 @@ async def test_every_registered_route_is_documented_and_every_documented_route_e
     assert registered == documented
     assert DOCUMENTED_IN_SPEC <= documented
     outside = {path for _, path in documented if not path.startswith(API_PREFIX)}
-    assert outside == {"/ping", "/auth/{name}/callback", "/", "/assets/{version}/{name}"}
+    assert outside == {"/ping", "/auth/{name}/callback", "/", "/assets/{version}/{name}", "/metrics"}
 
 
 def test_every_operation_documents_its_errors(openapi_doc):

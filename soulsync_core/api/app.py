@@ -14,6 +14,7 @@ from soulsync_core.api import (
     events,
     jobs,
     library,
+    metrics,
     notifications,
     openapi,
     operations,
@@ -66,7 +67,7 @@ IN_FLIGHT = web.AppKey("in_flight", InFlight)
 
 ROUTE_MODULES = (system, jobs, apikeys, settings, search, library, downloads, wishlist,
                  watchlist, playlists, auth, openapi, profiles, requests, events,
-                 notifications, web_ui, operations)
+                 notifications, web_ui, operations, metrics)
 
 
 def all_endpoints() -> list[Endpoint]:
@@ -106,8 +107,8 @@ def create_app(core: Core, *, manage_core: bool = True) -> web.Application:
     closes it on cleanup, so running the app is all a caller has to do.
     """
     in_flight = InFlight()
-    app = web.Application(middlewares=[in_flight.middleware, error_envelope, rate_limit,
-                                       authenticate, require_json])
+    app = web.Application(middlewares=[in_flight.middleware, metrics.measure_requests,
+                                       error_envelope, rate_limit, authenticate, require_json])
     app[CORE] = core
     app[IN_FLIGHT] = in_flight
     endpoints = all_endpoints()

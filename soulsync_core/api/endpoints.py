@@ -60,7 +60,12 @@ class Endpoint:
     also: tuple[int, ...] = ()
     # Acts as a profile (``X-Profile-Id`` / ``?profile_id=``, see api/middlewares.py).
     profiled: bool = False
-    content_type: str = "application/json"  # of the success answer (the event stream's differs)
+    # The media type of the success answer (the event stream's and ``/metrics``' differ).
+    content_type: str = "application/json"
+    # A boolean setting that, when true, lets anyone call this ``auth`` endpoint without a key.
+    public_setting: str | None = None
+    # The rate-limit category of a route outside /api/v1/ (those are not limited without one).
+    limit_category: str | None = None
 
     @property
     def path_params(self) -> list[str]:

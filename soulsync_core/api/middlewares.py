@@ -10,7 +10,7 @@ import re
 
 from aiohttp import web
 
-from soulsync_core.api.endpoints import API_PREFIX, core_of, endpoint_of
+from soulsync_core.api.endpoints import API_PREFIX, Endpoint, core_of, endpoint_of
 from soulsync_core.api.envelope import ApiError, error_response
 from soulsync_core.profiles import DEFAULT_PROFILE
 from soulsync_core.ratelimit import categorize, client_address
@@ -77,12 +77,12 @@ def _allowed_methods(request: web.Request, exc: web.HTTPMethodNotAllowed) -> set
 @web.middleware
 async def rate_limit(request: web.Request, handler: web.Handler) -> web.StreamResponse:
     """Refuse a request over its (client, category) limit with 429 and Retry-After."""
-    if not is_api(request):
+    category = _limit_category(request)
+    if category is None:
         return await handler(request)
     core = core_of(request)
     client = client_address(request.remote, request.headers.get("X-Forwarded-For"),
                             core.trusted_proxies)
-    category = categorize(request.method, request.path)
     retry_after = await core.limiter.check(client, category)
     if retry_after is not None:
         limit = core.settings.get(f"api.rate_limits.{category}")
@@ -119,6 +119,15 @@ def _quoted(content_type: str | None) -> str:
     return repr(content_type[:100])
 
 
+def _limit_category(request: web.Request) -> str | None:
+    """Return the rate-limit category of a request; None for one outside the API whose
+    endpoint names none (``/ping``, the OAuth callbacks)."""
+    if is_api(request):
+        return categorize(request.method, request.path)
+    endpoint = endpoint_of(request)
+    return None if endpoint is None else endpoint.limit_category
+
+
 def presented_key(request: web.Request) -> str | None:
     """Return the key from ``Authorization: Bearer …``, else from ``?api_key=``, else None."""
     header = request.headers.get("Authorization", "")
@@ -132,7 +141,7 @@ def presented_key(request: web.Request) -> str | None:
 async def authenticate(request: web.Request, handler: web.Handler) -> web.StreamResponse:
     """Require a valid key on every endpoint declared with ``auth=True``."""
     endpoint = endpoint_of(request)
-    if endpoint is None or not endpoint.auth:
+    if endpoint is None or not endpoint.auth or _made_public(request, endpoint):
         return await handler(request)
     raw = presented_key(request)
     header = request.headers.get("Authorization", "").strip()
@@ -154,6 +163,11 @@ async def authenticate(request: web.Request, handler: web.Handler) -> web.Stream
     if endpoint.profiled:
         request[PROFILE_ID] = await _resolve_profile(request, bound)
     return await handler(request)
+
+
+def _made_public(request: web.Request, endpoint: Endpoint) -> bool:
+    return endpoint.public_setting is not None and bool(
+        core_of(request).settings.get(endpoint.public_setting))
 
 
 def named_profile(request: web.Request) -> int | None:

@@ -232,7 +232,7 @@ def _responses(endpoint: Endpoint, schema_of: dict[int, dict[str, Any]]) -> dict
         for status in (endpoint.status, *endpoint.also)
     }
     errors = set(endpoint.errors) | {500}
-    if endpoint.enveloped:
+    if endpoint.enveloped or endpoint.limit_category:
         errors.add(429)
     if endpoint.auth:
         errors |= {401, 403}

@@ -69,6 +69,7 @@ from soulsync_core.hooks import DownloadClient, ProviderError, RateLimited
 from soulsync_core.library import LibraryService
 from soulsync_core.library.matcher import LibraryMatch, LibraryMatcher
 from soulsync_core.matching import QualityProfile, parse_quality_profile, rank_candidates, search_queries
+from soulsync_core.metrics import Metrics
 from soulsync_core.models import Candidate, Transfer
 from soulsync_core.settings import Settings
 from soulsync_core.stats import SystemStats
@@ -126,9 +127,10 @@ class DownloadService:
     def __init__(self, db: Database, settings: Settings, activity: Activity,
                  library: LibraryService, clients: Sequence[DownloadClient], *,
                  matcher: LibraryMatcher, health: ServiceHealth,
-                 events: EventBus | None = None):
+                 events: EventBus | None = None, metrics: Metrics | None = None):
         self._settings = settings
         self._events = events or EventBus()
+        self._metrics = metrics or Metrics()
         self._activity = activity
         self._matcher = matcher
         self._health = health
@@ -459,6 +461,7 @@ class DownloadService:
         async with asyncio.timeout(timeout):
             for attempt in range(BUSY_RETRIES):
                 try:
+                    self._metrics.download_searches.labels(client.name).inc()
                     return await client.search(query)
                 except RateLimited as exc:
                     if attempt == BUSY_RETRIES - 1 or loop.time() + exc.retry_after >= deadline:
@@ -682,6 +685,7 @@ class DownloadService:
         download still completes, with a note saying where the copy was left.
         """
         client = self._clients[download.client]
+        self._metrics.bytes_downloaded.inc(download.size or 0)
         await self.store.update(download, status="post_processing", transfer_state="completed",
                                 progress=100.0, bytes_transferred=download.size or 0, speed=0.0)
         importer = self.importer

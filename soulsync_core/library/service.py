@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from soulsync_core.library.queries import LibraryQueries
 from soulsync_core.library.scanner import ScanError, Scanner, missing_folder_message
 from soulsync_core.library.store import LibraryStore
 from soulsync_core.library.tags import AUDIO_EXTENSIONS, read_track
+from soulsync_core.metrics import Metrics
 from soulsync_core.schedule import Schedule
 from soulsync_core.settings import Settings
 from soulsync_core.stats import SystemStats
@@ -78,9 +80,10 @@ class LibraryService:
     """Scans, their schedule, single-file imports and the library's share of the stats."""
 
     def __init__(self, db: Database, settings: Settings, jobs: JobRunner, activity: Activity,
-                 events: EventBus | None = None):
+                 events: EventBus | None = None, metrics: Metrics | None = None):
         self._db = db
         self._events = events or EventBus()
+        self._metrics = metrics or Metrics()
         self._settings = settings
         self._jobs = jobs
         self._activity = activity
@@ -120,6 +123,7 @@ class LibraryService:
     async def _run_scan(self, ctx: JobContext) -> dict[str, Any]:
         scanner = Scanner(self.store, self.music_dir(), self._settings.get("library.scan_workers"))
         self._events.publish("library.scan.started", scan_status(ctx.info))
+        started = time.monotonic()
         try:
             result = await scanner.run(lambda p: self._scan_progress(ctx, p.as_dict()))
         except ScanError as exc:
@@ -127,6 +131,7 @@ class LibraryService:
             self._events.publish("library.scan.finished", msgspec.structs.replace(
                 scan_status(ctx.info), state="failed", error=str(exc)))
             raise
+        self._metrics.scan_finished(result.files_seen, time.monotonic() - started)
         await self._activity.record("library.scan_completed", "Library Scan Completed",
                                     result.summary())
         self._events.publish("library.scan.finished",
