@@ -52,7 +52,9 @@ async def error_envelope(request: web.Request, handler: web.Handler) -> web.Stre
 
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiError:
     if isinstance(exc, web.HTTPMethodNotAllowed):
-        allowed = ", ".join(sorted(_allowed_methods(request, exc)))
+        # Each fixed path has a catch-all route (api/app.py add_fixed_path_fallbacks) that
+        # raises this with that path's own methods only.
+        allowed = ", ".join(sorted(exc.allowed_methods))
         return ApiError(405, "METHOD_NOT_ALLOWED",
                         f"{request.method} is not allowed on {request.path}; use {allowed}.",
                         {"Allow": allowed})
@@ -63,15 +65,6 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiErr
     code = _HTTP_CODES.get(exc.status, "BAD_REQUEST" if exc.status < 500 else "INTERNAL_ERROR")
     message = exc.reason if exc.status < 500 else "An internal server error occurred."
     return ApiError(exc.status, code, message)
-
-
-def _allowed_methods(request: web.Request, exc: web.HTTPMethodNotAllowed) -> set[str]:
-    """Return the methods of the path itself: a fixed path (``/api-keys/bootstrap``) also
-    matches a templated one (``/api-keys/{key_id}``), whose methods aiohttp adds to the set."""
-    for resource in request.app.router.resources():
-        if resource.get_info().get("path") == request.path:
-            return {route.method for route in resource}
-    return set(exc.allowed_methods)
 
 
 @web.middleware
