@@ -399,6 +399,12 @@ CORE_SECTIONS: tuple[Section, ...] = (
         Setting("downloads.file_wait_seconds", float, 30.0,
                 "How long a completed file may take to appear in the download client's folder "
                 "and stop growing.", minimum=0, maximum=3600),
+        Setting("downloads.album_min_coverage", float, 1.0,
+                "Share of an album's tracklist (0 to 1) a peer's folder must hold to be taken "
+                "for an album request; less for large compilations.", minimum=0.01, maximum=1),
+        Setting("downloads.album_threshold", int, 3,
+                "A wishlist run requests the whole album when this many wanted tracks share "
+                "it; 0 never does.", minimum=0, maximum=1000),
     ), "Downloads: choosing files, following transfers, importing into the library."),
     Section("wishlist", (
         Setting("wishlist.interval_minutes", int, 30,

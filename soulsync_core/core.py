@@ -23,6 +23,7 @@ from soulsync_core.activity import Activity
 from soulsync_core.apikeys import ApiKeys
 from soulsync_core.config import Section, core_schema
 from soulsync_core.db import Database
+from soulsync_core.downloads.albums import AlbumService
 from soulsync_core.downloads.service import DownloadService
 from soulsync_core.health import ServiceHealth
 from soulsync_core.hooks import (
@@ -78,6 +79,7 @@ class Core:
     stats_contributors: list[StatsContributor] = field(default_factory=list)
     library: LibraryService = field(init=False)
     downloads: DownloadService = field(init=False)
+    albums: AlbumService = field(init=False)
     wishlist: WishlistService = field(init=False)
     watchlist: WatchlistService = field(init=False)
     playlists: PlaylistService = field(init=False)
@@ -136,6 +138,7 @@ class Core:
         core.downloads = DownloadService(db, settings, activity, core.library, core.download_clients,
                                          matcher=matcher, health=health)
         core.stats_contributors.append(core.downloads.contribute_stats)
+        core.albums = AlbumService(db, settings, activity, core.downloads)
         core.wishlist = WishlistService(db, settings, core.jobs, activity, matcher,
                                         core.downloads)
         core.watchlist = WatchlistService(db, settings, core.jobs, activity, core.search,
@@ -284,6 +287,7 @@ class Core:
         self._spawn(self.library.run_scheduler(), "library scan schedule")
         # After the providers started: resumed downloads talk to their client at once.
         self._spawn(self.downloads.run(), "download monitor")
+        self._spawn(self.albums.recover(), "album downloads")
         self._spawn(self.wishlist.run_scheduler(), "wishlist schedule")
         self._spawn(self.watchlist.run_scheduler(), "watchlist scan schedule")
         self._spawn(self.track_requests.run(), "track requests")
@@ -319,6 +323,7 @@ class Core:
                 await task
         self._tasks.clear()
         await self.track_requests.stop()
+        await self.albums.stop()
         await self.downloads.stop()  # before the clients it uses close
         await self.jobs.shutdown()
         for provider in self.providers():

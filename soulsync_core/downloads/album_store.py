@@ -85,7 +85,7 @@ class AlbumTrackState(msgspec.Struct):
     from_folder: bool
 
 
-class AlbumDownloadObject(msgspec.Struct):
+class AlbumDownloadObject(msgspec.Struct, tag_field="kind", tag="album"):
     """An album download as the API shows it (``kind`` is always ``album``).
 
     ``completed_tracks`` counts the tracks in the library; ``folder`` is the chosen
@@ -93,7 +93,6 @@ class AlbumDownloadObject(msgspec.Struct):
     """
 
     id: int
-    kind: Literal["album"]
     status: AlbumStatus
     album_name: str
     artist_name: str

@@ -1,0 +1,216 @@
+"""Album requests end to end: one search, folder choice, one batch enqueue, import as one release."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mutagen.flac import FLAC
+
+import soulsync_slskd.plugin
+from soulsync_core.models import Album, Track
+from tests.download_fixtures import ManualClock, StubMetadata, environ, metadata_plugin, open_api
+from tests.fakes.slskd import SLSKD, TINY_JPEG, SlskdFake, album_peer, make_app
+
+D = "/api/v1/downloads"
+ARTIST = "Daft Punk"
+ALBUM = "Discovery"
+TITLES = ["One More Time", "Aerodynamic", "Digital Love", "Harder Better Faster Stronger"]
+ALBUM_ID = "697194953"
+SEARCH = ("POST", "/api/v0/searches")
+BATCH = ("POST", "/api/v0/transfers/downloads/batches")
+LEGACY = ("POST", "/api/v0/transfers/downloads/{username}")
+ALBUM_OBJECT: dict[str, Any] = {"id": ALBUM_ID, "name": ALBUM, "artists": [ARTIST],
+                                "release_date": "2001-03-12", "total_tracks": 4,
+                                "album_type": "album", "image_url": None}
+
+
+class AlbumMetadata(StubMetadata):
+    """An ``itunes`` source that knows the album Discovery and its four tracks."""
+
+    def __init__(self) -> None:
+        super().__init__([Track(str(700 + i), t, [ARTIST], ALBUM, 3000, album_id=ALBUM_ID,
+                                track_number=i + 1, disc_number=1, release_date="2001-03-12")
+                          for i, t in enumerate(TITLES)])
+
+    async def search_albums(self, query: str, limit: int) -> list[Album]:
+        return [Album(ALBUM_ID, ALBUM, [ARTIST], "2001-03-12", 4)] if "discovery" in query.lower() else []
+
+    async def album_tracks(self, album_id: str) -> list[Track]:
+        return self.tracks if album_id == ALBUM_ID else []
+
+
+def peers() -> list:
+    """A slow peer's complete FLAC folder with a cover, a fast peer's mixed-bitrate MP3 folder,
+    a fast peer's FLAC folder lacking a track, and a live edition."""
+    return [
+        album_peer("fast_mixed", f"{ARTIST}\\2001 - {ALBUM}", TITLES, extension="mp3",
+                   bit_rates=[320, 320, 192, 192], upload_speed=9_000_000, cover=False),
+        album_peer("flac_slow", f"{ARTIST}\\{ALBUM} (2001) [FLAC]", TITLES, upload_speed=200_000),
+        album_peer("incomplete", f"{ARTIST}\\{ALBUM}", TITLES[:3], upload_speed=9_000_000),
+        album_peer("live_user", f"{ARTIST}\\{ALBUM} (Live)", TITLES, upload_speed=9_000_000),
+    ]
+
+
+@pytest.fixture
+def slskd_downloads(tmp_path: Path) -> Path:
+    return tmp_path / "slskd" / "downloads"
+
+
+@pytest.fixture
+def catalogue() -> list:
+    return peers()
+
+
+@pytest.fixture
+def version() -> str:
+    return "0.26.1"
+
+
+@pytest.fixture
+async def server(aiohttp_server: Any, slskd_downloads: Path, catalogue: list, version: str) -> Any:
+    app = make_app(slskd_downloads, peers=catalogue, search_seconds=0.05)
+    app[SLSKD].version = version
+    return await aiohttp_server(app)
+
+
+@pytest.fixture
+def fake(server: Any) -> SlskdFake:
+    return server.app[SLSKD]
+
+
+@pytest.fixture
+async def api(aiohttp_client, tmp_path, server, slskd_downloads, music):
+    plugins = [("slskd", soulsync_slskd.plugin), ("meta", metadata_plugin(AlbumMetadata()))]
+    return await open_api(aiohttp_client, tmp_path / "data",
+                          environ(server, slskd_downloads, music), plugins, ManualClock())
+
+
+async def run_to_end(api, fake: SlskdFake) -> None:
+    """Searches, the enqueue, the transfers, the monitor and the imports, until all rest."""
+    core = api.core
+    for _ in range(6):
+        await core.albums.settle()
+        await core.downloads.settle()
+        await fake.settle()
+        await core.downloads.poll()
+        await core.downloads.settle()
+
+
+async def album_detail(api, album_download_id: int) -> dict[str, Any]:
+    reply = await api.get(f"{D}/{album_download_id}", params={"kind": "album"})
+    assert reply.status == 200, reply.json
+    return reply.data["download"]
+
+
+async def request_album(api, body: dict[str, Any]) -> dict[str, Any]:
+    reply = await api.post(D, body)
+    assert reply.status == 202, reply.json
+    assert reply.data["download"]["kind"] == "album"
+    return reply.data["download"]
+
+
+async def test_album_from_one_search_takes_the_complete_flac_folder(api, fake, music):
+    queued = await request_album(api, {"album": ALBUM_OBJECT, "source": "itunes"})
+    await run_to_end(api, fake)
+    album = await album_detail(api, queued["id"])
+    assert fake.count(*SEARCH) == 1
+    assert fake.count(*BATCH) == 1 and fake.count(*LEGACY) == 0
+    assert album["status"] == "completed", album
+    assert album["username"] == "flac_slow"
+    assert album["chosen_reason"].startswith("best of 1 accepted folder(s) of 4 found: 4 of 4 tracks")
+    verdicts = {f["username"]: f for f in album["folders"]}
+    assert verdicts["fast_mixed"]["reasons"][0].startswith("mixes formats or bitrates")
+    assert verdicts["incomplete"]["reasons"] == [
+        "covers 3 of 4 tracks (downloads.album_min_coverage is 1)"]
+    assert "different edition (live)" in verdicts["live_user"]["reasons"][0]
+    assert [t["download"]["status"] for t in album["tracks"]] == ["completed"] * 4
+    assert all(t["from_folder"] for t in album["tracks"])
+    folder = music / ARTIST / ALBUM
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "01 - One More Time.flac", "02 - Aerodynamic.flac", "03 - Digital Love.flac",
+        "04 - Harder Better Faster Stronger.flac", "cover.jpg"]
+    assert (folder / "cover.jpg").read_bytes() == TINY_JPEG
+    for number, path in enumerate(sorted(folder.glob("*.flac")), start=1):
+        tags = FLAC(path)
+        assert tags["tracknumber"] == [f"{number}/4"] or tags["tracknumber"] == [str(number)]
+        assert tags["album"] == [ALBUM] and tags["albumartist"] == [ARTIST]
+        assert [p.data for p in tags.pictures] == [TINY_JPEG]
+    albums = await api.get("/api/v1/library/albums")
+    assert [a["title"] for a in albums.data["albums"]] == [ALBUM]
+    listed = await api.get(D, params={"kind": "album"})
+    assert [(d["id"], d["kind"], d["completed_tracks"]) for d in listed.data["downloads"]] == [
+        (queued["id"], "album", 4)]
+
+
+@pytest.fixture
+def catalogue_one_missing() -> list:
+    return peers()
+
+
+@pytest.mark.parametrize("version", ["0.24.5"])
+async def test_older_slskd_gets_the_legacy_enqueue_of_the_whole_folder(api, fake):
+    await request_album(api, {"album_id": ALBUM_ID, "source": "itunes"})
+    await run_to_end(api, fake)
+    assert fake.count(*BATCH) == 0
+    assert fake.count(*LEGACY) == 1   # the whole folder in one request
+    assert {t.username for t in fake.transfers.values()} == {"flac_slow"}
+
+
+@pytest.mark.parametrize("catalogue", [[
+    album_peer("offline_flac", f"{ARTIST}\\{ALBUM}", TITLES, upload_speed=9_000_000, fault="offline"),
+    album_peer("second", f"{ARTIST}\\2001 - {ALBUM}", TITLES, upload_speed=100_000),
+]])
+async def test_a_folder_whose_peer_is_offline_moves_to_the_next_folder(api, fake):
+    queued = await request_album(api, {"query": f"{ARTIST} - {ALBUM}", "type": "album"})
+    await run_to_end(api, fake)
+    album = await album_detail(api, queued["id"])
+    assert album["status"] == "completed"
+    assert album["username"] == "second"
+    assert [(t["username"], t["outcome"]) for t in album["tried_folders"]] == [
+        ("offline_flac", "slskd could not enqueue 5 file(s) from offline_flac: "
+                         "User offline_flac appears to be offline")]
+
+
+@pytest.mark.parametrize("catalogue", [[
+    album_peer("three", f"{ARTIST}\\{ALBUM}", TITLES[:3], upload_speed=9_000_000),
+    album_peer("two", f"{ARTIST}\\2001 - {ALBUM}", TITLES[:2], upload_speed=9_000_000),
+    album_peer("single_owner", "Singles", ["Daft Punk - Harder Better Faster Stronger"]),
+]])
+async def test_no_complete_folder_takes_the_best_and_fetches_the_rest_on_its_own(api, fake, music):
+    queued = await request_album(api, {"album": ALBUM_OBJECT, "source": "itunes"})
+    await run_to_end(api, fake)
+    album = await album_detail(api, queued["id"])
+    assert album["username"] == "three"
+    assert album["chosen_reason"].startswith("no folder holds the whole album")
+    assert [t["from_folder"] for t in album["tracks"]] == [True, True, True, False]
+    last = album["tracks"][3]["download"]
+    assert last["status"] == "completed" and last["username"] == "single_owner", last["error"]
+    assert album["status"] == "completed"
+    assert len(list((music / ARTIST / ALBUM).glob("*.flac"))) == 4
+
+
+async def test_bad_album_requests_say_what_to_fix(api):
+    reply = await api.post(D, {"album_id": "999"})
+    assert reply.status == 404
+    assert "lists no tracks for album '999'" in reply.json["error"]["message"]
+    reply = await api.post(D, {"album": {"name": "Discovery"}})
+    assert reply.status == 400 and "needs the album's id" in reply.json["error"]["message"]
+    reply = await api.post(D, {"album_id": "abc"})
+    assert reply.status == 400 and "source is required" in reply.json["error"]["message"]
+    reply = await api.post(D, {"query": "Nobody - Nothing", "type": "album"})
+    assert reply.status == 404
+
+
+async def test_album_downloads_survive_a_restart(api, fake, aiohttp_client, tmp_path, server,
+                                                 slskd_downloads, music):
+    queued = await request_album(api, {"album": ALBUM_OBJECT, "source": "itunes"})
+    await run_to_end(api, fake)
+    await api.core.stop()
+    plugins = [("slskd", soulsync_slskd.plugin), ("meta", metadata_plugin(AlbumMetadata()))]
+    again = await open_api(aiohttp_client, tmp_path / "data", environ(server, slskd_downloads, music),
+                           plugins, ManualClock(), key=api.key)
+    album = await album_detail(again, queued["id"])
+    assert album["status"] == "completed" and album["username"] == "flac_slow"
+    assert len(album["folders"]) == 4
