@@ -138,11 +138,13 @@ class Core:
         core.downloads = DownloadService(db, settings, activity, core.library, core.download_clients,
                                          matcher=matcher, health=health)
         core.stats_contributors.append(core.downloads.contribute_stats)
-        core.albums = AlbumService(db, settings, activity, core.downloads)
+        core.albums = AlbumService(db, settings, activity, core.downloads, core.search)
         core.wishlist = WishlistService(db, settings, core.jobs, activity, matcher,
                                         core.downloads)
+        core.wishlist.albums = core.albums
         core.watchlist = WatchlistService(db, settings, core.jobs, activity, core.search,
                                           core.wishlist)
+        core.watchlist.albums = core.albums
         core.stats_contributors.append(core._contribute_watch_stats)
         core.playlists = PlaylistService(
             PlaylistStore(db), settings, core.jobs, activity,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ from mutagen.flac import FLAC
 
 import soulsync_slskd.plugin
 from soulsync_core.models import Album, Track
+from soulsync_core.watchlist import JOB_KIND as WATCH_JOB
+from soulsync_core.wishlist import JOB_KIND as WISH_JOB
 from tests.download_fixtures import ManualClock, StubMetadata, environ, metadata_plugin, open_api
 from tests.fakes.slskd import SLSKD, TINY_JPEG, SlskdFake, album_peer, make_app
 
@@ -39,6 +42,11 @@ class AlbumMetadata(StubMetadata):
 
     async def album_tracks(self, album_id: str) -> list[Track]:
         return self.tracks if album_id == ALBUM_ID else []
+
+    async def artist_albums(self, artist_id: str, limit: int) -> list[Album]:
+        # Out today: a new release for the watchlist (four tracks: an EP).
+        today = datetime.now(UTC).date().isoformat()
+        return [Album(ALBUM_ID, ALBUM, [ARTIST], today, 4)] if artist_id == "100" else []
 
 
 def peers() -> list:
@@ -83,8 +91,9 @@ def fake(server: Any) -> SlskdFake:
 @pytest.fixture
 async def api(aiohttp_client, tmp_path, server, slskd_downloads, music):
     plugins = [("slskd", soulsync_slskd.plugin), ("meta", metadata_plugin(AlbumMetadata()))]
-    return await open_api(aiohttp_client, tmp_path / "data",
-                          environ(server, slskd_downloads, music), plugins, ManualClock())
+    env = environ(server, slskd_downloads, music) | {
+        "SOULSYNC_WISHLIST__INTERVAL_MINUTES": "0", "SOULSYNC_WATCHLIST__INTERVAL_HOURS": "0"}
+    return await open_api(aiohttp_client, tmp_path / "data", env, plugins, ManualClock())
 
 
 async def run_to_end(api, fake: SlskdFake) -> None:
@@ -115,7 +124,9 @@ async def test_album_from_one_search_takes_the_complete_flac_folder(api, fake, m
     queued = await request_album(api, {"album": ALBUM_OBJECT, "source": "itunes"})
     await run_to_end(api, fake)
     album = await album_detail(api, queued["id"])
-    assert fake.count(*SEARCH) == 1
+    tried = [(await api.get(f"{D}/{t['download']['id']}")).data["download"]["tried"]
+             for t in album["tracks"]]
+    assert fake.count(*SEARCH) == 1, ([b["searchText"] for b in fake.search_bodies], tried)
     assert fake.count(*BATCH) == 1 and fake.count(*LEGACY) == 0
     assert album["status"] == "completed", album
     assert album["username"] == "flac_slow"
@@ -214,3 +225,50 @@ async def test_album_downloads_survive_a_restart(api, fake, aiohttp_client, tmp_
     album = await album_detail(again, queued["id"])
     assert album["status"] == "completed" and album["username"] == "flac_slow"
     assert len(album["folders"]) == 4
+
+
+def wishlist_track(index: int) -> dict[str, Any]:
+    return {"id": str(700 + index), "name": TITLES[index], "artists": [{"name": ARTIST}],
+            "duration_ms": 3000, "track_number": index + 1, "provider": "itunes",
+            "album": {"id": ALBUM_ID, "name": ALBUM, "album_type": "album",
+                      "artists": [{"name": ARTIST}], "release_date": "2001-03-12"}}
+
+
+async def test_three_wishlist_tracks_of_one_album_become_one_album_download(api, fake):
+    for index in range(3):
+        reply = await api.post("/api/v1/wishlist", {"track_data": wishlist_track(index)})
+        assert reply.status == 201, reply.json
+    assert (await api.post("/api/v1/wishlist/process")).status == 202
+    await api.core.jobs.wait(WISH_JOB)
+    status = (await api.get("/api/v1/wishlist/process")).data
+    assert status["albums_requested"] == 1
+    await run_to_end(api, fake)
+    listed = (await api.get(D, params={"kind": "album"})).data["downloads"]
+    assert [(d["album_name"], d["status"], d["completed_tracks"]) for d in listed] == [
+        (ALBUM, "completed", 4)]
+    assert fake.count(*SEARCH) == 1          # one album search, not three track searches
+    assert (await api.get("/api/v1/wishlist")).data["tracks"] == []
+
+
+async def test_below_the_album_threshold_wishlist_tracks_are_fetched_one_by_one(api, fake):
+    reply = await api.patch("/api/v1/settings", {"downloads.album_threshold": 0})
+    assert reply.status == 200, reply.json
+    for index in range(3):
+        await api.post("/api/v1/wishlist", {"track_data": wishlist_track(index)})
+    assert (await api.post("/api/v1/wishlist/process")).status == 202
+    while api.core.jobs.running(WISH_JOB) is not None:
+        await run_to_end(api, fake)
+    assert (await api.get(D, params={"kind": "album"})).data["downloads"] == []
+    assert (await api.get(D)).json["pagination"]["total"] == 3
+
+
+async def test_watchlist_new_release_is_requested_as_an_album(api, fake):
+    reply = await api.post("/api/v1/watchlist", {"artist_id": "100", "artist_name": ARTIST,
+                                                 "source": "itunes"})
+    assert reply.status == 201, reply.json
+    assert (await api.post("/api/v1/watchlist/scan")).status == 202
+    await api.core.jobs.wait(WATCH_JOB)
+    await run_to_end(api, fake)
+    listed = (await api.get(D, params={"kind": "album"})).data["downloads"]
+    assert [(d["album_name"], d["status"], d["total_tracks"]) for d in listed] == [
+        (ALBUM, "completed", 4)]

@@ -14,9 +14,10 @@ from msgspec import UNSET
 
 from soulsync_core.api.envelope import ApiError, bad_request, not_found
 from soulsync_core.downloads.album_store import AlbumWanted
-from soulsync_core.downloads.wanted import guess_source, wanted_from_track
+from soulsync_core.downloads.albums import AlbumNotFound, album_from_source
+from soulsync_core.downloads.wanted import guess_source
 from soulsync_core.matching import fold
-from soulsync_core.models import Album, Track
+from soulsync_core.models import Album
 from soulsync_core.search import AUTO, MetadataSearch, SourceUnavailable, UnknownSource
 
 if TYPE_CHECKING:
@@ -82,29 +83,10 @@ async def _album_from_query(search: MetadataSearch, text: str) -> AlbumWanted:
 
 async def _album_with_tracks(search: MetadataSearch, source: str, album: Album) -> AlbumWanted:
     try:
-        search.provider(source)
-        tracks: list[Track] = await search.call(source, "album_tracks", album.id)
+        return await album_from_source(search, source, album)
     except UnknownSource as exc:
         raise bad_request(str(exc)) from None
     except SourceUnavailable as exc:
         raise ApiError(503, "NOT_AVAILABLE", f"The album's tracklist could not be read: {exc}") from None
-    tracks = [t for t in tracks if t.name.strip()]
-    if not tracks:
-        raise not_found(f"{source} lists no tracks for album {album.id!r}.")
-    name = album.name.strip() or (tracks[0].album or "").strip()
-    artists = [a for a in album.artists if a.strip()] or list(tracks[0].artists)
-    album_artist = artists[0] if artists else ""
-    release_date = album.release_date or tracks[0].release_date
-    compilation = album.album_type == "compilation"
-    wanted = []
-    for track in tracks:
-        item = wanted_from_track(track, source)
-        item.album = name
-        item.album_artist = album_artist
-        item.album_id = item.album_id or album.id
-        item.track_total = len(tracks)
-        item.release_date = item.release_date or release_date
-        item.compilation = compilation
-        wanted.append(item)
-    return AlbumWanted(name, artists, wanted, album_artist, release_date, album.id,
-                       wanted[0].source, album.album_type, album.image_url or tracks[0].image_url)
+    except AlbumNotFound as exc:
+        raise not_found(str(exc)) from None

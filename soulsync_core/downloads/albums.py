@@ -53,10 +53,12 @@ from soulsync_core.downloads.cover_art import embed_cover
 from soulsync_core.downloads.folder_scoring import FileMatch, FolderScore, score_folders
 from soulsync_core.downloads.models import FINISHED, CandidateInfo, Download, download_object
 from soulsync_core.downloads.service import DownloadService
+from soulsync_core.downloads.wanted import wanted_from_track
 from soulsync_core.hooks import DownloadClient, ProviderError, RateLimited
 from soulsync_core.matching import QualityProfile, parse_quality_profile, peer_score, quality_label
 from soulsync_core.matching.queries import album_search_queries
-from soulsync_core.models import Candidate, Transfer
+from soulsync_core.models import Album, Candidate, Track, Transfer
+from soulsync_core.search import MetadataSearch
 from soulsync_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,47 @@ COVER_NAME = "cover.jpg"
 # The metadata source's cover image: bounded in time and size (a cover is well under this).
 COVER_TIMEOUT_SECONDS = 20.0
 MAX_COVER_BYTES = 10 * 1024 * 1024
+
+
+class AlbumNotFound(LookupError):
+    """The metadata source lists no tracks for the album; ``str()`` says which."""
+
+
+def album_wanted(source: str, album: Album, tracks: Sequence[Track]) -> AlbumWanted:
+    """Return the release to fetch from a metadata source's album and its tracks (in order).
+
+    Every track gets the album's tags: album name, album artist (the album's first artist),
+    album id, total tracks, release date (the track's own when it has one), compilation.
+    Raises AlbumNotFound when no track has a title.
+    """
+    listed = [t for t in tracks if t.name.strip()]
+    if not listed:
+        raise AlbumNotFound(f"{source} lists no tracks for album {album.id!r}.")
+    name = album.name.strip() or (listed[0].album or "").strip()
+    artists = [a for a in album.artists if a.strip()] or list(listed[0].artists)
+    album_artist = artists[0] if artists else ""
+    release_date = album.release_date or listed[0].release_date
+    wanted = []
+    for track in listed:
+        item = wanted_from_track(track, source)
+        item.album, item.album_artist = name, album_artist
+        item.album_id = item.album_id or album.id
+        item.track_total = len(listed)
+        item.release_date = item.release_date or release_date
+        item.compilation = album.album_type == "compilation"
+        wanted.append(item)
+    return AlbumWanted(name, artists, wanted, album_artist, release_date, album.id,
+                       wanted[0].source, album.album_type, album.image_url or listed[0].image_url)
+
+
+async def album_from_source(search: MetadataSearch, source: str, album: Album) -> AlbumWanted:
+    """Return the release ``album`` of ``source`` with the tracklist that source lists for it.
+
+    Raises UnknownSource, SourceUnavailable (from the search) and AlbumNotFound.
+    """
+    search.provider(source)
+    tracks: list[Track] = await search.call(source, "album_tracks", album.id)
+    return album_wanted(source, album, tracks)
 
 
 @runtime_checkable
@@ -79,8 +122,9 @@ class AlbumService:
     """Album requests: search, folder choice, one enqueue per folder, tracks, covers."""
 
     def __init__(self, db: Database, settings: Settings, activity: Activity,
-                 downloads: DownloadService):
+                 downloads: DownloadService, search: MetadataSearch):
         self._settings = settings
+        self._search = search
         self._activity = activity
         self._downloads = downloads
         self.store = AlbumStore(db)
@@ -108,6 +152,15 @@ class AlbumService:
                  len(album.tracks))
         self._spawn(row)
         return row, True
+
+    async def request_from_source(self, source: str, album: Album) -> tuple[AlbumDownload, bool]:
+        """Request ``album`` of metadata source ``source`` with the tracklist it lists (the
+        wishlist and the watchlist ask this way); see :meth:`request`.
+
+        Raises UnknownSource, SourceUnavailable, AlbumNotFound and NoDownloadClient.
+        """
+        self._downloads.client()
+        return await self.request(await album_from_source(self._search, source, album))
 
     async def get(self, album_download_id: int) -> AlbumDownload | None:
         """Return one album download (its status brought up to date with its tracks), or None."""

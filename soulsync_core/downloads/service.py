@@ -197,7 +197,9 @@ class DownloadService:
         """
         client = self.client()
         key = track_key(wanted)
-        async with self._request_lock:
+        # The dispatch lock too: the row is "queued" until its candidates and transfer are
+        # saved, and a dispatch in between would start a search of its own.
+        async with self._request_lock, self._dispatch_lock:
             existing = await self.store.unfinished_with_key(key)
             if existing is not None:
                 return existing
