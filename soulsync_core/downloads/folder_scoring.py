@@ -17,11 +17,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 import msgspec
 
 from soulsync_core.downloads.models import Wanted
-from soulsync_core.matching import QualityProfile, audio_format, parse_remote_path, peer_score, quality_label
+from soulsync_core.matching import (
+    QualityProfile,
+    RemotePath,
+    audio_format,
+    parse_remote_path,
+    peer_score,
+    quality_label,
+)
 from soulsync_core.matching.assignment import assign
 from soulsync_core.matching.similarity import album_similarity, is_generic_title, title_similarity
 from soulsync_core.matching.text import album_versions, fold
@@ -110,18 +118,25 @@ def _quality_key(candidate: Candidate) -> str:
     return quality_label(candidate)
 
 
-def pair_score(track: Wanted, candidate: Candidate, tolerance_s: float) -> FileMatch:
+@lru_cache(maxsize=65536)
+def _title_score(wanted: str, stem: str) -> float | None:
+    """Title similarity of a file name's title, None when it says no title ("Track 01")."""
+    if not stem or is_generic_title(stem) or fold(stem).replace("track", "").strip().isdigit():
+        return None
+    return title_similarity(wanted, stem)
+
+
+def pair_score(track: Wanted, candidate: Candidate, tolerance_s: float,
+               path: RemotePath | None = None) -> FileMatch:
     """Return how well ``candidate`` fits tracklist entry ``track`` (``FileMatch.track`` 0).
 
     The score is the weighted mean of the signals the file has: title 0.6, number 0.25,
     duration 0.15; a duration outside ``tolerance_s``, a title below :data:`MIN_TITLE` or a
-    file numbered for another disc scores 0.
+    file numbered for another disc scores 0. ``path`` is the candidate's parsed remote path
+    (parsed here when not given).
     """
-    path = parse_remote_path(candidate.filename)
-    stem = path.title
-    title: float | None = None
-    if stem and not is_generic_title(stem) and not fold(stem).replace("track", "").strip().isdigit():
-        title = title_similarity(track.title, stem)
+    path = path or parse_remote_path(candidate.filename)
+    title = _title_score(track.title, path.title)
     number: bool | None = None
     if path.track_number is not None and track.track_number is not None:
         number = path.track_number == track.track_number
@@ -156,7 +171,9 @@ def score_folder(username: str, folder: str, files: Sequence[Candidate], tracks:
                  tolerance_s: float) -> FolderScore:
     """Return the verdict on one folder for the tracklist ``tracks`` of ``album``."""
     audio = [c for c in files if audio_format(c) is not None]
-    pairs = [[pair_score(t, c, tolerance_s) for c in audio] for t in tracks]
+    paths = [parse_remote_path(c.filename) for c in audio]
+    pairs = [[pair_score(t, c, tolerance_s, p) for c, p in zip(audio, paths, strict=True)]
+             for t in tracks]
     cost = [[1.0 - p.score if p.score >= MIN_PAIR_SCORE else _NO_PAIR_COST for p in row] for row in pairs]
     chosen = assign(cost)
     matched: list[FileMatch] = []
