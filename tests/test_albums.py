@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -272,3 +273,31 @@ async def test_watchlist_new_release_is_requested_as_an_album(api, fake):
     listed = (await api.get(D, params={"kind": "album"})).data["downloads"]
     assert [(d["album_name"], d["status"], d["total_tracks"]) for d in listed] == [
         (ALBUM, "completed", 4)]
+
+
+@pytest.mark.parametrize("catalogue", [[
+    album_peer("first", f"{ARTIST}\\{ALBUM}", TITLES, upload_speed=9_000_000),
+    album_peer("second", f"{ARTIST}\\2001 - {ALBUM}", TITLES, upload_speed=100_000),
+]])
+async def test_a_track_the_chosen_peer_rejects_comes_from_the_next_folder(api, fake):
+    rejected = next(f for f in fake.peer("first").files if "Digital Love" in f.filename)
+    rejected.fault = "Rejected"
+    queued = await request_album(api, {"album": ALBUM_OBJECT, "source": "itunes"})
+    await run_to_end(api, fake)
+    album = await album_detail(api, queued["id"])
+    assert album["status"] == "completed" and album["username"] == "first"
+    assert [t["download"]["username"] for t in album["tracks"]] == [
+        "first", "first", "second", "first"]
+    assert fake.count(*SEARCH) == 1   # the next folder's copy, not a search of its own
+
+
+async def test_an_album_interrupted_while_searching_searches_again_after_a_restart(api, fake):
+    queued = await request_album(api, {"album": ALBUM_OBJECT, "source": "itunes"})
+    await asyncio.wait_for(fake.search_started.wait(), 5)
+    await api.core.albums.stop()           # the shutdown cancels the search in flight
+    row = await api.core.albums.store.get(queued["id"])
+    assert row is not None and row.status == "searching" and row.tracks == [None] * 4
+    await api.core.albums.recover()        # what the next start does
+    await run_to_end(api, fake)
+    album = await album_detail(api, queued["id"])
+    assert album["status"] == "completed" and album["username"] == "flac_slow"
