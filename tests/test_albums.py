@@ -301,3 +301,16 @@ async def test_an_album_interrupted_while_searching_searches_again_after_a_resta
     await run_to_end(api, fake)
     album = await album_detail(api, queued["id"])
     assert album["status"] == "completed" and album["username"] == "flac_slow"
+
+
+@pytest.mark.parametrize("catalogue", [[
+    album_peer("loose", f"{ARTIST}\\Singles", TITLES, upload_speed=9_000_000),
+]])
+async def test_no_folder_at_all_fetches_every_track_on_its_own(api, fake):
+    queued = await request_album(api, {"album": ALBUM_OBJECT, "source": "itunes"})
+    await run_to_end(api, fake)
+    album = await album_detail(api, queued["id"])
+    assert album["folders"] == [] and album["username"] is None
+    assert album["status"] == "completed"
+    assert [t["from_folder"] for t in album["tracks"]] == [False] * 4
+    assert fake.count(*SEARCH) == 1 + 4 and fake.count(*BATCH) == 0

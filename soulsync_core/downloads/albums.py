@@ -2,9 +2,8 @@
 
 Statuses (stored in ``album_downloads.status``)::
 
-    queued ──> searching ──a folder is enqueued──> downloading ──every track finished──> completed
-                  │                                                                    └> failed
-                  └── no folder and no track found ──> not_found
+    queued ──> searching ──tracks added──> downloading ──every track finished──> completed
+                                                                            └──> failed
 
 * **Search**: :func:`soulsync_core.matching.queries.album_search_queries` run one at a time
   through the download service's search (its bounds and retries); after each, every result
@@ -14,7 +13,8 @@ Statuses (stored in ``album_downloads.status``)::
   ``enqueue_folder``: slskd's batch endpoint, or its legacy per-user enqueue); a folder the
   peer refuses (offline, rejected) is noted in ``tried_folders`` and the next one is asked.
   With no accepted folder the one covering most tracks (refused only for its coverage) is
-  taken, and the tracks it lacks are fetched on their own.
+  taken, and the tracks it lacks are fetched on their own; with no folder at all, every
+  track is.
 * **Follow**: each tracklist entry becomes an ordinary download (:meth:`DownloadService.
   add_planned`) carrying the album's tags; the one monitor loop follows its transfer. Its
   candidates are its file in the chosen folder, then its file in the other accepted folders
@@ -297,7 +297,8 @@ class AlbumService:
         await self._take(row, found, problems)
 
     async def _take(self, row: AlbumDownload, found: list[Candidate], problems: list[str]) -> None:
-        """Enqueue the best folder that a peer gives, then add a download per track."""
+        """Enqueue the best folder that a peer gives, then add a download per track (those no
+        folder gives search on their own)."""
         client = self._downloads.client()
         files = {(c.username, c.filename): c for c in found}
         order = [i for i, f in enumerate(row.folders) if f.accepted]
@@ -327,12 +328,6 @@ class AlbumService:
             break
         reason = self._reason(row.folders, chosen, fallback) if chosen is not None else None
         await self.store.update(row, chosen=chosen, chosen_reason=reason, tried_folders=tried)
-        if chosen is None and not any(f.matched for f in row.folders) and not found:
-            searched = ", ".join(repr(q) for q in row.queries)
-            await self.store.update(row, status="not_found", error=f"no folder found in "
-                                    f"{len(row.queries)} search(es) ({searched})"
-                                    + ("; " + "; ".join(problems) if problems else ""))
-            return
         await self._add_tracks(row, files, transfers, chosen)
         await self.store.update(row, status="downloading",
                                 note="; ".join(problems) if problems else None)
