@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from mutagen.flac import FLAC
+from mutagen.id3 import ID3
 
 import soulsync_slskd.plugin
 from soulsync_core.models import Album, Track
@@ -314,3 +316,41 @@ async def test_no_folder_at_all_fetches_every_track_on_its_own(api, fake):
     assert album["status"] == "completed"
     assert [t["from_folder"] for t in album["tracks"]] == [False] * 4
     assert fake.count(*SEARCH) == 1 + 4 and fake.count(*BATCH) == 0
+
+
+@pytest.fixture
+async def cover_server(aiohttp_server: Any) -> Any:
+    """The metadata source's image host: serves the cover and counts the requests."""
+    hits: list[str] = []
+
+    async def image(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(body=TINY_JPEG, content_type="image/jpeg")
+
+    app = web.Application()
+    app.router.add_get("/covers/discovery.jpg", image)
+    server = await aiohttp_server(app)
+    server.hits = hits
+    return server
+
+
+@pytest.mark.parametrize("catalogue", [[
+    album_peer("mp3_only", f"{ARTIST}\\{ALBUM} [320]", TITLES, extension="mp3",
+               bit_rates=[320] * 4, cover=False),
+]])
+async def test_without_a_folder_cover_the_source_image_is_fetched_once_and_embedded(
+        api, fake, music, cover_server):
+    body = {"album": dict(ALBUM_OBJECT, image_url=str(cover_server.make_url("/covers/discovery.jpg"))),
+            "source": "itunes"}
+    queued = await request_album(api, body)
+    await run_to_end(api, fake)
+    album = await album_detail(api, queued["id"])
+    assert album["status"] == "completed" and album["username"] == "mp3_only"
+    assert cover_server.hits == ["/covers/discovery.jpg"]
+    folder = music / ARTIST / ALBUM
+    assert (folder / "cover.jpg").read_bytes() == TINY_JPEG
+    files = sorted(folder.glob("*.mp3"))
+    assert len(files) == 4
+    for path in files:
+        pictures = ID3(path).getall("APIC")
+        assert [(p.type, p.mime, p.data) for p in pictures] == [(3, "image/jpeg", TINY_JPEG)]
