@@ -123,7 +123,8 @@ async def request_album(api, body: dict[str, Any]) -> dict[str, Any]:
     return reply.data["download"]
 
 
-async def test_album_from_one_search_takes_the_complete_flac_folder(api, fake, music):
+async def test_album_from_one_search_takes_the_complete_flac_folder(api, fake, music,
+                                                                   slskd_downloads):
     queued = await request_album(api, {"album": ALBUM_OBJECT, "source": "itunes"})
     await run_to_end(api, fake)
     album = await album_detail(api, queued["id"])
@@ -146,6 +147,9 @@ async def test_album_from_one_search_takes_the_complete_flac_folder(api, fake, m
         "01 - One More Time.flac", "02 - Aerodynamic.flac", "03 - Digital Love.flac",
         "04 - Harder Better Faster Stronger.flac", "cover.jpg"]
     assert (folder / "cover.jpg").read_bytes() == TINY_JPEG
+    # slskd keeps nothing: the tracks' and the cover's transfers and copies are gone.
+    assert fake.transfers == {}
+    assert [p for p in slskd_downloads.rglob("*") if p.is_file()] == []
     for number, path in enumerate(sorted(folder.glob("*.flac")), start=1):
         tags = FLAC(path)
         assert tags["tracknumber"] == [f"{number}/4"] or tags["tracknumber"] == [str(number)]

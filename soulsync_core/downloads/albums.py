@@ -222,8 +222,10 @@ class AlbumService:
             await self.store.update(row, status="failed", error=f"{len(failed)} of "
                                     f"{len(row.tracks)} track(s) did not download: "
                                     + ", ".join(repr(t) for t in failed))
+            await self._clean_cover(row)
         else:
             await self.store.update(row, status="completed")
+            await self._clean_cover(row)
             await self._activity.record("download.completed", "Album Download Completed",
                                         f"{row.album.artist} - {row.album.name}: "
                                         f"{len(row.tracks)} track(s)")
@@ -413,6 +415,25 @@ class AlbumService:
         except OSError as exc:
             log.warning("album download %d: could not save %s: %s", row.id, target, exc)
         return data
+
+    async def _clean_cover(self, row: AlbumDownload) -> None:
+        """Remove the folder's cover transfer from the client and its copy from the client's
+        folder, as the tracks' are after their import (failures are only logged)."""
+        folder = row.folders[row.chosen] if row.chosen is not None else None
+        if folder is None or folder.cover is None:
+            return
+        client = self._downloads.client()
+        try:
+            for transfer in await client.transfers():
+                if (transfer.username, transfer.filename) == (folder.username, folder.cover):
+                    await client.cancel(transfer)
+            path = await client.local_file(Transfer("", folder.username, folder.cover, "completed",
+                                                    size=folder.cover_size))
+            if path is not None:
+                await asyncio.to_thread(path.unlink, missing_ok=True)
+        except Exception as exc:
+            log.warning("album download %d: the folder's cover could not be removed from %s: %s",
+                        row.id, client.name, exc)
 
     async def _folder_cover(self, row: AlbumDownload) -> bytes | None:
         folder = row.folders[row.chosen] if row.chosen is not None else None
