@@ -169,11 +169,13 @@ def catalogue_one_missing() -> list:
 
 @pytest.mark.parametrize("version", ["0.24.5"])
 async def test_older_slskd_gets_the_legacy_enqueue_of_the_whole_folder(api, fake):
-    await request_album(api, {"album_id": ALBUM_ID, "source": "itunes"})
+    queued = await request_album(api, {"album_id": ALBUM_ID, "source": "itunes"})
     await run_to_end(api, fake)
     assert fake.count(*BATCH) == 0
     assert fake.count(*LEGACY) == 1   # the whole folder in one request
-    assert {t.username for t in fake.transfers.values()} == {"flac_slow"}
+    album = await album_detail(api, queued["id"])
+    assert album["status"] == "completed" and album["username"] == "flac_slow"
+    assert {t["download"]["username"] for t in album["tracks"]} == {"flac_slow"}
 
 
 @pytest.mark.parametrize("catalogue", [[

@@ -330,7 +330,8 @@ class AlbumService:
             break
         reason = self._reason(row.folders, chosen, fallback) if chosen is not None else None
         await self.store.update(row, chosen=chosen, chosen_reason=reason, tried_folders=tried)
-        await self._add_tracks(row, files, transfers, chosen)
+        given_up = {(t.username, t.folder) for t in tried}
+        await self._add_tracks(row, files, transfers, chosen, given_up)
         await self.store.update(row, status="downloading",
                                 note="; ".join(problems) if problems else None)
         await self._refresh(row)
@@ -351,10 +352,16 @@ class AlbumService:
         return f"{head}: " + ", ".join(parts)
 
     async def _add_tracks(self, row: AlbumDownload, files: dict[tuple[str, str], Candidate],
-                          transfers: dict[str, Transfer], chosen: int | None) -> None:
+                          transfers: dict[str, Transfer], chosen: int | None,
+                          given_up: set[tuple[str, str]]) -> None:
+        """Add a download per tracklist entry: its file in the chosen folder (enqueued), then
+        in the other accepted folders, then in the folders refused only for their coverage;
+        folders whose peer refused the enqueue are left out."""
         profile = self._profile()
         order = [chosen] if chosen is not None else []
         order += [i for i, f in enumerate(row.folders) if f.accepted and i != chosen]
+        order += [i for i in _partial_folders(row.folders) if i not in order]
+        order = [i for i in order if (row.folders[i].username, row.folders[i].folder) not in given_up]
         ids: list[int | None] = []
         for index, wanted in enumerate(row.album.tracks):
             pairs: list[tuple[int, CandidateInfo]] = []
