@@ -360,3 +360,26 @@ async def test_without_a_folder_cover_the_source_image_is_fetched_once_and_embed
     for path in files:
         pictures = ID3(path).getall("APIC")
         assert [(p.type, p.mime, p.data) for p in pictures] == [(3, "image/jpeg", TINY_JPEG)]
+
+
+def two_disc_peer() -> list:
+    """A deluxe folder: the album on CD1, two bonus tracks on CD2 the tracklist lacks."""
+    disc1 = album_peer("deluxe", f"{ARTIST}\\{ALBUM}", TITLES, disc="CD1")
+    disc2 = album_peer("deluxe", f"{ARTIST}\\{ALBUM}", ["Bonus One", "Bonus Two"], disc="CD2",
+                       cover=False)
+    disc1.files += disc2.files
+    return [disc1]
+
+
+@pytest.mark.parametrize("catalogue", [two_disc_peer()])
+async def test_an_extra_disc_is_allowed_and_not_downloaded(api, fake, music):
+    queued = await request_album(api, {"album": ALBUM_OBJECT, "source": "itunes"})
+    await run_to_end(api, fake)
+    album = await album_detail(api, queued["id"])
+    assert album["status"] == "completed" and album["username"] == "deluxe"
+    (folder,) = album["folders"]
+    assert folder["accepted"] and folder["coverage"] == 1.0
+    assert [name.rsplit("\\", 2)[-2:] for name in folder["extra"]] == [
+        ["CD2", "01 - Bonus One.flac"], ["CD2", "02 - Bonus Two.flac"]]
+    assert len(list((music / ARTIST / ALBUM).glob("*.flac"))) == 4
+    assert not any("Bonus" in (t["download"]["filename"] or "") for t in album["tracks"])
