@@ -136,6 +136,18 @@ def test_mixed_bitrates_and_editions_are_refused():
     assert "remaster" in verdicts["remaster"].reasons[0]
 
 
+def test_a_vbr_folder_is_one_bitrate_tier():
+    names = ["01 - One More Time", "02 - Aerodynamic", "03 - Digital Love",
+             "04 - Harder Better Faster Stronger"]
+    found = [c for i, rate in enumerate([245, 251, 238, 262])
+             for c in files([names[i]], [LENGTHS[i]], ext="mp3", bitrate=rate)]
+    profile = parse_quality_profile(["flac", "mp3>=220"], fallback=False)
+    (folder,) = score_folders(found, tracklist(), "Discovery", profile, min_coverage=1.0,
+                              tolerance_s=5)
+    assert folder.accepted, folder.reasons
+    assert folder.quality == "mp3 V0/256 kbps"
+
+
 def test_wrong_titles_are_not_assigned_on_number_alone():
     names = ["01 - Something Else", "02 - Not This", "03 - Nor This", "04 - Other"]
     folder = best(files(names, LENGTHS), tracklist())

@@ -31,6 +31,7 @@ from soulsync_core.matching import (
     quality_label,
 )
 from soulsync_core.matching.assignment import assign
+from soulsync_core.matching.quality import LOSSLESS, bitrate_kbps
 from soulsync_core.matching.similarity import album_similarity, is_generic_title, title_similarity
 from soulsync_core.matching.text import album_versions, fold
 from soulsync_core.models import Candidate
@@ -113,9 +114,19 @@ def group_folders(found: Iterable[Candidate]) -> dict[tuple[str, str], list[Cand
     return {key: list(files.values()) for key, files in groups.items()}
 
 
+# Lossy bitrate tiers a folder must not mix: a VBR rip's files each have their own average
+# (V0: 220 to 280 kbps), so exact bitrates would refuse every VBR folder.
+_LOSSY_TIERS = ((300, "320 kbps"), (220, "V0/256 kbps"), (170, "192 kbps"), (0, "below 170 kbps"))
+
+
 def _quality_key(candidate: Candidate) -> str:
-    """What must be the same across a folder: the format and its bitrate or resolution."""
-    return quality_label(candidate)
+    """What must be the same across a folder: the format and its resolution (lossless) or
+    bitrate tier (lossy)."""
+    fmt = audio_format(candidate)
+    kbps = bitrate_kbps(candidate)
+    if fmt in LOSSLESS or fmt is None or kbps is None:
+        return quality_label(candidate)
+    return f"{fmt} {next(label for floor, label in _LOSSY_TIERS if kbps >= floor)}"
 
 
 @lru_cache(maxsize=65536)
