@@ -443,6 +443,12 @@ CORE_SECTIONS: tuple[Section, ...] = (
         Setting("downloads.trash_days", int, 30,
                 "Days a file replaced by an upgrade stays in the trash folder of the data "
                 "directory before it is deleted.", minimum=1, maximum=3650),
+        Setting("downloads.album_min_coverage", float, 1.0,
+                "Share of an album's tracklist (0 to 1) a peer's folder must hold to be taken "
+                "for an album request; less for large compilations.", minimum=0.01, maximum=1),
+        Setting("downloads.album_threshold", int, 3,
+                "A wishlist run requests the whole album when this many wanted tracks share "
+                "it; 0 never does.", minimum=0, maximum=1000),
     ), "Downloads: choosing files, following transfers, importing into the library."),
     Section("wishlist", (
         Setting("wishlist.interval_minutes", int, 30,

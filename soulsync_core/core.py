@@ -24,6 +24,7 @@ from soulsync_core.apikeys import ApiKeys
 from soulsync_core.backup import BackupService
 from soulsync_core.config import Section, core_schema
 from soulsync_core.db import Database
+from soulsync_core.downloads.albums import AlbumService
 from soulsync_core.downloads.service import DownloadService
 from soulsync_core.downloads.upgrades import UpgradeService
 from soulsync_core.events import EventBus, feed
@@ -84,6 +85,7 @@ class Core:
     metrics: Metrics = field(default_factory=Metrics)
     library: LibraryService = field(init=False)
     downloads: DownloadService = field(init=False)
+    albums: AlbumService = field(init=False)
     wishlist: WishlistService = field(init=False)
     watchlist: WatchlistService = field(init=False)
     playlists: PlaylistService = field(init=False)
@@ -156,10 +158,13 @@ class Core:
                                          matcher=matcher, health=health, events=events,
                                          metrics=metrics)
         core.stats_contributors.append(core.downloads.contribute_stats)
+        core.albums = AlbumService(db, settings, activity, core.downloads, core.search)
         core.wishlist = WishlistService(db, settings, core.jobs, activity, matcher,
                                         core.downloads, core.library.music_dir, events=events)
+        core.wishlist.albums = core.albums
         core.watchlist = WatchlistService(db, settings, core.jobs, activity, core.search,
                                           core.wishlist, events=events)
+        core.watchlist.albums = core.albums
         core.stats_contributors.append(core._contribute_watch_stats)
         core.playlists = PlaylistService(
             PlaylistStore(db), settings, core.jobs, activity,
@@ -312,6 +317,7 @@ class Core:
         self._spawn(self.library.run_scheduler(), "library scan schedule")
         # After the providers started: resumed downloads talk to their client at once.
         self._spawn(self.downloads.run(), "download monitor")
+        self._spawn(self.albums.recover(), "album downloads")
         self._spawn(self.wishlist.run_scheduler(), "wishlist schedule")
         self._spawn(self.watchlist.run_scheduler(), "watchlist scan schedule")
         self._spawn(self.track_requests.run(), "track requests")
@@ -357,6 +363,7 @@ class Core:
         self._tasks.clear()
         await self.track_requests.stop()
         await self.health.close()
+        await self.albums.stop()
         await self.downloads.stop()  # before the clients it uses close
         await self.jobs.shutdown()
         await self.notifier.stop()

@@ -42,7 +42,7 @@ from soulsync_core.profiles import DEFAULT_PROFILE, join, leave, visible_to
 from soulsync_core.schedule import Clock, Schedule, iso, parse_iso, utc_now
 from soulsync_core.search import MetadataSearch, SourceUnavailable, UnknownSource
 from soulsync_core.settings import Settings
-from soulsync_core.wishlist import WishlistService, match_key
+from soulsync_core.wishlist import AlbumRequests, WishlistService, match_key
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +195,9 @@ def release_type(album: Album, track_count: int) -> str:
     return "ep" if track_count <= 6 else "album"
 
 
+# New releases of these kinds are requested as albums (from one peer's folder); singles and
+# compilations stay tracks on the wishlist.
+ALBUM_KINDS = ("album", "ep")
 _TYPE_FLAG = {"compilation": "include_compilations", "single": "include_singles",
               "ep": "include_eps", "album": "include_albums"}
 
@@ -243,6 +246,8 @@ class WatchlistService:
         self._activity = activity
         self._search = search
         self._wishlist = wishlist
+        # Set by the core: new albums and EPs are requested whole (None: as wishlist tracks).
+        self.albums: AlbumRequests | None = None
         self.clock = clock
         self.schedule = Schedule(db, JOB_KIND,
                                  lambda: settings.get("watchlist.interval_hours") * 3600.0,
@@ -548,7 +553,20 @@ class _Scan:
             outcome.tracks_added += 1
             self.status.tracks_added += 1
         self._found(release)
+        if release.added and kind in ALBUM_KINDS and self._service.albums is not None:
+            await self._request_album(row["source"], album)
         return True
+
+    async def _request_album(self, source: str, album: Album) -> None:
+        """Request a new album or EP whole (its tracks, also on the wishlist, leave the list as
+        they complete); a failure leaves the tracks to the wishlist runs."""
+        albums = self._service.albums
+        assert albums is not None  # checked by the caller
+        try:
+            await albums.request_from_source(source, album)
+        except Exception as exc:
+            log.warning("watchlist: the new release %s (%s) could not be requested as an album: "
+                        "%s; its tracks stay on the wishlist", album.name, album.id, exc)
 
     def _found(self, release: ReleaseOutcome) -> None:
         if release.added:

@@ -46,6 +46,7 @@ from soulsync_core.events import EventBus
 from soulsync_core.jobs import JobConflict, JobContext, JobFailed, JobInfo, JobRunner
 from soulsync_core.library.matcher import LibraryMatcher
 from soulsync_core.matching import fold
+from soulsync_core.models import Album
 from soulsync_core.music_folder import MusicFolderMissing, require_music_folder
 from soulsync_core.profiles import DEFAULT_PROFILE, join, leave, visible_to
 from soulsync_core.schedule import Clock, Schedule, iso, parse_iso, utc_now
@@ -84,6 +85,13 @@ class Downloads(Protocol):
         """Call ``listener`` after each download that completes."""
 
 
+class AlbumRequests(Protocol):
+    """The part of the album downloads the wishlist and the watchlist use."""
+
+    async def request_from_source(self, source: str, album: Album) -> tuple[Any, bool]:
+        """Request a whole album of a metadata source; return ``(album download, created)``."""
+
+
 class WishlistTrack(msgspec.Struct):
     """A wishlist track as the API returns it.
 
@@ -118,7 +126,9 @@ class RunStatus(msgspec.Struct):
 
     Counters: ``total`` tracks on the list at the start, ``due`` of them tried this run,
     ``waiting`` skipped for their back-off or because their download is still running,
-    ``in_library`` removed because the library has them, ``downloaded``, ``failed``.
+    ``in_library`` removed because the library has them, ``downloaded``, ``failed``;
+    ``albums_requested`` albums requested whole because ``downloads.album_threshold`` or more
+    due tracks shared one (those tracks leave the list as their album's tracks complete).
     """
 
     state: str
@@ -130,6 +140,7 @@ class RunStatus(msgspec.Struct):
     in_library: int = 0
     downloaded: int = 0
     failed: int = 0
+    albums_requested: int = 0
     started_at: str | None = None
     finished_at: str | None = None
     error: str | None = None
@@ -267,6 +278,8 @@ class WishlistService:
         self._matcher = matcher
         self.downloads = downloads
         self._music_dir = music_dir
+        # Set by the core: whole albums for tracks that share one (None: tracks only).
+        self.albums: AlbumRequests | None = None
         self.clock = clock
         self.poll_seconds = DOWNLOAD_POLL_SECONDS
         self._waiters: dict[int, asyncio.Event] = {}
@@ -445,7 +458,7 @@ class WishlistService:
     async def _run(self, ctx: JobContext) -> dict[str, Any]:
         manual = bool(ctx.params.get("manual"))
         counts = {"total": 0, "due": 0, "waiting": 0, "in_library": 0, "downloaded": 0,
-                  "failed": 0}
+                  "failed": 0, "albums_requested": 0}
         try:
             # Downloads are filed into it: without it every one would fail at the end.
             await require_music_folder(self._music_dir())
@@ -518,7 +531,45 @@ class WishlistService:
                 f"Removed {len(owned)} from the wishlist: {_names_note(owned)}")
         return due
 
+    async def _request_albums(self, rows: list[Row], counts: dict[str, int]) -> list[Row]:
+        """Request whole albums for groups of ``downloads.album_threshold`` or more due tracks of
+        one album (the source's album id); return the rows left to fetch one by one.
+
+        A group whose album cannot be requested (its source is down, say) is fetched as tracks.
+        """
+        threshold = self._settings.get("downloads.album_threshold")
+        if not threshold or self.albums is None:
+            return rows
+        groups: dict[tuple[str, str], list[tuple[Row, Wanted]]] = {}
+        for row in rows:
+            wanted = wanted_of(msgspec.json.decode(row["track_data"]))
+            if wanted.album_id and wanted.source:
+                groups.setdefault((wanted.source, wanted.album_id), []).append((row, wanted))
+        taken: set[int] = set()
+        for (source, album_id), group in groups.items():
+            if len(group) < threshold:
+                continue
+            first = group[0][1]
+            album = Album(album_id, first.album, [first.album_artist or first.artists[0]],
+                          first.release_date)
+            try:
+                await self.albums.request_from_source(source, album)
+            except NoDownloadClient as exc:
+                raise NoDownloadPath(f"No track could be downloaded: {exc}") from None
+            except Exception as exc:
+                log.warning("wishlist: the album %s of %s could not be requested whole (%s); its "
+                            "tracks are fetched one by one", album_id, source, exc)
+                continue
+            now = iso(self.clock())
+            for row, _wanted in group:
+                await self._db.execute("UPDATE wishlist_tracks SET last_attempted = ? WHERE id = ?",
+                                       (now, row["id"]))
+                taken.add(row["id"])
+            counts["albums_requested"] += 1
+        return [row for row in rows if row["id"] not in taken]
+
     async def _fetch(self, rows: list[Row], counts: dict[str, int], ctx: JobContext) -> None:
+        rows = await self._request_albums(rows, counts)
         if not rows:
             return
         gate = asyncio.Semaphore(self._settings.get("wishlist.concurrency"))

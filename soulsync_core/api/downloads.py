@@ -8,10 +8,12 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET, UnsetType
 
+from soulsync_core.api.album_requests import album_from_body, is_album_request
 from soulsync_core.api.body_rules import NON_BLANK, rules
 from soulsync_core.api.endpoints import Routes, comma_list_of, core_of, path_id
 from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
 from soulsync_core.api.paging import clamp_page
+from soulsync_core.downloads.album_store import AlbumDownloadDetail, AlbumDownloadObject
 from soulsync_core.downloads.models import (
     STATUSES,
     DownloadDetail,
@@ -51,6 +53,7 @@ class AlbumRef(msgspec.Struct):
     total_tracks: int | None = None
     album_type: str | None = None
     artists: list[str | ArtistRef] = msgspec.field(default_factory=list)
+    image_url: str | None = None
 
 
 class DownloadBody(msgspec.Struct):
@@ -78,10 +81,12 @@ class DownloadBody(msgspec.Struct):
     isrc: str | None = None
     source: str | None = None
     force: bool = False
+    type: Literal["track", "album"] = "track"
 
 
 class DownloadsQuery(msgspec.Struct):
     status: comma_list_of(*STATUSES) = ""  # type: ignore[valid-type]
+    kind: Literal["track", "album"] = "track"
     page: int = 1
     limit: int = 50
 
@@ -94,21 +99,28 @@ class CancelBody(msgspec.Struct):
 
 
 class DownloadList(msgspec.Struct):
-    downloads: list[DownloadObject]
+    """``downloads``: track downloads, or album downloads with ``kind=album``."""
+
+    downloads: list[DownloadObject | AlbumDownloadObject]
 
 
 class DownloadReply(msgspec.Struct):
-    download: DownloadDetail
+    download: DownloadDetail | AlbumDownloadDetail
+
+
+class DownloadKindQuery(msgspec.Struct):
+    kind: Literal["track", "album"] = "track"
 
 
 class DownloadQueued(msgspec.Struct):
     """``status``: ``queued`` (a new download, ``created`` true), ``already_downloading`` (an
     unfinished download of the same track is returned) or ``already_in_library`` (200: nothing
-    is downloaded, ``download`` is null and ``track`` is the library's track)."""
+    is downloaded, ``download`` is null and ``track`` is the library's track). For an album
+    request ``download`` is the album download (``kind`` ``album``) with its tracks."""
 
     message: str
     created: bool
-    download: DownloadObject | None
+    download: DownloadObject | AlbumDownloadDetail | None
     status: Literal["queued", "already_downloading", "already_in_library"] = "queued"
     track: LibraryTrack | None = None
 
@@ -183,27 +195,43 @@ def _unavailable(exc: Exception) -> ApiError:
 # -------------------------------------------------------------------------- endpoints
 
 
-@routes.get("/downloads", "Downloads, newest first: filter by status (comma list), paging.",
+@routes.get("/downloads", "Downloads, newest first: filter by status (comma list), paging; "
+            "kind=album lists album downloads.",
             query=DownloadsQuery, response=DownloadList, paginated=True)
 async def list_downloads(request: web.Request, query: DownloadsQuery) -> web.Response:
     page = clamp_page(query.page, query.limit)
-    downloads, total = await core_of(request).downloads.page(_statuses(query.status), page.offset,
-                                                              page.limit)
+    core = core_of(request)
+    if query.kind == "album":
+        if query.status:
+            raise bad_request("status filters track downloads; leave it out with kind=album.")
+        albums, total = await core.albums.page(page.offset, page.limit)
+        return ok(DownloadList([await core.albums.summary(a) for a in albums]),
+                  pagination=page.pagination(total))
+    downloads, total = await core.downloads.page(_statuses(query.status), page.offset, page.limit)
     return ok(DownloadList([download_object(d) for d in downloads]),
               pagination=page.pagination(total))
 
 
-@routes.get("/downloads/{download_id}", "One download, with every search result's verdict.",
-            response=DownloadReply, errors=(404,), path_types={"download_id": int})
-async def get_download(request: web.Request) -> web.Response:
+@routes.get("/downloads/{download_id}", "One download, with every search result's verdict; "
+            "kind=album: an album download with its tracks and scored folders.",
+            query=DownloadKindQuery, response=DownloadReply, errors=(404,),
+            path_types={"download_id": int})
+async def get_download(request: web.Request, query: DownloadKindQuery) -> web.Response:
     download_id = path_id(request, "download_id", "Download")
-    download = await core_of(request).downloads.get(download_id)
+    core = core_of(request)
+    if query.kind == "album":
+        album = await core.albums.get(download_id)
+        if album is None:
+            raise not_found(f"Album download {download_id} not found.")
+        return ok(DownloadReply(await core.albums.detail(album)))
+    download = await core.downloads.get(download_id)
     if download is None:
         raise not_found(f"Download {download_id} not found.")
     return ok(DownloadReply(download_detail(download)))
 
 
-@routes.post("/downloads", "Download one track (a track object or a query); 202 with the download, "
+@routes.post("/downloads", "Download one track (a track object or a query) or an album (an album "
+             "object, album_id with source, or a query with type album); 202 with the download, "
              "200 with the library's track when it is there already (unless force).",
              body=rules(DownloadBody, {"anyOf": [
                  {"required": ["query"], "not": {"required": ["name"]},
@@ -213,7 +241,13 @@ async def get_download(request: web.Request) -> web.Response:
                          NON_BLANK, {"type": "object", "required": ["name"],
                                      "properties": {"name": NON_BLANK}}]}},
                      "duration_ms": {"minimum": 0}, "track_number": {"minimum": 1},
-                     "disc_number": {"minimum": 1}, "total_tracks": {"minimum": 1}}}]}),
+                     "disc_number": {"minimum": 1}, "total_tracks": {"minimum": 1}}},
+                 # An album request (see api/album_requests.py).
+                 {"required": ["album"], "not": {"required": ["query"]},
+                  "properties": {"album": {"type": "object"}}},
+                 {"required": ["album_id", "source"], "not": {"required": ["query"]},
+                  "properties": {"album_id": {"anyOf": [NON_BLANK, {"type": "integer"}]},
+                                 "source": NON_BLANK}}]}),
              response=DownloadQueued, status=202, also=(200,), errors=(404, 503))
 async def start_download(request: web.Request, body: DownloadBody) -> web.Response:
     core = core_of(request)
@@ -221,6 +255,17 @@ async def start_download(request: web.Request, body: DownloadBody) -> web.Respon
         core.downloads.client()
     except NoDownloadClient as exc:
         raise _unavailable(exc) from None
+    if is_album_request(body):
+        album = await album_from_body(core.search, body)
+        try:
+            row, created = await core.albums.request(album)
+        except NoDownloadClient as exc:
+            raise _unavailable(exc) from None
+        detail = await core.albums.detail(row)
+        if created:
+            return ok(DownloadQueued("Album download queued.", True, detail), status=202)
+        return ok(DownloadQueued("This album is being downloaded already.", False, detail,
+                                 "already_downloading"), status=202)
     if body.query is not UNSET:
         if body.name is not UNSET:
             raise bad_request("Send either a track (name, artists …) or query, not both.")

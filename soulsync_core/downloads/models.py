@@ -171,7 +171,7 @@ class Download(msgspec.Struct):
         return keys
 
 
-class DownloadObject(msgspec.Struct):
+class DownloadObject(msgspec.Struct, tag_field="kind", tag="track"):
     """A download as the API shows it (the public server's fields, filled properly, and more).
 
     ``id`` is SoulSync's download id (what ``/downloads/{id}/cancel`` takes). ``username``,
@@ -180,6 +180,7 @@ class DownloadObject(msgspec.Struct):
     client's view of the current transfer (``queued``, ``downloading``, ``completed``,
     ``failed``, ``cancelled``). ``batch_id`` and ``track_index`` are always null (downloads are
     not batched). ``status_change_time`` is epoch seconds; the ``*_at`` fields ISO-8601 UTC.
+    ``kind`` is ``track`` (album downloads are ``album``, see ``album_store``).
     """
 
     id: int

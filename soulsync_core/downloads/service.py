@@ -197,6 +197,40 @@ class DownloadService:
         self._wake.set()
         return download, True
 
+    async def add_planned(self, wanted: Wanted, candidates: list[CandidateInfo],
+                          transfer: Transfer | None) -> Download:
+        """Add a download whose files someone else chose (an album download's folders).
+
+        With ``transfer`` (of ``candidates[0]``, enqueued already, e.g. in a batch) it starts
+        ``downloading`` and the monitor follows it; without, it is ``queued``. Either way it
+        tries ``candidates`` in order before searching on its own, as any download does. An
+        unfinished download of the same track is returned instead (and nothing is added).
+        """
+        client = self.client()
+        key = track_key(wanted)
+        # The dispatch lock too: the row is "queued" until its candidates and transfer are
+        # saved, and a dispatch in between would start a search of its own.
+        async with self._request_lock, self._dispatch_lock:
+            existing = await self.store.unfinished_with_key(key)
+            if existing is not None:
+                return existing
+            download = await self.store.create(wanted, key, client.name)
+            await self.store.update(download, candidates=candidates)
+            if transfer is not None:
+                first = candidates[0]
+                await self.store.update(
+                    download, status="downloading", attempts=1, username=first.username,
+                    filename=first.filename, size=first.size, quality=first.quality,
+                    transfer_id=transfer.id, transfer_state=transfer.state)
+                self._active[download.id] = download
+                self._watches[download.id] = Watch(enqueued_at=self.clock())
+        self._wake.set()
+        return download
+
+    async def search(self, query: str) -> list[Candidate]:
+        """Run one search on the download client (see :meth:`_search` for the bounds)."""
+        return await self._search(self.client(), query)
+
     async def in_library(self, wanted: Wanted) -> LibraryMatch | None:
         """Return the library's track for ``wanted`` (the one library matcher), or None.
 

@@ -83,3 +83,21 @@ def search_queries(title: str, artists: Sequence[str] | str, album: str | None =
             seen.add(query.casefold())
             queries.append(query)
     return queries
+
+
+def album_search_queries(album: str, artists: Sequence[str] | str) -> list[str]:
+    """Return Soulseek queries for a whole album, best first: distinct, non-empty.
+
+    1. primary artist + album without edition and year wording (folders are named
+       "2001 - Discovery [FLAC]", so the year and format words are left to the path);
+    2. its ASCII spelling when it differs;
+    3. the album alone when it is at least two words and not a generic name ("Greatest Hits").
+    """
+    names = [artists] if isinstance(artists, str) else list(artists)
+    artist = _primary_artist(names)
+    name = clean_album(album) or album
+    candidates = [_query(artist, name)]
+    candidates.append(unidecode(candidates[0]))
+    if len(_words(name)) >= 2 and fold(name) not in _SKIP_ALBUMS:
+        candidates.append(_query(name))
+    return [q for q in dict.fromkeys(c.strip() for c in candidates) if q]

@@ -39,6 +39,14 @@ Tests drive it through ``app[SLSKD]`` (a :class:`SlskdFake`: ``await fake.tick()
 runs ``python -m tests.fakes.slskd --port 5030 --downloads /tmp/slskd`` (ticks every 0.5 s) and
 flips switches with ``POST /_fake/slskd`` (JSON) or steps with ``POST /_fake/slskd/tick`` (one
 step) and ``POST /_fake/slskd/settle`` (until nothing moves), as a test's subprocess does too.
+Albums: :func:`album_peer` builds a peer sharing one album folder (complete or not, one
+bitrate or mixed, extra discs, any edition name, a ``cover.jpg`` the fake writes as a real
+JPEG). ``version`` is what ``GET /application`` reports (default the wire sample's 0.24.5);
+from 0.26 on ``POST /transfers/downloads/batches`` enqueues one peer's files in one request as
+slskd 0.26 answers it: 201 all enqueued, 207 some failed, 200 all failed (``failures`` name
+the files), 400 for duplicate files or a bad GUID, 404 for an offline peer, 409 for a batch id
+it has, 429 (``busy_enqueues``) while another enqueue runs. Before 0.26 that route is 404 and
+the legacy per-user enqueue is the only one.
 ``file_mode`` gives saved files that mode, as slskd's own umask does (0o600: only slskd's user
 may read them); ``busy_enqueues`` answers enqueues 429 as an overlapping one is answered, with
 ``busy_retry_after`` as the Retry-After a proxy in front of slskd might add.
@@ -78,7 +86,7 @@ REASONS = {"Errored": "Remote connection closed", "Rejected": "File not shared."
            "TimedOut": "Inactivity timeout of 15000 milliseconds was exceeded"}
 # .NET DateTime.Ticks (100 ns since 0001-01-01) at the Unix epoch: slskd's clash suffix.
 TICKS_AT_UNIX_EPOCH = 621_355_968_000_000_000
-SWITCHES = ("connected", "api_key", "search_seconds", "reject_concurrent_searches", "steps",
+SWITCHES = ("version", "connected", "api_key", "search_seconds", "reject_concurrent_searches", "steps",
             "start_delay", "file_mode", "busy_enqueues", "busy_retry_after")
 
 Json = dict[str, Any]
@@ -161,7 +169,43 @@ def sample_catalogue() -> list[Peer]:
     return catalogue_from_json(load_wire(SERVICE, "search_responses.GET_api_v0_searches_id_responses.json"))
 
 
+def album_peer(username: str, folder: str, titles: list[str], *, lengths: list[int] | None = None,
+               extension: str = "flac", bit_rates: list[int | None] | None = None,
+               numbers: list[int] | None = None, cover: bool = True, disc: str = "",
+               upload_speed: int = 1_048_576, has_free_upload_slot: bool = True,
+               queue_length: int = 0, fault: str | None = None) -> Peer:
+    """Return a peer sharing one album folder: ``"NN - Title.ext"`` per title (``numbers``
+    default 1, 2 …), under ``folder`` (``disc`` adds a sub-folder such as ``"CD1"``), with
+    per-file ``bit_rates`` (None: unstated; a mixed-bitrate folder gives several), and a
+    ``cover.jpg`` when ``cover``."""
+    base = f"@@{username}\\Music\\{folder}" + (f"\\{disc}" if disc else "")
+    lengths = lengths or [3] * len(titles)
+    bit_rates = bit_rates or [None] * len(titles)
+    numbers = numbers or list(range(1, len(titles) + 1))
+    # Believable sizes (~1070 kbps FLAC, MP3 at its bitrate): a ranker refuses tiny "FLAC"s.
+    files = [SharedFile(f"{base}\\{n:02d} - {t}.{extension}", length,
+                        size=(rate or 320) * 125 * length if extension == "mp3" else 133_000 * length,
+                        bit_rate=rate,
+                        bit_depth=16 if extension == "flac" else None,
+                        sample_rate=44100 if extension == "flac" else None)
+             for t, length, rate, n in zip(titles, lengths, bit_rates, numbers, strict=True)]
+    if cover:
+        files.append(SharedFile(f"{base}\\cover.jpg", 0, size=len(TINY_JPEG)))
+    return Peer(username, files, has_free_upload_slot, queue_length, upload_speed, fault)
+
+
 # ------------------------------------------------------------------------------- audio files
+
+# A real 1x1 baseline JPEG: what a peer's cover.jpg holds, small enough to embed anywhere.
+TINY_JPEG = bytes.fromhex(
+    "ffd8ffe000104a46494600010100000100010000ffdb004300080606070605080707070909080a0c140d0c0b0b0c"
+    "1912130f141d1a1f1e1d1a1c1c20242e2720222c231c1c2837292c30313434341f27393d38323c2e333432ffc0000b"
+    "080001000101011100ffc4001f0000010501010101010100000000000000000102030405060708090a0bffc400b510"
+    "0002010303020403050504040000017d01020300041105122131410613516107227114328191a1082342b1c11552"
+    "d1f02433627282090a161718191a25262728292a3435363738393a434445464748494a535455565758595a636465"
+    "666768696a737475767778797a838485868788898a92939495969798999aa2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8"
+    "b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae1e2e3e4e5e6e7e8e9eaf1f2f3f4f5f6f7f8f9faffda0008010100"
+    "003f00fbd3ffd9")
 
 
 def _split_remote(filename: str) -> list[str]:
@@ -178,6 +222,8 @@ def _make_audio(file: SharedFile, path: Path) -> None:
         audio.write_flac(path, seconds=file.length, rate=rate, bits=bits)
     elif kind is not None:
         audio.WRITERS[kind](path, seconds=file.length)
+    elif file.extension in ("jpg", "jpeg"):
+        path.write_bytes(TINY_JPEG)
     else:
         path.write_bytes(b"\x00" * (file.size or 1024))
 
@@ -348,6 +394,7 @@ class FakeTransfer:
     place_in_queue: int | None = None
     exception: str | None = None
     local_path: Path | None = None  # where the completed file was written
+    batch_id: str | None = None     # the batch it was enqueued in (slskd 0.26)
 
     @property
     def shared(self) -> SharedFile | None:
@@ -389,7 +436,7 @@ class FakeTransfer:
             "placeInQueue": self.place_in_queue, "exception": self.exception,
             "bytesRemaining": self.size - self.bytes_transferred,
             "elapsedTime": _timespan(elapsed) if elapsed is not None else None,
-            "percentComplete": percent,
+            "percentComplete": percent, "batchId": self.batch_id,
             "remainingTime": _timespan((self.size - self.bytes_transferred) / speed)
             if running and speed else None,
         }
@@ -427,6 +474,8 @@ class SlskdFake:
     file_mode: int | None = None          # mode of saved files (slskd's umask); None: the default
     busy_enqueues: int = 0                # answer this many enqueues 429 BUSY (-1: all) …
     busy_retry_after: int | None = None   # … with this Retry-After (a proxy's; slskd sends none)
+    version: str = "0.24.5"               # GET /application's version.current; 0.26+: batches
+    batches: dict[str, Json] = field(default_factory=dict)     # batch id -> the batch enqueued
     searches: dict[str, FakeSearch] = field(default_factory=dict)
     transfers: dict[str, FakeTransfer] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)   # (method, route), in order
@@ -530,7 +579,8 @@ class SlskdFake:
         os.replace(partial, target)
         return target
 
-    def enqueue(self, username: str, files: list[Json]) -> tuple[list[Json], list[str]]:
+    def enqueue(self, username: str, files: list[Json],
+                batch_id: str | None = None) -> tuple[list[Json], list[str]]:
         peer = self.peer(username)
         enqueued, failed = [], []
         for item in files:
@@ -541,7 +591,8 @@ class SlskdFake:
                 continue
             shared = peer.file(filename) if peer else None
             size = item.get("size") or (shared.stated_size() if shared else 0)
-            transfer = FakeTransfer(str(uuid.uuid4()), peer, username, filename, int(size))
+            transfer = FakeTransfer(str(uuid.uuid4()), peer, username, filename, int(size),
+                                    batch_id=batch_id)
             self.transfers[transfer.id] = transfer
             enqueued.append(transfer.to_json())
         return enqueued, failed
@@ -599,14 +650,20 @@ async def _disconnect(request: web.Request) -> web.Response:
 
 
 async def _application(request: web.Request) -> web.Response:
+    fake = request.app[SLSKD]
     state = load_wire(SERVICE, "application.GET_api_v0_application.json")
-    state["server"] = _server(request.app[SLSKD])
+    state["server"] = _server(fake)
+    state["version"].update(current=fake.version, latest=fake.version,
+                            full=f"{fake.version}.0-{state['version']['full'].rsplit('-', 1)[-1]}")
     return web.json_response(state)
 
 
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", text)[:3])
+
+
 async def _version(request: web.Request) -> web.Response:
-    state = load_wire(SERVICE, "application.GET_api_v0_application.json")
-    return web.json_response(state["version"]["current"])
+    return web.json_response(request.app[SLSKD].version)
 
 
 async def _session_enabled(request: web.Request) -> web.Response:
@@ -708,6 +765,50 @@ async def _enqueue(request: web.Request) -> web.Response:
         return _message(f"User {username} appears to be offline", 500)
     enqueued, failed = fake.enqueue(username, files)
     return web.json_response({"enqueued": enqueued, "failed": failed}, status=201)
+
+
+async def _enqueue_batch(request: web.Request) -> web.Response:
+    fake = request.app[SLSKD]
+    if _version_tuple(fake.version) < (0, 26):
+        return web.Response(status=404)  # the route does not exist before 0.26
+    body = await request.json()
+    files = body.get("files") if isinstance(body, dict) else None
+    username = body.get("username") if isinstance(body, dict) else None
+    if not username or not isinstance(files, list) or not files:
+        return _message("A username and at least one file are required", 400)
+    if any(not isinstance(f, dict) or not f.get("filename") for f in files):
+        return _message("One or more files in the request are null", 400)
+    names = [f["filename"] for f in files]
+    if len(set(names)) != len(names):
+        return _message("The batch contains duplicate filenames", 400)
+    batch_id = body.get("id") or str(uuid.uuid4())
+    if not _is_guid(batch_id):
+        return _message(f"{batch_id} is not a valid GUID", 400)
+    if batch_id in fake.batches:
+        return _message(f"A batch with id {batch_id} already exists", 409)
+    if fake.busy_enqueues:
+        fake.busy_enqueues -= fake.busy_enqueues > 0
+        return web.json_response(BUSY, status=429)
+    peer = fake.peer(username)
+    if peer is None or peer.fault == "offline":
+        return _message(f"User {username} appears to be offline", 404)
+    enqueued, failed = fake.enqueue(username, files, batch_id)
+    batch = {"searchId": body.get("searchId"), "id": batch_id, "username": username,
+             "direction": "Download", "createdAt": _timestamp(_now(), zulu=True),
+             "transfers": [_as_026(row, batch_id) for row in enqueued],
+             "options": body.get("options") or {}}
+    fake.batches[batch_id] = batch
+    failures = [{"filename": name, "message": "An active or queued download of this file exists"}
+                for name in failed]
+    status = 201 if not failures else 207 if enqueued else 200
+    return web.json_response({"batch": batch, "failures": failures}, status=status)
+
+
+def _as_026(row: Json, batch_id: str) -> Json:
+    """A transfer as 0.26 shows it: ``batchId``, ``attempts``, ``removed``; no ``startOffset``
+    or ``stateDescription``."""
+    shown = {k: v for k, v in row.items() if k not in ("startOffset", "stateDescription")}
+    return {**shown, "batchId": batch_id, "attempts": 0, "removed": False}
 
 
 async def _all_downloads(request: web.Request) -> web.Response:
@@ -822,6 +923,7 @@ def make_app(download_dir: Path, api_key: str = DEFAULT_API_KEY, *, peers: list[
     add.add_delete(f"{api}/searches/{{id}}", _delete_search)
     add.add_get(f"{api}/transfers/downloads", _all_downloads)
     add.add_delete(f"{api}/transfers/downloads/all/completed", _clear_completed)
+    add.add_post(f"{api}/transfers/downloads/batches", _enqueue_batch)
     add.add_post(f"{api}/transfers/downloads/{{username}}", _enqueue)
     add.add_get(f"{api}/transfers/downloads/{{username}}", _user_downloads)
     add.add_get(f"{api}/transfers/downloads/{{username}}/{{id}}", _one_download)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from soulsync_core.hooks import NotConfigured, ProviderError, SettingsReader
@@ -16,6 +19,9 @@ from soulsync_slskd.transport import SlskdTransport
 log = logging.getLogger(__name__)
 
 DOWNLOADS = "/transfers/downloads"
+BATCHES = "/transfers/downloads/batches"
+# The first slskd version with the batch enqueue endpoint.
+BATCH_VERSION = (0, 26)
 
 
 def _user_path(username: str) -> str:
@@ -38,6 +44,8 @@ class SlskdClient:
         self.searches = SearchRunner(self._transport, settings)
         # slskd answers 429 to overlapping enqueue requests, so this client sends one at a time.
         self._enqueue_lock = asyncio.Lock()
+        # Whether slskd has the batch endpoint (None: not asked yet; see _batches_supported).
+        self._batches: bool | None = None
 
     @property
     def configured(self) -> bool:
@@ -94,6 +102,85 @@ class SlskdClient:
         if existing is not None:
             return existing
         raise ProviderError(f"slskd did not enqueue {what}")
+
+    async def enqueue_folder(self, username: str, files: Sequence[Candidate],
+                             batch_id: str) -> tuple[list[Transfer], list[tuple[str, str]]]:
+        """Ask slskd for ``files`` of one peer in one request; return ``(transfers, failures)``.
+
+        slskd 0.26+ (version from ``GET /application``) gets one batch
+        (``POST /transfers/downloads/batches`` with ``id`` ``batch_id``); older ones, or one
+        answering the batch route 404/405 without a reason, the legacy per-user enqueue with all
+        files. ``failures`` are ``(filename, reason)`` of files slskd refused; a file it already
+        had unfinished (or a batch id it already had, after a restart) comes back as its existing
+        transfer. Raises ProviderError when the peer is offline or slskd refuses the request,
+        RateLimited (429) while another enqueue runs.
+        """
+        body = [{"filename": c.filename, "size": c.size} for c in files]
+        async with self._enqueue_lock:
+            if await self._batches_supported():
+                answer = await self._transport.request(
+                    "POST", BATCHES, allow=(400, 404, 405, 409, 500),
+                    body={"id": batch_id, "username": username, "files": body,
+                          "options": {"externalId": f"soulsync:{batch_id}"}})
+                if answer.status in (404, 405) and not answer.detail:
+                    self._batches = False  # a proxy or build without the route
+                else:
+                    return await self._batch_answer(username, files, answer)
+            answer = await self._transport.request("POST", _user_path(username), body=body,
+                                                   allow=(400, 404, 500))
+        if answer.status >= 400:
+            raise ProviderError(f"slskd could not enqueue {len(files)} file(s) from {username}: "
+                                f"{answer.detail or answer.status}")
+        enqueued = answer.body.get("enqueued") if isinstance(answer.body, dict) else None
+        transfers = [mapping.to_transfer({"username": username, **row})
+                     for row in (enqueued if isinstance(enqueued, list) else []) if isinstance(row, dict)]
+        return await self._complete(username, files, transfers, {})
+
+    async def _batch_answer(self, username: str, files: Sequence[Candidate],
+                            answer: Any) -> tuple[list[Transfer], list[tuple[str, str]]]:
+        if answer.status == 409:  # the batch exists: asked again after a restart
+            return await self._complete(username, files, [], {})
+        if answer.status >= 400:
+            raise ProviderError(f"slskd could not enqueue {len(files)} file(s) from {username}: "
+                                f"{answer.detail or answer.status}")
+        body = answer.body if isinstance(answer.body, dict) else {}
+        batch = body.get("batch") if isinstance(body.get("batch"), dict) else {}
+        transfers = [mapping.to_transfer({"username": username, **row})
+                     for row in batch.get("transfers") or [] if isinstance(row, dict)]
+        failures = {str(f.get("filename")): " ".join(str(f.get("message") or "refused").split())
+                    for f in body.get("failures") or [] if isinstance(f, dict)}
+        return await self._complete(username, files, transfers, failures)
+
+    async def _complete(self, username: str, files: Sequence[Candidate], transfers: list[Transfer],
+                        failures: dict[str, str]) -> tuple[list[Transfer], list[tuple[str, str]]]:
+        """Find the files slskd did not list as enqueued among its unfinished transfers."""
+        got = {t.filename for t in transfers}
+        missing = [c for c in files if c.filename not in got]
+        if missing:
+            answer = await self._transport.request("GET", _user_path(username), allow=(404,))
+            existing = {t.filename: t for t in (mapping.transfers([answer.body])
+                                                if answer.status != 404 else [])
+                        if t.state in ("queued", "downloading")}
+            for candidate in missing:
+                if candidate.filename in existing:
+                    transfers.append(existing[candidate.filename])
+                else:
+                    failures.setdefault(candidate.filename, "slskd did not enqueue it")
+        return transfers, [(name, reason) for name, reason in failures.items() if name not in
+                           {t.filename for t in transfers}]
+
+    async def _batches_supported(self) -> bool:
+        """True when slskd is 0.26 or newer (asked once; a failed probe means no)."""
+        if self._batches is None:
+            try:
+                answer = await self._transport.request("GET", "/application")
+                version = answer.body.get("version", {}) if isinstance(answer.body, dict) else {}
+                numbers = re.findall(r"\d+", str(version.get("current") or ""))
+                self._batches = tuple(int(n) for n in numbers[:2]) >= BATCH_VERSION
+            except ProviderError as exc:
+                log.warning("slskd version unknown (%s): enqueueing folders the legacy way", exc)
+                return False
+        return self._batches
 
     async def _unfinished(self, candidate: Candidate) -> Transfer | None:
         """Return slskd's queued or running transfer of this user's file, if it has one."""
