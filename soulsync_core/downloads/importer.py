@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from soulsync_core import faultpoints
 from soulsync_core.downloads.models import TAGGED_SOURCES, Wanted
 from soulsync_core.downloads.naming import render_path
 from soulsync_core.downloads.tagging import AudioInfo, TagSet, probe, write_tags
@@ -243,6 +244,7 @@ def _place(source: Path, root: Path, parts: list[str], temp_name: str, tags: Tag
             # The data reaches the disk before the file takes its final name, so that a power
             # cut never leaves a truncated file under a name the library trusts.
             _flush(temp)
+            faultpoints.reached("import.before_rename")
             os.replace(temp, final)
             placed = True
             with contextlib.suppress(OSError):

@@ -46,6 +46,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from soulsync_core import faultpoints
 from soulsync_core.activity import Activity
 from soulsync_core.db import Database
 from soulsync_core.downloads.importer import BadFile, Importer, ImportFailed, Placement
@@ -433,6 +434,7 @@ class DownloadService:
             query = download.queries[download.next_query]
             try:
                 found += await self._search(client, query)
+                await faultpoints.areached("download.searched")
             except TimeoutError:
                 problems.append(f"the search {query!r} took longer than "
                                 f"{self._settings.get('downloads.search_timeout_seconds'):g} s")
@@ -514,6 +516,7 @@ class DownloadService:
             except ProviderError as exc:
                 await self._record_attempt(download, str(exc))
                 return False
+        await faultpoints.areached("download.enqueued")
         await self.store.update(download, transfer_id=transfer.id, transfer_state=transfer.state)
         self._watches[download.id] = Watch(enqueued_at=self.clock())
         log.info("download %d: asked %s for %s", download.id, candidate.username, candidate.filename)
@@ -702,6 +705,7 @@ class DownloadService:
                 await self.store.update(download, final_path=str(destination))
                 placement = await importer.place(source, destination, download.id, download.wanted,
                                                  self._profile())
+                await faultpoints.areached("import.renamed")
                 if not placement.kept_existing:
                     # Saved at once: after a restart it says the rename happened, also when the
                     # client's copy (the other sign of it) could not be deleted.
