@@ -75,7 +75,7 @@ async def test_a_full_music_folder_fails_the_download_and_leaves_nothing_behind(
         "folders made for the import were left behind"
     # The daemon keeps serving, and says why on the download.
     status, body = await site.call(daemon, "GET", f"/api/v1/downloads/{download_id}")
-    assert status == 200 and "disk is full" in body["data"]["error"], body
+    assert status == 200 and "disk is full" in body["data"]["download"]["error"], body
 
     # Room again: the same request now ends in the library.
     filler.unlink()
