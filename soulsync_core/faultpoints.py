@@ -13,7 +13,9 @@ The points, named where they are in the code:
 * ``import.before_rename``: the file is copied, tagged and flushed under its temporary name.
 * ``import.renamed``: the file has its final name; ``tagged`` is not saved yet.
 * ``scan.chunk_written``: a library scan wrote one chunk of rows (more to come).
-* ``wishlist.requested``: a wishlist run asked for one download and has more to go.
+* ``wishlist.requested``: a wishlist run asked for a download, the link not saved yet.
+* ``playlist.wanted``: a playlist sync put a missing track on the wishlist; its state and
+  M3U8 are not saved yet.
 """
 
 from __future__ import annotations

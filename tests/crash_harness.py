@@ -27,6 +27,7 @@ from aiohttp.test_utils import TestServer
 
 from soulsync_core.core import Core
 from soulsync_core.library.service import JOB_KIND
+from soulsync_core.library.tags import AUDIO_EXTENSIONS
 from tests.daemon_process import DaemonProcess
 from tests.download_fixtures import TRACK, catalogue
 from tests.fakes.slskd import DEFAULT_API_KEY, SLSKD, SlskdFake, make_app
@@ -64,6 +65,7 @@ class CrashSite:
     server: TestServer
     started: list[DaemonProcess] = field(default_factory=list)
     key: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)   # more settings of every start
 
     @classmethod
     async def open(cls, root: Path) -> CrashSite:
@@ -104,6 +106,7 @@ class CrashSite:
             "SOULSYNC_DOWNLOADS__FILE_WAIT_SECONDS": "0.2",
             "SOULSYNC_DOWNLOADS__SEARCH_TIMEOUT_SECONDS": "10",
         }
+        env.update(self.extra_env)
         if pause_at:
             env["SOULSYNC_TEST_PAUSE_AT"] = pause_at
             env["SOULSYNC_TEST_PAUSE_MARKER"] = str(self.marker)
@@ -197,7 +200,7 @@ async def check(site: CrashSite, before: dict[str, set[Any]], downloads: int,
     hidden = [p for p in files if p.name.startswith(".")]
     if hidden:
         findings.append(f"half-written files left in the library: {hidden}")
-    audio = [p for p in files if not p.name.startswith(".")]
+    audio = [p for p in files if not p.name.startswith(".") and p.suffix.lower() in AUDIO_EXTENSIONS]
     expected = downloads if library_files is None else library_files
     if len(audio) != expected:
         findings.append(f"{len(audio)} audio files in the library, {expected} expected: {audio[:5]}")
