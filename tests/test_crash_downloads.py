@@ -70,3 +70,23 @@ async def test_two_crashes_in_a_row_still_end_the_download_once(site: CrashSite)
     daemon = await site.start(pause_at="import.before_rename")
     await site.kill_at(daemon, "import.before_rename")
     assert await restart_and_finish(site, downloads=1) == []
+
+
+async def test_an_import_killed_before_its_rename_that_cannot_resume_leaves_no_temporary_file(
+        site: CrashSite) -> None:
+    daemon = await site.start(pause_at="import.before_rename")
+    download_id = await site.request_download(daemon)
+    await site.kill_at(daemon, "import.before_rename")
+    assert list(site.music.rglob(".soulsync-*"))
+    # slskd's copy is gone meanwhile (cleared in slskd's web UI): the import cannot resume.
+    for copy in [p for p in (site.root / "slskd").rglob("*") if p.is_file()]:
+        copy.unlink()
+
+    daemon = await site.start()
+    await site.finish_downloads(daemon)
+    assert await daemon.stop() == 0, daemon.log_text()
+    [(status, error)] = site.rows("SELECT status, error FROM downloads WHERE id = ?", (download_id,))
+    assert status == "failed" and "not where slskd keeps it" in error, (status, error)
+    assert [p for p in site.music.rglob("*") if p.is_file()] == []
+    assert site.rows("PRAGMA integrity_check") == [("ok",)]
+    assert site.rows("SELECT id FROM tracks") == []

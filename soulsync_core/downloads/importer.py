@@ -276,6 +276,11 @@ def _place(source: Path, root: Path, parts: list[str], temp_name: str, tags: Tag
     return Placement(final, kept_existing=False, removed=tuple(removed))
 
 
+def temp_name(destination: Path, download_id: int) -> str:
+    """Return the hidden name a download's file has beside ``destination`` until its rename."""
+    return f".soulsync-{download_id}-{destination.name}"
+
+
 class Importer:
     """The import steps, each awaitable; the service decides the order and what to persist."""
 
@@ -354,9 +359,9 @@ class Importer:
             raise ImportFailed(f"{destination} is not in the music folder {root} any more "
                                "(library.music_dir changed)")
         parts = list(destination.relative_to(root).parts)
-        temp_name = f".soulsync-{download_id}-{destination.name}"
         try:
-            return await asyncio.to_thread(_place, source, root, parts, temp_name, tag_set(wanted),
+            return await asyncio.to_thread(_place, source, root, parts,
+                                           temp_name(destination, download_id), tag_set(wanted),
                                            lambda info: quality_key(info, profile))
         except UnreadableFile as exc:
             raise BadFile(f"the tags could not be written ({exc})") from None
@@ -373,6 +378,19 @@ class Importer:
             return await library.import_file(placement.path)
         except (ValueError, OSError, UnreadableFile) as exc:
             raise ImportFailed(f"the library could not read {placement.path}: {exc}") from None
+
+    async def drop_temporary(self, destination: Path, download_id: int) -> None:
+        """Delete the temporary file an import killed before its rename left beside
+        ``destination`` (a resumed import that succeeds writes over it; one that fails must
+        not leave it in the library). Failures are logged, never raised."""
+        leftover = destination.with_name(temp_name(destination, download_id))
+        try:
+            await asyncio.to_thread(leftover.unlink)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("could not delete the unfinished import %s: %s", leftover,
+                        exc.strerror or exc)
 
     async def discard(self, path: Path) -> str | None:
         """Delete the client's copy of a file that was imported, refused or is not needed.

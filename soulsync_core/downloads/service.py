@@ -712,6 +712,7 @@ class DownloadService:
                     await self.store.update(download, tagged=True)
             track_id = await importer.index(placement)
         except BadFile as exc:
+            await self._drop_temporary(download)
             if source is not None:
                 self._copy_left(download, client, await importer.discard(source))
             await self._remove_transfer(client, download, transfer)
@@ -720,6 +721,7 @@ class DownloadService:
             await self._pursue(download)
             return
         except ImportFailed as exc:
+            await self._drop_temporary(download)
             # final_path says where the track is: nowhere, unless the file was placed.
             await self._finish(download, "failed", error=str(exc),
                                final_path=str(placement.path) if placement is not None else None)
@@ -737,6 +739,11 @@ class DownloadService:
                            final_path=str(placement.path), library_track_id=track_id,
                            tagged=not placement.kept_existing)
         await self._remove_transfer(client, download, transfer)
+
+    async def _drop_temporary(self, download: Download) -> None:
+        """Remove what an import a crash interrupted before its rename left in the library."""
+        if download.final_path:
+            await self.importer.drop_temporary(Path(download.final_path), download.id)
 
     def _copy_left(self, download: Download, client: DownloadClient, warning: str | None) -> None:
         """Log a client copy that could not be deleted (``warning``; None: it was deleted).
