@@ -29,7 +29,8 @@ Statuses (stored in ``downloads.status``)::
   stopped between asking slskd and saving the id, in which case asking again returns slskd's
   existing transfer); ``post_processing`` ones are imported again (the importer never changes
   the client's file; the destination saved before the move and ``tagged`` saved right after
-  the rename say where a finished move went).
+  the rename say where a finished move went; the hidden temporary file of a move killed
+  before its rename is written over, or deleted when the import fails).
 * Every piece of work on one download runs as its one task (:meth:`_spawn`); the monitor
   leaves a download alone while its task runs, and cancelling cancels that task first.
 """
