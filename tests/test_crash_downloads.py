@@ -53,6 +53,19 @@ async def test_sigkill_at_a_step_of_a_download_loses_and_repeats_nothing(
     assert await restart_and_finish(site, downloads=1) == []
 
 
+async def test_sigkill_while_slskd_is_still_searching_searches_again_and_enqueues_once(
+        site: CrashSite) -> None:
+    site.fake.search_seconds = 5.0   # long enough that the kill lands before it ends
+    daemon = await site.start()
+    await site.request_download(daemon)
+    await site.wait_until("a search to start", lambda: bool(site.fake.running_searches()), daemon,
+                          tick=False)
+    daemon.kill()
+    assert site.rows("SELECT status FROM downloads") == [("searching",)]
+    site.fake.search_seconds = 0.2
+    assert await restart_and_finish(site, downloads=1) == []
+
+
 async def test_sigkill_during_a_transfer_resumes_the_same_transfer(site: CrashSite) -> None:
     daemon = await site.start()
     await site.request_download(daemon)
