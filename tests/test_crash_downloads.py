@@ -55,7 +55,7 @@ async def test_sigkill_at_a_step_of_a_download_loses_and_repeats_nothing(
 
 async def test_sigkill_while_slskd_is_still_searching_searches_again_and_enqueues_once(
         site: CrashSite) -> None:
-    site.fake.search_seconds = 5.0   # long enough that the kill lands before it ends
+    site.fake.search_seconds = 1.5   # long enough that the kill lands before it ends
     daemon = await site.start()
     await site.request_download(daemon)
     await site.wait_until("a search to start", lambda: bool(site.fake.running_searches()), daemon,
