@@ -37,6 +37,7 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
+from soulsync_core import faultpoints
 from soulsync_core.activity import Activity
 from soulsync_core.db import Database, Row
 from soulsync_core.downloads.models import FINISHED, Download, Wanted
@@ -592,6 +593,7 @@ class WishlistService:
                     counts["failed"] += 1
                     ctx.item_failed(_label(row), reason)
                     return
+                await faultpoints.areached("wishlist.requested")
                 # The link is saved before waiting: after a crash the next run settles it.
                 await self._db.execute(
                     "UPDATE wishlist_tracks SET download_id = ?, last_attempted = ? WHERE id = ?",

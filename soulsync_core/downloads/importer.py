@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from soulsync_core import faultpoints
 from soulsync_core.downloads.models import TAGGED_SOURCES, Wanted
 from soulsync_core.downloads.naming import render_path
 from soulsync_core.downloads.tagging import AudioInfo, TagSet, probe, write_tags
@@ -243,6 +244,7 @@ def _place(source: Path, root: Path, parts: list[str], temp_name: str, tags: Tag
             # The data reaches the disk before the file takes its final name, so that a power
             # cut never leaves a truncated file under a name the library trusts.
             _flush(temp)
+            faultpoints.reached("import.before_rename")
             os.replace(temp, final)
             placed = True
             with contextlib.suppress(OSError):
@@ -272,6 +274,11 @@ def _place(source: Path, root: Path, parts: list[str], temp_name: str, tags: Tag
             continue
         removed.append(rival)
     return Placement(final, kept_existing=False, removed=tuple(removed))
+
+
+def temp_name(destination: Path, download_id: int) -> str:
+    """Return the hidden name a download's file has beside ``destination`` until its rename."""
+    return f".soulsync-{download_id}-{destination.name}"
 
 
 class Importer:
@@ -352,9 +359,9 @@ class Importer:
             raise ImportFailed(f"{destination} is not in the music folder {root} any more "
                                "(library.music_dir changed)")
         parts = list(destination.relative_to(root).parts)
-        temp_name = f".soulsync-{download_id}-{destination.name}"
         try:
-            return await asyncio.to_thread(_place, source, root, parts, temp_name, tag_set(wanted),
+            return await asyncio.to_thread(_place, source, root, parts,
+                                           temp_name(destination, download_id), tag_set(wanted),
                                            lambda info: quality_key(info, profile))
         except UnreadableFile as exc:
             raise BadFile(f"the tags could not be written ({exc})") from None
@@ -371,6 +378,19 @@ class Importer:
             return await library.import_file(placement.path)
         except (ValueError, OSError, UnreadableFile) as exc:
             raise ImportFailed(f"the library could not read {placement.path}: {exc}") from None
+
+    async def drop_temporary(self, destination: Path, download_id: int) -> None:
+        """Delete the temporary file an import killed before its rename left beside
+        ``destination`` (a resumed import that succeeds writes over it; one that fails must
+        not leave it in the library). Failures are logged, never raised."""
+        leftover = destination.with_name(temp_name(destination, download_id))
+        try:
+            await asyncio.to_thread(leftover.unlink)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("could not delete the unfinished import %s: %s", leftover,
+                        exc.strerror or exc)
 
     async def discard(self, path: Path) -> str | None:
         """Delete the client's copy of a file that was imported, refused or is not needed.

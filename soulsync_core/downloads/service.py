@@ -29,7 +29,8 @@ Statuses (stored in ``downloads.status``)::
   stopped between asking slskd and saving the id, in which case asking again returns slskd's
   existing transfer); ``post_processing`` ones are imported again (the importer never changes
   the client's file; the destination saved before the move and ``tagged`` saved right after
-  the rename say where a finished move went).
+  the rename say where a finished move went; the hidden temporary file of a move killed
+  before its rename is written over, or deleted when the import fails).
 * Every piece of work on one download runs as its one task (:meth:`_spawn`); the monitor
   leaves a download alone while its task runs, and cancelling cancels that task first.
 """
@@ -46,6 +47,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from soulsync_core import faultpoints
 from soulsync_core.activity import Activity
 from soulsync_core.db import Database
 from soulsync_core.downloads.importer import BadFile, Importer, ImportFailed, Placement
@@ -469,6 +471,7 @@ class DownloadService:
             query = download.queries[download.next_query]
             try:
                 found += await self._search(client, query)
+                await faultpoints.areached("download.searched")
             except TimeoutError:
                 problems.append(f"the search {query!r} took longer than "
                                 f"{self._settings.get('downloads.search_timeout_seconds'):g} s")
@@ -551,6 +554,7 @@ class DownloadService:
             except ProviderError as exc:
                 await self._record_attempt(download, str(exc))
                 return False
+        await faultpoints.areached("download.enqueued")
         await self.store.update(download, transfer_id=transfer.id, transfer_state=transfer.state)
         self._watches[download.id] = Watch(enqueued_at=self.clock())
         log.info("download %d: asked %s for %s", download.id, candidate.username, candidate.filename)
@@ -740,12 +744,14 @@ class DownloadService:
                 await self.store.update(download, final_path=str(destination))
                 placement = await importer.place(source, destination, download.id, download.wanted,
                                                  self._profile())
+                await faultpoints.areached("import.renamed")
                 if not placement.kept_existing:
                     # Saved at once: after a restart it says the rename happened, also when the
                     # client's copy (the other sign of it) could not be deleted.
                     await self.store.update(download, tagged=True)
             track_id = await importer.index(placement)
         except BadFile as exc:
+            await self._drop_temporary(download)
             if source is not None:
                 self._copy_left(download, client, await importer.discard(source))
             await self._remove_transfer(client, download, transfer)
@@ -754,6 +760,7 @@ class DownloadService:
             await self._pursue(download)
             return
         except ImportFailed as exc:
+            await self._drop_temporary(download)
             # final_path says where the track is: nowhere, unless the file was placed.
             await self._finish(download, "failed", error=str(exc),
                                final_path=str(placement.path) if placement is not None else None)
@@ -771,6 +778,11 @@ class DownloadService:
                            final_path=str(placement.path), library_track_id=track_id,
                            tagged=not placement.kept_existing)
         await self._remove_transfer(client, download, transfer)
+
+    async def _drop_temporary(self, download: Download) -> None:
+        """Remove what an import a crash interrupted before its rename left in the library."""
+        if download.final_path:
+            await self.importer.drop_temporary(Path(download.final_path), download.id)
 
     def _copy_left(self, download: Download, client: DownloadClient, warning: str | None) -> None:
         """Log a client copy that could not be deleted (``warning``; None: it was deleted).

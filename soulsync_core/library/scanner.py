@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from soulsync_core import faultpoints
 from soulsync_core.jobs import JobFailed
 from soulsync_core.library.store import KnownFile, LibraryStore, SkippedFile
 from soulsync_core.library.tags import AUDIO_EXTENSIONS, TrackRecord, UnreadableFile, read_track
@@ -224,6 +225,7 @@ class Scanner:
                 await self._scan_chunk(chunk, folders, had_tracks, vanished, vanished_skipped,
                                        claimed, executor, progress)
                 report(progress)
+                await faultpoints.areached("scan.chunk_written")
         finally:
             executor.shutdown(wait=False, cancel_futures=True)
 

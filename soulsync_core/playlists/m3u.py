@@ -73,6 +73,20 @@ def render(entries: Iterable[Entry]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _replace(playlist_file: Path, text: str) -> None:
+    """Replace ``playlist_file`` with ``text`` atomically. Blocking.
+
+    The data reaches the disk before the rename: a power cut right after it must not leave
+    an empty playlist under the real name (the rename can be on disk before the data).
+    """
+    temporary = playlist_file.with_name(f".{playlist_file.name}.tmp")
+    with open(temporary, "w", encoding="utf-8") as file:
+        file.write(text)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, playlist_file)
+
+
 def write_playlist(playlist_file: Path, entries: Sequence[Entry], *, append: bool) -> int:
     """Write the playlist and return how many entries it holds.
 
@@ -86,9 +100,7 @@ def write_playlist(playlist_file: Path, entries: Sequence[Entry], *, append: boo
         kept = read_entries(playlist_file)
         known = {entry.path for entry in kept}
         entries = [*kept, *(e for e in entries if e.path not in known)]
-    temporary = playlist_file.with_name(f".{playlist_file.name}.tmp")
-    temporary.write_text(render(entries), encoding="utf-8")
-    os.replace(temporary, playlist_file)
+    _replace(playlist_file, render(entries))
     return len(entries)
 
 
@@ -112,7 +124,5 @@ def retarget(playlist_file: Path, old_file: str, new_file: str) -> int:
             lines[index] = new_file if line.strip() == old_file else new_entry
             changed += 1
     if changed:
-        temporary = playlist_file.with_name(f".{playlist_file.name}.tmp")
-        temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        os.replace(temporary, playlist_file)
+        _replace(playlist_file, "\n".join(lines) + "\n")
     return changed

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from soulsync_core import faultpoints
 from soulsync_core.accounts import service_title
 from soulsync_core.activity import Activity
 from soulsync_core.downloads.models import UNFINISHED, Download
@@ -382,6 +383,7 @@ class PlaylistService:
             await self._wishlist.add(entry.wanted, failure_reason=MISSING_REASON,
                                      source_type="playlist", source_info=info,
                                      profile_id=run.profile_id)
+            await faultpoints.areached("playlist.wanted")
             entry.action = "wishlist"
             totals.wishlisted += 1
             if run.download_missing:
