@@ -3,7 +3,8 @@
 What it does (each part can be skipped, see ``--help``):
 
 1. Generates, with a fixed seed, a library of 10,000 artists x 5 albums x 10 tracks = 500,000
-   tracks with realistic names (several words, diacritics such as Björk, Motörhead, Dvořák,
+   tracks (``--tracks 1000000``: 20,000 artists, the same mix) with realistic names (several
+   words, diacritics such as Björk, Motörhead, Dvořák,
    a leading "The", numbers, title suffixes such as "(Remastered 2011)", " - Radio Edit",
    "(Live)", "(feat. X)") and loads it through the project's storage layer
    (:class:`soulsync_core.library.store.LibraryStore`), as a scan would.
@@ -14,6 +15,9 @@ What it does (each part can be skipped, see ``--help``):
    queries run twice (``--cache both``, the default): answered from the daemon's answer cache
    (repeated requests, database unchanged) and computed afresh (each request sent with
    ``Cache-Control: no-cache``, which bypasses the cache); ``/system/status`` runs once per round.
+   ``--scale-check`` runs this part at 500,000 and at 1,000,000 tracks (two data directories,
+   ``--data-dir`` and ``--scale-dir``) and prints, per query, the growth of the server CPU per
+   request and of the p99 from the smaller library to the larger (goal: below 1.5x).
 3. Writes 10,000 small real tagged audio files (half FLAC, half MP3, tagged with mutagen) and
    times a first scan of them and a rescan with nothing changed, in this process.
 
@@ -57,6 +61,7 @@ GOAL_P99_MS = 20.0
 GOAL_RATIO = 0.5
 GOAL_PEAK_RSS_MB = 100.0
 GOAL_RESCAN_S = 2.0
+GOAL_SCALE = 1.5
 
 # Vocabulary: plain and accented words, so that folding and trigram search are exercised.
 WORDS = ("Night Wave Harbor Harbour Black White Silver Golden Electric Velvet Midnight Summer "
@@ -101,11 +106,11 @@ def title(rng: random.Random, artists: list[str]) -> str:
     return text
 
 
-def generate(seed: int = SEED) -> list[list[TrackRecord]]:
+def generate(seed: int = SEED, artist_count: int = ARTISTS) -> list[list[TrackRecord]]:
     """Return the library as one batch of records per 100 artists (deterministic for a seed)."""
     rng = random.Random(seed)
     names: dict[str, None] = {}
-    while len(names) < ARTISTS:
+    while len(names) < artist_count:
         names.setdefault(artist_name(rng, len(names)), None)
     artists = list(names)
     batches, batch = [], []
@@ -129,9 +134,12 @@ def generate(seed: int = SEED) -> list[list[TrackRecord]]:
     return batches
 
 
-async def load_library(data_dir: Path) -> float:
-    """Write the generated library into ``data_dir`` through the store; return the seconds it took."""
-    batches = generate()
+async def load_library(data_dir: Path, tracks: int) -> float:
+    """Write the generated library of ``tracks`` tracks into ``data_dir`` through the store.
+
+    Returns the seconds it took.
+    """
+    batches = generate(artist_count=tracks // (ALBUMS_PER_ARTIST * TRACKS_PER_ALBUM))
     db = await Database.open(data_dir)
     started = time.perf_counter()
     try:
@@ -170,7 +178,9 @@ def peak_rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmHWM for pid {pid}")
 
 
-def http_part(data_dir: Path, args: argparse.Namespace) -> list[str]:
+def http_part(data_dir: Path, args: argparse.Namespace, tracks: int,
+              figures: dict[tuple[str, str], bench_api.LoadResult] | None = None) -> list[str]:
+    """Load each query over HTTP; return the report's lines (``figures`` receives the results)."""
     procs = bench_api.Processes()
     lines = []
     try:
@@ -214,7 +224,7 @@ def http_part(data_dir: Path, args: argparse.Namespace) -> list[str]:
     size_mb = sum(p.stat().st_size for p in data_dir.glob("soulsync.db*")) / 2**20
     baseline = results[(targets[0][0], "")].requests_per_second
     lines.append(f"HTTP at concurrency {args.concurrency}, {args.seconds:g} s per target "
-                 f"(best of {args.rounds}), {ARTISTS * ALBUMS_PER_ARTIST * TRACKS_PER_ALBUM:,} tracks")
+                 f"(best of {args.rounds}), {tracks:,} tracks")
     lines.append(f"| {'query':50} | {'answer':8} | {'req/s':>7} | {'p50 ms':>7} | {'p99 ms':>7} "
                  f"| {'vs status':>9} | {'srv us/req':>10} | goals |")
     lines.append(f"|{'-' * 52}|{'-' * 10}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 11}|{'-' * 12}|-------|")
@@ -223,12 +233,38 @@ def http_part(data_dir: Path, args: argparse.Namespace) -> list[str]:
         ratio = r.requests_per_second / baseline
         ok = not mode or (r.p99_ms < GOAL_P99_MS and ratio >= GOAL_RATIO)
         # Server CPU per request: the steadiest measure on a shared machine (see README).
-        cpu_us = (r.server_cpu or 0.0) * 1e6 / r.requests_per_second
+        cpu_us = cpu_per_request_us(r)
         lines.append(f"| {name:50} | {mode or '-':8} | {r.requests_per_second:7.0f} | {r.p50_ms:7.2f} "
                      f"| {r.p99_ms:7.2f} | {ratio:8.0%} | {cpu_us:10.0f} | {'ok' if ok else 'MISSED'} |")
     lines.append(f"peak RSS of the daemon (VmHWM): {peak:.1f} MB (goal <= {GOAL_PEAK_RSS_MB:g}): "
                  f"{'ok' if peak <= GOAL_PEAK_RSS_MB else 'MISSED'}")
     lines.append(f"database size: {size_mb:.1f} MB")
+    if figures is not None:
+        figures.update(results)
+    return lines
+
+
+def cpu_per_request_us(result: bench_api.LoadResult) -> float:
+    return (result.server_cpu or 0.0) * 1e6 / result.requests_per_second
+
+
+def scale_lines(small: dict[tuple[str, str], bench_api.LoadResult],
+                large: dict[tuple[str, str], bench_api.LoadResult], tracks: tuple[int, int]) -> list[str]:
+    """Return the scale table: per query, the larger library's figures over the smaller's."""
+    lines = [f"scale check, {tracks[0]:,} -> {tracks[1]:,} tracks (goal: each growth < "
+             f"{GOAL_SCALE:g}x)",
+             f"| {'query':50} | {'answer':8} | {'us/req':>13} | {'growth':>6} | {'p99 ms':>13} "
+             f"| {'growth':>6} | goals |",
+             f"|{'-' * 52}|{'-' * 10}|{'-' * 15}|{'-' * 8}|{'-' * 15}|{'-' * 8}|-------|"]
+    for (name, mode), before in small.items():
+        after = large[(name, mode)]
+        cpu = (cpu_per_request_us(before), cpu_per_request_us(after))
+        p99 = (before.p99_ms, after.p99_ms)
+        cpu_growth, p99_growth = cpu[1] / cpu[0], p99[1] / p99[0]
+        ok = cpu_growth < GOAL_SCALE and p99_growth < GOAL_SCALE
+        lines.append(f"| {name:50} | {mode or '-':8} | {cpu[0]:5.0f} -> {cpu[1]:5.0f} | "
+                     f"{cpu_growth:5.2f}x | {p99[0]:5.1f} -> {p99[1]:5.1f} | {p99_growth:5.2f}x | "
+                     f"{'ok' if ok else 'MISSED'} |")
     return lines
 
 
@@ -271,6 +307,21 @@ async def scan_part(tmp: Path, workers: int) -> list[str]:
             f"{'ok' if rescan_s <= GOAL_RESCAN_S else 'MISSED'}"]
 
 
+def library_http(data_dir: Path, tracks: int, args: argparse.Namespace,
+                 figures: dict[tuple[str, str], bench_api.LoadResult] | None = None) -> list[str]:
+    """Generate (or reuse) the library of ``tracks`` tracks in ``data_dir`` and run part 2 on it."""
+    lines = []
+    if (data_dir / "soulsync.db").exists():
+        print(f"reusing the library in {data_dir}", flush=True)
+    else:
+        print(f"generating and loading {tracks:,} tracks...", flush=True)
+        seconds = asyncio.run(load_library(data_dir, tracks))
+        lines.append(f"load of {tracks:,} generated tracks through LibraryStore: "
+                     f"{seconds:.1f} s ({tracks / seconds:,.0f} tracks/s)")
+    print(f"loading the daemon over HTTP ({tracks:,} tracks)...", flush=True)
+    return lines + http_part(data_dir, args, tracks, figures)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="measuring time per query (20)")
@@ -282,22 +333,27 @@ def main(argv: list[str] | None = None) -> int:
                         help="library answers from the answer cache, computed afresh, or both (both)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="keep the generated library here, and reuse it when it exists")
+    parser.add_argument("--tracks", type=int, choices=(500_000, 1_000_000), default=500_000,
+                        help="size of the generated library (500000)")
+    parser.add_argument("--scale-check", action="store_true",
+                        help="run part 2 at 500,000 and at 1,000,000 tracks and compare")
+    parser.add_argument("--scale-dir", type=Path, default=None,
+                        help="with --scale-check: keep the 1,000,000-track library here")
     parser.add_argument("--skip-http", action="store_true", help="skip parts 1 and 2")
     parser.add_argument("--skip-scan", action="store_true", help="skip part 3")
     args = parser.parse_args(argv)
     report: list[str] = []
     with tempfile.TemporaryDirectory(prefix="soulsync-library-bench-") as tmp:
         if not args.skip_http:
-            data_dir = args.data_dir or Path(tmp) / "data"
-            if (data_dir / "soulsync.db").exists():
-                print(f"reusing the library in {data_dir}", flush=True)
+            if args.scale_check:
+                small: dict[tuple[str, str], bench_api.LoadResult] = {}
+                large: dict[tuple[str, str], bench_api.LoadResult] = {}
+                report += library_http(args.data_dir or Path(tmp) / "data", 500_000, args, small)
+                report += library_http(args.scale_dir or Path(tmp) / "data-1m", 1_000_000, args,
+                                       large)
+                report += scale_lines(small, large, (500_000, 1_000_000))
             else:
-                print("generating and loading 500,000 tracks...", flush=True)
-                seconds = asyncio.run(load_library(data_dir))
-                report.append(f"load of 500,000 generated tracks through LibraryStore: "
-                              f"{seconds:.1f} s ({500_000 / seconds:,.0f} tracks/s)")
-            print("loading the daemon over HTTP...", flush=True)
-            report += http_part(data_dir, args)
+                report += library_http(args.data_dir or Path(tmp) / "data", args.tracks, args)
         if not args.skip_scan:
             print("scan benchmark...", flush=True)
             report += asyncio.run(scan_part(Path(tmp), args.workers))

@@ -499,3 +499,38 @@ async def test_the_cache_never_keeps_an_api_key_given_in_the_query(api, key, lib
     hits = cache.hits
     assert (await get(api, f"{A}/artists", search="wave")).json == reply.json  # the same answer
     assert cache.hits == hits + 1
+
+
+async def raw_body(api, path: str, **headers: str) -> bytes:
+    """Return the body of a GET exactly as sent (the API client of the tests parses JSON)."""
+    async with api.client.get(path, headers={"Authorization": f"Bearer {api.key}", **headers}) as reply:
+        assert reply.status == 200, await reply.text()
+        return await reply.read()
+
+
+async def test_answers_with_the_cache_off_are_the_bytes_of_those_with_it_on(api, key, library):
+    # Four requests a query: more than the default read limit allows in a minute.
+    assert (await api.patch("/api/v1/settings", {"api.rate_limits.read": 1000})).status == 200
+    await schedules_stored(library)
+    bjork = await artist_id(api, "Björk")
+    homogenic = (await get(api, f"{A}/albums", search="homogenic")).data["albums"][0]["id"]
+    paths = [f"{A}/artists?limit=5&page=2", f"{A}/artists?search=wave", f"{A}/artists?search=b",
+             f"{A}/artists?letter=m", f"{A}/artists?watchlist=unwatched&letter=b",
+             f"{A}/artists?fields=id,name", f"{A}/artists/{bjork}", f"{A}/artists/{bjork}/albums",
+             f"{A}/albums?search=greatest&limit=3", f"{A}/albums/{homogenic}",
+             f"{A}/albums/{homogenic}/tracks", f"{A}/tracks?title=harbor&artist=wave",
+             f"{A}/tracks?title=harbor lights - live", f"{A}/tracks?artist=wa",
+             f"{A}/tracks?title=h&artist=wave", f"{A}/recently-added?type=tracks&limit=4",
+             f"{A}/genres", f"{A}/lookup?provider=isrc&id=GBAAN9700011&type=track"]
+    cached = {}
+    for path in paths:
+        computed = await raw_body(api, path)
+        assert await raw_body(api, path) == computed, path  # the second one from the cache
+        cached[path] = computed
+    assert library.library.queries.cache.hits >= len(paths)
+    reply = await api.patch("/api/v1/settings", {"library.answer_cache_mb": 0})
+    assert reply.status == 200, reply.json
+    for path in paths:
+        assert await raw_body(api, path) == cached[path], path
+        assert await raw_body(api, path, **{"Cache-Control": "no-cache"}) == cached[path], path
+    assert library.library.queries.cache.size == 0

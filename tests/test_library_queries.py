@@ -217,6 +217,24 @@ async def test_artist_search_gives_the_same_page_both_ways(core, monkeypatch):
     assert pages[0] == ([], 11)  # "nightly 2" and "nightly 20" to "nightly 29"
 
 
+async def test_a_title_and_artist_search_walks_the_artists_up_to_a_share_of_the_library(
+        core, monkeypatch):
+    """The bound on the artists' tracks to walk grows with the library (the trigram index's cost
+    does): with a floor of 1 track and a share of 1/2, the 6 tracks of "Artist 1" of the 49 are
+    walked, the 48 of all "Artist" names are not. Both ways give the same tracks."""
+    from soulsync_core.library import queries as queries_module
+
+    queries = core.library.queries
+    monkeypatch.setattr(queries_module, "_ARTIST_FIRST_MAX", 1)
+    monkeypatch.setattr(queries_module, "_ARTIST_FIRST_SHARE", 2)
+    assert await queries._few_artist_tracks("artist 1") is True
+    assert await queries._few_artist_tracks("artist") is False
+    walked = await queries.search_tracks("night", "artist", 50)
+    monkeypatch.setattr(queries_module, "_ARTIST_FIRST_SHARE", 1)
+    assert await queries._few_artist_tracks("artist") is True
+    assert await queries.search_tracks("night", "artist", 50) == walked and len(walked) == 48
+
+
 def test_the_answer_cache_is_bounded_in_bytes(tmp_path):
     import sqlite3
 
