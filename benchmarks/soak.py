@@ -55,6 +55,7 @@ sys.path[:0] = [str(REPO_ROOT)]
 import aiohttp
 import mutagen.flac
 from aiohttp import web
+from aiolimiter import AsyncLimiter
 
 from soulsync_core.config import RATE_LIMIT_CATEGORIES
 from soulsync_core.downloads.models import STATUSES
@@ -70,7 +71,14 @@ SSE_HOLD_SECONDS = 30.0
 REQUEST_TIMEOUT = 60.0  # a client waiting longer counts an error
 DOWNLOADABLE = 40       # distinct tracks the fake peers share
 RSS_GROWTH_MB = 25.0
+# Searches the clients send per minute at most (another request is drawn instead): past
+# itunes.requests_per_minute (at most 1000) the daemon holds searches back for iTunes' sake
+# and answers 503 after the search timeout, by design, which is not what is soaked here.
+SEARCHES_PER_MINUTE = 600
 FD_GROWTH = 20
+
+
+SEARCH_BUDGET = AsyncLimiter(SEARCHES_PER_MINUTE / 6, 10)
 
 
 @dataclass
@@ -242,6 +250,10 @@ async def request_loop(session: aiohttp.ClientSession, base: str, endpoints: lis
     weights = [e.weight for e in endpoints]
     while time.monotonic() < stop_at:
         endpoint = random.choices(endpoints, weights)[0]
+        if endpoint.name.startswith("POST /search"):
+            if not SEARCH_BUDGET.has_capacity():
+                continue
+            await SEARCH_BUDGET.acquire()
         tally = tallies[endpoint.name]
         body = endpoint.body() if callable(endpoint.body) else endpoint.body
         path = endpoint.path.format(page=random.randint(1, 5))
