@@ -558,6 +558,12 @@ CORE_SECTIONS: tuple[Section, ...] = (
                 "GET /api/v1/system/health warns when the music folder's or the data "
                 "directory's filesystem has less free space than this, in MiB; 0 never warns.",
                 minimum=0, maximum=100_000_000),
+        Setting("health.check_interval_seconds", float, 60.0,
+                "How often the outside services (slskd, metadata sources) are checked in the "
+                "background for GET /api/v1/system/status.", minimum=0.05, maximum=86400),
+        Setting("health.retry_interval_seconds", float, 15.0,
+                "How often they are checked while one is down, so it is taken back soon "
+                "after it recovers.", minimum=0.05, maximum=86400),
     ), "The health list (GET /api/v1/system/health)."),
     Section("metrics", (
         Setting("metrics.public", bool, False,

@@ -312,7 +312,9 @@ class Core:
                                    f"SoulSync {__version__} started")
         for provider in self.providers():
             await self._start_provider(provider)
-        self._spawn(self.health.run_forever(), "health checks")
+        self._spawn(self.health.run_forever(
+            lambda: self.settings.get("health.check_interval_seconds"),
+            lambda: self.settings.get("health.retry_interval_seconds")), "health checks")
         self._spawn(self.keys.run_flusher(), "api key last-used flusher")
         self._spawn(self.library.run_scheduler(), "library scan schedule")
         # After the providers started: resumed downloads talk to their client at once.

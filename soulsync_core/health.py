@@ -166,12 +166,13 @@ class ServiceHealth:
             return HealthState(False, time.time(), str(exc) or type(exc).__name__,
                                started_at=started)
 
-    async def run_forever(self, interval: float = CHECK_INTERVAL,
-                          retry_interval: float = RETRY_INTERVAL) -> None:
-        """Check all services now, then every ``interval`` seconds (``retry_interval`` while any
-        checked service is down) until cancelled."""
+    async def run_forever(self, interval: Callable[[], float] = lambda: CHECK_INTERVAL,
+                          retry_interval: Callable[[], float] = lambda: RETRY_INTERVAL) -> None:
+        """Check all services now, then every ``interval()`` seconds (``retry_interval()`` while
+        any checked service is down) until cancelled. Both are read before each pause, so a
+        settings change applies from the next one."""
         while True:
             await self.check_all()
             # A failed check carries an error; an unconfigured service is just false.
             down = any(self._states[name].error is not None for name in self._checks)
-            await asyncio.sleep(retry_interval if down else interval)
+            await asyncio.sleep(retry_interval() if down else interval())

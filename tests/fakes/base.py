@@ -3,7 +3,9 @@
 Every fake is an aiohttp app built by a ``make_app()`` function. :func:`with_faults` adds a
 middleware driven by :class:`Faults`, which tests flip directly (``app[FAULTS]``) and a person
 flips over HTTP (``POST /_fake/faults`` with a JSON object of the fields below), so each fake
-can be slow, fail with 5xx, rate-limit with 429 + Retry-After, or drop the connection.
+can be slow, fail with 5xx, rate-limit with 429 + Retry-After, drop the connection, answer a
+200 whose body is not what the service sends (malformed JSON, the wrong shape) or one far too
+large to be read whole.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ class Faults:
     retry_after: int | None = 0   # answer 429 with this Retry-After (None: no header) …
     rate_limit_count: int = 0     # … for this many requests
     drop_count: int = 0           # close the connection without answering, this many times
+    body: str = ""                # answer 200 with this body (as JSON: malformed, wrong shape) …
+    body_count: int = 0           # … for this many requests
+    huge_count: int = 0           # answer 200 with HUGE_BYTES streamed (chunked), this many times
     requests: int = 0             # requests seen (read-only, for tests)
 
     def take(self, name: str) -> bool:
@@ -43,6 +48,9 @@ class Faults:
 
 
 FAULTS = web.AppKey("faults", Faults)
+# More than any client may read (soulsync_core.http_body.MAX_BODY_BYTES is 16 MiB).
+HUGE_BYTES = 17 * 1024 * 1024
+HUGE_CHUNK = b"[" + b"0," * (64 * 1024)
 
 
 def load_wire(service: str, name: str) -> Any:
@@ -69,7 +77,27 @@ async def _fault_middleware(request: web.Request, handler: Callable) -> web.Stre
     if faults.take("status_count"):
         return web.json_response({"error": {"status": faults.status, "message": "Server error"}},
                                  status=faults.status)
+    if faults.take("body_count"):
+        return web.Response(text=faults.body, content_type="application/json")
+    if faults.take("huge_count"):
+        return await _huge(request)
     return await handler(request)
+
+
+async def _huge(request: web.Request) -> web.StreamResponse:
+    """Stream HUGE_BYTES without a Content-Length, so only counting while reading can stop it."""
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    sent = 0
+    try:
+        while sent < HUGE_BYTES:
+            await response.write(HUGE_CHUNK)
+            sent += len(HUGE_CHUNK)
+        await response.write_eof()
+    except (ConnectionError, RuntimeError):
+        pass  # the client hung up once it had read enough, as it should
+    return response
 
 
 async def _set_faults(request: web.Request) -> web.Response:

@@ -32,7 +32,8 @@ SAMPLES = ("tracks", "albums", "artists", "artist_albums", "album_tracks")
 # Which samples a search by native id looks through, per search type.
 ID_SEARCHES = {"tracks": ("tracks", "album.tracks"), "artists": ("artists",),
                "albums": ("albums", "artist.albums")}
-SWITCHES = ("api_key", "answer_delay", "silent", "drop_after_frames", "ping_interval", "hold")
+SWITCHES = ("api_key", "answer_delay", "silent", "drop_after_frames", "ping_interval", "hold",
+            "reply_text", "reply_response")
 
 Frame = dict[str, Any]
 
@@ -73,6 +74,8 @@ class HydrabaseFake:
     drop_after_frames: int = 0   # drop a socket when it has sent this many frames (0 = never)
     ping_interval: float = 0.0   # send a JSON ping this often (0 = never; the node uses 60 s)
     hold: int = 0                # gather this many requests, then answer them last first
+    reply_text: str = ""         # answer every request with this raw text frame (malformed, huge)
+    reply_response: Any = None   # answer with this as "response" (a wrong shape) instead of results
     catalogue: dict[tuple[str, str], list[Frame]] = field(default_factory=sample_catalogue)
     peers_frame: Frame = field(
         default_factory=lambda: load_wire(SERVICE, "server_stats_peers.server_to_client.json"))
@@ -215,7 +218,12 @@ async def _reply(fake: HydrabaseFake, peer: Peer, frame: Frame) -> None:
     if fake.answer_delay:
         await asyncio.sleep(fake.answer_delay)
     with contextlib.suppress(ConnectionError, RuntimeError):
-        await peer.ws.send_json({"nonce": frame.get("nonce"), "response": results})
+        if fake.reply_text:
+            await peer.ws.send_str(fake.reply_text)
+        elif fake.reply_response is not None:
+            await peer.ws.send_json({"nonce": frame.get("nonce"), "response": fake.reply_response})
+        else:
+            await peer.ws.send_json({"nonce": frame.get("nonce"), "response": results})
 
 
 async def _ping_forever(fake: HydrabaseFake, peer: Peer) -> None:

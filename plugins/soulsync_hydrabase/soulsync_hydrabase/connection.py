@@ -80,6 +80,7 @@ class HydrabaseConnection:
     def __init__(self, settings: SettingsReader, *, backoff_initial: float = 1.0,
                  backoff_max: float = 30.0, connect_timeout: float = 10.0):
         self._settings = settings
+        self.last_failure: str | None = None
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._backoff = backoff_initial
@@ -167,8 +168,18 @@ class HydrabaseConnection:
         Waits for a free slot and the send-rate limiter first (the core's timeout bounds that),
         then up to ``hydrabase.timeout_seconds`` for a connection under way and the answer.
         Raises NotConfigured, AuthFailed, or ProviderError (not connected, socket lost, no
-        answer in time: the node never answers a request type it does not know).
+        answer in time: the node never answers a request type it does not know). Why the
+        last request failed stays in ``last_failure`` (None after one that was answered).
         """
+        try:
+            rows = await self._request(kind, query)
+        except ProviderError as exc:
+            self.last_failure = str(exc)
+            raise
+        self.last_failure = None
+        return rows
+
+    async def _request(self, kind: str, query: str) -> list[Row]:
         timeout = self._settings.get(TIMEOUT)
         async with self._in_flight:
             await self._limiter.acquire()
@@ -367,7 +378,10 @@ class HydrabaseConnection:
             # stats) carry its small counter as nonce and must never resolve a request.
             entry = self._pending.get(nonce) if isinstance(nonce, int) else None
             if entry is not None and not entry[0].done():
-                entry[0].set_result(_rows(frame["response"]))
+                try:
+                    entry[0].set_result(_rows(frame["response"]))
+                except ProviderError as exc:
+                    entry[0].set_exception(exc)
             return
         if isinstance(frame.get("ping"), dict):
             await self._pong(ws, nonce)
@@ -387,12 +401,16 @@ class HydrabaseConnection:
 
 
 def _rows(response: Any) -> list[Row]:
-    """Return a reply's result objects: a list, or a single object wrapped in one."""
+    """Return a reply's result objects: a list, or a single object wrapped in one.
+
+    Raises ProviderError for anything else (a number, a string): that is no answer at all.
+    """
     if isinstance(response, dict):
         return [response]
     if isinstance(response, list):
         return [row for row in response if isinstance(row, dict)]
-    return []
+    raise ProviderError(f"Hydrabase answered with a {type(response).__name__} where a list of "
+                        "results belongs")
 
 
 def _node_name(config: Row) -> str | None:

@@ -22,6 +22,8 @@ from soulsync_hydrabase.settings import URL
 # Soul ids remembered per kind: enough for every result of a long browsing session.
 REMEMBERED_IDS = 5000
 SOUL_PREFIX = "soul_"
+# What the health check searches for after a request failed, to see whether the node answers.
+PROBE_QUERY = "a"
 
 Kind = Literal["artists", "albums"]
 
@@ -58,7 +60,8 @@ class HydrabaseProvider:
         await self.connection.close()
 
     async def health(self) -> Health:
-        """Return ok when the socket is open; ``details["peers"]`` is the node's peer count.
+        """Return ok when the socket is open (and, after a request failed, a probe search is
+        answered); ``details["peers"]`` is the node's peer count.
 
         Waits briefly for a connection attempt that is under way, so the first check after
         start-up reports the outcome rather than "connecting".
@@ -66,6 +69,14 @@ class HydrabaseProvider:
         await self.connection.settle()
         status = self.connection.status()
         details = {"peers": status.peers}
+        if status.state is State.CONNECTED and self.connection.last_failure is not None:
+            # An open socket says nothing about a node that stopped answering (or answers
+            # garbage): ask it once more, so it is taken back as soon as it answers again.
+            try:
+                await self.connection.request("tracks", PROBE_QUERY)
+            except ProviderError as exc:
+                return Health(False, f"connected, but the node's answers fail: {exc}", details)
+            status = self.connection.status()
         if status.state is State.CONNECTED:
             node = f" (node {status.node})" if status.node else ""
             return Health(True, f"connected to {status.url}{node}, {status.peers} peers", details)

@@ -16,6 +16,7 @@ import aiohttp
 from aiolimiter import AsyncLimiter
 
 from soulsync_core.hooks import ProviderError, RateLimited, SettingsReader, retry_after_seconds
+from soulsync_core.http_body import read_bounded
 from soulsync_itunes import __version__
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class ITunesClient:
         try:
             async with self._session.get(base_url + path, params=query,
                                          timeout=aiohttp.ClientTimeout(total=timeout)) as response:
-                body = await response.read()
+                body = await read_bounded(response, "iTunes")
                 log.debug("GET %s%s -> HTTP %d", base_url, path, response.status)
                 return _results(response.status, response.headers, body)
         except TimeoutError:

@@ -24,6 +24,7 @@ from soulsync_core.hooks import (
     SettingsReader,
     retry_after_seconds,
 )
+from soulsync_core.http_body import read_bounded
 from soulsync_slskd import __version__
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class SlskdTransport:
                     method, base_url + API + path, json=body, params=params,
                     headers={"X-API-Key": key},
                     timeout=aiohttp.ClientTimeout(total=timeout)) as response:
-                raw = await response.read()
+                raw = await read_bounded(response, "slskd")
                 log.debug("%s %s -> HTTP %d", method, API + path, response.status)
                 answer = Answer(response.status, _decode(raw, response.status))
                 retry_after = response.headers.get("Retry-After")

@@ -30,6 +30,7 @@ from spotipy.oauth2 import SpotifyClientCredentials, SpotifyOAuth, SpotifyPKCE
 from urllib3.util.retry import Retry
 
 from soulsync_core.hooks import AuthFailed, NotConfigured, ProviderError, RateLimited, retry_after_seconds
+from soulsync_core.http_body import MAX_BODY_BYTES, too_large
 from soulsync_spotify.errors import ApiError, GrantRefused, TokenRejected
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,30 @@ def _stop_on_429_and_5xx(response: requests.Response, *args: Any, **kwargs: Any)
         raise _ServerFailed(response.status_code, response.url)
 
 
+class _TooLarge(Exception):
+    def __init__(self, url: str):
+        super().__init__("body too large")
+        self.url = url
+
+
+def _bounded_body(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    """A ``requests`` response hook that reads the body itself, at most MAX_BODY_BYTES.
+
+    Hooks run before ``requests`` reads the body, which it would read whole however large;
+    the body read here becomes the response's content.
+    """
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > MAX_BODY_BYTES:
+        response.close()
+        raise _TooLarge(response.url)
+    body = response.raw.read(MAX_BODY_BYTES + 1, decode_content=True) or b""
+    if len(body) > MAX_BODY_BYTES:
+        response.close()
+        raise _TooLarge(response.url)
+    response._content = body
+    response._content_consumed = True
+
+
 def _session() -> requests.Session:
     session = requests.Session()
     # No retries at all: urllib3 would otherwise sleep for Retry-After inside the call.
@@ -104,6 +129,7 @@ def _session() -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.hooks["response"].append(_stop_on_429_and_5xx)
+    session.hooks["response"].append(_bounded_body)
     return session
 
 
@@ -284,6 +310,8 @@ class SpotifyApi:
                               exc.retry_after) from None
         except _ServerFailed as exc:
             raise ProviderError(f"{self._service(exc.url)} answered HTTP {exc.status}") from None
+        except _TooLarge as exc:
+            raise too_large(self._service(exc.url)) from None
         except SpotifyOauthError as exc:
             if user_grant and exc.error == "invalid_grant":
                 raise GrantRefused(f"Spotify refused the grant ({exc.error_description or 'no reason'})",

@@ -20,6 +20,7 @@ from aiolimiter import AsyncLimiter
 from yarl import URL
 
 from soulsync_core.hooks import ProviderError, RateLimited, SettingsReader, retry_after_seconds
+from soulsync_core.http_body import read_bounded
 from soulsync_tidal import __version__
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ class TidalHttp:
         try:
             async with self._session_for_call() as session, session.get(
                     url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
-                body = await response.read()
+                body = await read_bounded(response, "TIDAL")
                 log.debug("GET %s -> HTTP %d", url.path, response.status)
                 return _document(response.status, response.headers, body)
         except TimeoutError:
@@ -140,7 +141,7 @@ class TidalHttp:
             async with self._session_for_call() as session, session.post(
                     url, data=dict(form), headers=headers,
                     timeout=aiohttp.ClientTimeout(total=timeout)) as response:
-                body = await response.read()
+                body = await read_bounded(response, "TIDAL's login service")
                 log.debug("POST token (%s) -> HTTP %d", form.get("grant_type"), response.status)
                 status, headers = response.status, response.headers
         except TimeoutError:
