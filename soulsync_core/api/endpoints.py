@@ -40,7 +40,7 @@ class Endpoint:
     ``errors`` lists the statuses the handler itself may answer besides the common ones;
     ``also`` other success statuses answered with the same ``response`` (201 created / 200
     updated). ``content_type`` is that of the answers of an endpoint that is not ``enveloped``
-    (an HTML page, say); its own ``errors`` are answered in it too.
+    (an HTML page, say); outside /api/v1/ its errors are plain text.
     """
 
     method: str
@@ -60,7 +60,8 @@ class Endpoint:
     also: tuple[int, ...] = ()
     # Acts as a profile (``X-Profile-Id`` / ``?profile_id=``, see api/middlewares.py).
     profiled: bool = False
-    content_type: str = "application/json"  # of the success answer (the event stream's differs)
+    # Of the success answer (the event stream's differs); several when it varies (web assets).
+    content_type: str | tuple[str, ...] = "application/json"
 
     @property
     def path_params(self) -> list[str]:

@@ -18,6 +18,7 @@ import re
 import msgspec
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse
+from msgspec import UNSET, UnsetType
 
 from soulsync_core.api.endpoints import Routes, core_of
 from soulsync_core.api.envelope import ApiError, bad_request
@@ -107,6 +108,17 @@ class EventStreams:
 EVENT_STREAMS = web.AppKey("event_streams", EventStreams)
 
 
+class EventFrame(msgspec.Struct):
+    """One Server-Sent Event as a client reads it: ``event`` is its type, ``data`` the event
+    as JSON (``{id, type, at, data}``), ``id`` what to send as Last-Event-ID (absent on a
+    ``reset``), ``retry`` the reconnection delay in ms, when the server sets one."""
+
+    data: str
+    event: str
+    id: str | UnsetType = UNSET
+    retry: int | UnsetType = UNSET
+
+
 async def close_event_streams(app: web.Application) -> None:
     """``on_shutdown``: end the open streams so the server need not wait for them."""
     await app[EVENT_STREAMS].close_all()
@@ -138,7 +150,7 @@ def last_seen(request: web.Request, since: int | None) -> int | None:
 
 
 @routes.get("/events", "Live events as Server-Sent Events (text/event-stream); resumable with "
-            "Last-Event-ID or ?since=, filtered with ?types=.", query=EventsQuery, response=str,
+            "Last-Event-ID or ?since=, filtered with ?types=.", query=EventsQuery, response=EventFrame,
             enveloped=False, errors=(429, 503), content_type="text/event-stream")
 async def event_stream(request: web.Request, query: EventsQuery) -> web.StreamResponse:
     core = core_of(request)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 import re
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
-from soulsync_core.api.endpoints import API_PREFIX, core_of, endpoint_of
+from soulsync_core.api.endpoints import API_PREFIX, MAX_INT, MIN_INT, core_of, endpoint_of
 from soulsync_core.api.envelope import ApiError, error_response
 from soulsync_core.profiles import DEFAULT_PROFILE
 from soulsync_core.ratelimit import categorize, client_address
@@ -67,11 +67,13 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiErr
 
 def _allowed_methods(request: web.Request, exc: web.HTTPMethodNotAllowed) -> set[str]:
     """Return the methods of the path itself: a fixed path (``/api-keys/bootstrap``) also
-    matches a templated one (``/api-keys/{key_id}``), whose methods aiohttp adds to the set."""
-    for resource in request.app.router.resources():
-        if resource.get_info().get("path") == request.path:
-            return {route.method for route in resource}
-    return set(exc.allowed_methods)
+    matches a templated one (``/api-keys/{key_id}``), whose methods aiohttp adds to the set.
+    A path's methods may sit in several resources (aiohttp starts a new one when another path
+    was registered in between), so all of them count; the fallback's catch-all does not."""
+    methods = {route.method for resource in request.app.router.resources()
+               if resource.get_info().get("path") == request.path for route in resource}
+    methods.discard(hdrs.METH_ANY)
+    return methods or set(exc.allowed_methods)
 
 
 @web.middleware
@@ -159,13 +161,13 @@ async def authenticate(request: web.Request, handler: web.Handler) -> web.Stream
 def named_profile(request: web.Request) -> int | None:
     """Return the profile a request names by ``X-Profile-Id``, else ``?profile_id=`` (values
     below 1 mean profile 1, as the public server reads them), or None when it names none.
-    Raises a 400 for a value that is not an integer."""
+    Raises a 400 for a value that is not a 64-bit integer."""
     for where, raw in (("X-Profile-Id header", request.headers.get("X-Profile-Id", "")),
                        ("profile_id", request.query.get("profile_id", ""))):
         text = raw.strip()
         if not text:
             continue
-        if not _INTEGER.fullmatch(text) or len(text) > 18:
+        if not _INTEGER.fullmatch(text) or not MIN_INT <= int(text) <= MAX_INT:
             raise ApiError(400, "BAD_REQUEST", f"{where} must be a profile id (an integer, see "
                            f"GET {API_PREFIX}/profiles), not {text[:40]!r}.")
         return max(DEFAULT_PROFILE, int(text))
