@@ -40,7 +40,7 @@ class Endpoint:
     ``errors`` lists the statuses the handler itself may answer besides the common ones;
     ``also`` other success statuses answered with the same ``response`` (201 created / 200
     updated). ``content_type`` is that of the answers of an endpoint that is not ``enveloped``
-    (an HTML page, say); outside /api/v1/ its errors are plain text.
+    (an HTML page, say); its own ``errors`` are answered in it too, or in ``error_type``.
     """
 
     method: str
@@ -62,6 +62,8 @@ class Endpoint:
     profiled: bool = False
     # Of the success answer (the event stream's differs); several when it varies (web assets).
     content_type: str | tuple[str, ...] = "application/json"
+    # Outside /api/v1/, of the endpoint's own errors (None: the same as its success answer).
+    error_type: str | None = None
 
     @property
     def path_params(self) -> list[str]:

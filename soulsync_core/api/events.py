@@ -14,6 +14,7 @@ import contextlib
 import fnmatch
 import logging
 import re
+from typing import Annotated
 
 import msgspec
 from aiohttp import web
@@ -37,11 +38,20 @@ SEND_TIMEOUT_SECONDS = 60.0
 STUCK_CLOSE_SECONDS = 1.0
 
 
+_ITEM = "|".join(re.escape(name) for name in (
+    *EVENT_TYPES, *sorted({t.split(".")[0] + ".*" for t in EVENT_TYPES}), "*"))
+# What the document states ?types= takes: event types, family globs, "*". parse_types accepts
+# any glob that matches a type, which a pattern cannot say; it alone enforces (its messages).
+TYPES_LIST = Annotated[str, msgspec.Meta(extra_json_schema={
+    "pattern": rf"^ *(?:(?:{_ITEM}) *)?(?:, *(?:(?:{_ITEM}) *)?)*$",
+    "description": "Comma-separated event types or globs matching one, e.g. download.*"})]
+
+
 class EventsQuery(msgspec.Struct):
     """``types``: comma-separated event types or globs (``download.*,service.*``); ``since``:
     the last event id seen (the ``Last-Event-ID`` header does the same and wins)."""
 
-    types: str | None = None
+    types: TYPES_LIST | None = None
     since: int | None = None
 
 

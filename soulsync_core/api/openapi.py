@@ -247,11 +247,15 @@ def _responses(endpoint: Endpoint, schema_of: dict[int, dict[str, Any]]) -> dict
         errors |= {400, 403, 404}
     error_content = {"application/json": {"schema": {"$ref": REF.format(name="ErrorEnvelope")}}}
     if not endpoint.path.startswith(API_PREFIX + "/"):
-        # Outside the API there is no envelope: errors are aiohttp's plain-text answers.
-        error_content = {"text/plain": {"schema": {"type": "string"}}}
+        # Outside the API there is no envelope: the endpoint's own errors are in its content
+        # type (or error_type), and an unexpected failure is aiohttp's plain-text 500.
+        error_content = {endpoint.error_type or types[0]: {"schema": {"type": "string"}}}
     for status in sorted(errors):
+        content = error_content
+        if status == 500 and not endpoint.path.startswith(API_PREFIX + "/"):
+            content = {"text/plain": {"schema": {"type": "string"}}}
         responses[str(status)] = {"description": _ERROR_TEXT.get(status, "Error."),
-                                  "content": error_content}
+                                  "content": content}
     return responses
 
 

@@ -22,7 +22,10 @@ MAX_TEXT = 500
 MAX_URL = 2048
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT)]
-Url = Annotated[str, msgspec.Meta(max_length=MAX_URL)]
+# Stated: blank (no notification) or http(s) with a host. Whether the host may be reached is
+# known only by resolving it, which OpenAPI cannot state: the handler checks it all.
+Url = Annotated[str, msgspec.Meta(max_length=MAX_URL, extra_json_schema={
+    "pattern": r"^\s*$|^\s*[hH][tT][tT][pP][sS]?://[^/?#\s@]"})]
 Duration = Annotated[int, msgspec.Meta(ge=0)]
 
 

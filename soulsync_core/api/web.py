@@ -122,7 +122,7 @@ async def web_page(request: web.Request) -> web.Response:
 
 @routes.get("/assets/{version}/{name}", "A script or style of the web UI; the version in the "
             "path makes it cacheable for a year.", auth=False, enveloped=False, response=str,
-            errors=(404,), content_type=ASSET_TYPES)
+            errors=(404,), content_type=ASSET_TYPES, error_type="text/plain")
 async def web_asset(request: web.Request) -> web.Response:
     files = await request.app[WEB_UI].files()
     asset = files.assets.get(request.match_info["name"])
