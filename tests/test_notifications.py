@@ -192,7 +192,8 @@ async def test_test_send_answers_what_each_target_said(soulsync_factory, aiohttp
     assert reply.status == 200
     results = {r["target"]: r for r in reply.data["results"]}
     assert results["ha"]["ok"] is True and results["ha"]["event_type"] == "test"
-    assert (results["hook"]["ok"], results["hook"]["error"]) == (False, "the receiver answered HTTP 500: broken")
+    assert (results["hook"]["ok"], results["hook"]["error"]) == (
+        False, "the receiver answered HTTP 500: broken")
     assert json.loads(good.requests[0][1])["message"].startswith("A test notification")
     one = await api.post(f"{N}/test", {"target": "ha"})
     assert [r["target"] for r in one.data["results"]] == ["ha"]
