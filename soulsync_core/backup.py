@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import shutil
@@ -27,7 +26,7 @@ from typing import Any
 
 import msgspec
 
-from soulsync_core.datalock import LOCK_FILENAME, read_holder
+from soulsync_core.datalock import DataDirLock, DataDirLocked, read_holder
 from soulsync_core.db import DB_FILENAME, Database
 from soulsync_core.db.migrate import load_migrations
 from soulsync_core.db.snapshot import (
@@ -208,27 +207,21 @@ def check_label(label: str | None) -> None:
 def data_dir_lock(data_dir: Path) -> Iterator[None]:
     """Hold the data directory's lock for the block; raise DaemonRunning when it is held.
 
-    It is the same ``flock`` on ``<data dir>/soulsync.lock`` a running daemon holds
-    (:mod:`soulsync_core.datalock`), taken without waiting; unlike the daemon's, a lock file
-    created here by root is given to the data directory's owner, so the daemon can still lock it.
+    It is the daemon's own :class:`~soulsync_core.datalock.DataDirLock`, taken without waiting.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(data_dir / LOCK_FILENAME, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    lock = DataDirLock(data_dir)
     try:
-        if os.geteuid() == 0:  # made by root, the daemon's user could not open it to lock it
-            owner = data_dir.stat()
-            os.fchown(fd, owner.st_uid, owner.st_gid)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = read_holder(data_dir)
-            raise DaemonRunning(
-                f"a SoulSync daemon is running on {data_dir} "
-                f"({holder.describe() if holder else 'pid unknown'}); stop it first "
-                "(e.g. systemctl stop soulsync) and run the restore again.") from None
+        lock.acquire()
+    except DataDirLocked:
+        holder = read_holder(data_dir)
+        raise DaemonRunning(
+            f"a SoulSync daemon is running on {data_dir} "
+            f"({holder.describe() if holder else 'pid unknown'}); stop it first "
+            "(e.g. systemctl stop soulsync) and run the restore again.") from None
+    try:
         yield
     finally:
-        os.close(fd)  # releases the lock
+        lock.release()
 
 
 def restore(data_dir: Path, backup: Path, clock: Clock = utc_now) -> Restored:

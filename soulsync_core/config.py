@@ -319,6 +319,12 @@ def read_config_file(path: Path, schema: Schema) -> tuple[dict[str, Any], list[s
     return values, unknown
 
 
+def _check_some_source(order: list[str]) -> str | None:
+    """Return why an empty ``search.auto_order`` is refused, else None. The installed names
+    are known only at run time: the core adds that check (MetadataSearch.check_order)."""
+    return None if order else "list at least one metadata source, e.g. itunes"
+
+
 def _check_networks(value: list[str]) -> str | None:
     for entry in value:
         try:
@@ -357,7 +363,8 @@ CORE_SECTIONS: tuple[Section, ...] = (
     ), "The REST API."),
     Section("search", (
         Setting("search.auto_order", list, ["hydrabase", "spotify", "itunes"],
-                "Metadata sources source=auto tries, in order; the first with results answers."),
+                "Metadata sources source=auto tries, in order; the first with results answers.",
+                check=_check_some_source),
         Setting("search.timeout_seconds", float, 10.0,
                 "How long one metadata source may take to answer before it is skipped.",
                 minimum=0.1, maximum=120),

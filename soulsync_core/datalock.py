@@ -53,6 +53,11 @@ class DataDirLock:
         """
         make_private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+        if os.geteuid() == 0:
+            # Made by root (a restore, a daemon started by hand), the daemon's own user could
+            # not open the file to lock it: it belongs to the data directory's owner.
+            owner = self.path.parent.stat()
+            os.fchown(fd, owner.st_uid, owner.st_gid)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

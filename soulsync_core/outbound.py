@@ -217,6 +217,9 @@ async def post_json(session: aiohttp.ClientSession, url: str, body: Any, *,
                     sleep: Sleep = asyncio.sleep) -> DeliveryResult:
     """POST ``body`` as JSON to ``url``; return how it went (never raises for the receiver's faults).
 
+    ``body`` is encoded as JSON, unless it is ``bytes`` already holding the JSON (sent as they
+    are, when a header signs those exact bytes).
+
     ``url`` is checked with :func:`check_url` first (use a :func:`guarded_session` so names
     are checked at connection time too). Each POST may take ``timeout_seconds``; one that got
     no answer, a 5xx or a 429 is tried again up to ``retries`` times, waiting ``backoff``
@@ -227,6 +230,10 @@ async def post_json(session: aiohttp.ClientSession, url: str, body: Any, *,
         check_url(url, allow_private=allow_private)
     except UrlRefused as exc:
         return DeliveryResult(False, 0, None, str(exc))
+    payload: dict[str, Any] = {"json": body}
+    if isinstance(body, bytes):
+        payload = {"data": body}
+        headers = {"Content-Type": "application/json", **(headers or {})}
     attempts = 0
     status: int | None = None
     error = ""
@@ -235,7 +242,7 @@ async def post_json(session: aiohttp.ClientSession, url: str, body: Any, *,
         attempts += 1
         retry_after: float | None = None
         try:
-            async with session.post(url, json=body, headers=headers, allow_redirects=False,
+            async with session.post(url, **payload, headers=headers, allow_redirects=False,
                                     timeout=aiohttp.ClientTimeout(total=timeout_seconds)) as response:
                 status = response.status
                 text = (await response.text(errors="replace"))[:ANSWER_PREVIEW_CHARS]

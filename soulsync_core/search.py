@@ -120,10 +120,8 @@ class MetadataSearch:
         return f"it is down ({state.error})" if state.error else "its last health check failed"
 
     def check_order(self, order: list[str]) -> str | None:
-        """Return what is wrong with a ``search.auto_order`` value (names no installed provider,
-        or no name at all), or None."""
-        if not order:
-            return "list at least one metadata source, e.g. " + ", ".join(self.names() or ["itunes"])
+        """Return what is wrong with a ``search.auto_order`` value (names no installed provider),
+        or None; an empty one is refused by the setting's own check."""
         for name in order:
             if name not in self._providers:
                 installed = ", ".join(self.names()) or "none"

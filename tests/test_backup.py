@@ -22,13 +22,13 @@ import pytest
 from soulsync_core import backup as backup_module
 from soulsync_core.backup import (
     JOB_KIND,
-    LOCK_FILENAME,
     BackupInputError,
     BackupService,
     DaemonRunning,
     restore,
 )
 from soulsync_core.core import Core
+from soulsync_core.datalock import LOCK_FILENAME
 from soulsync_core.db import DB_FILENAME, Database
 from soulsync_core.db import snapshot as snapshot_module
 from soulsync_core.db.migrate import load_migrations, migrate

@@ -156,11 +156,11 @@ async def test_a_target_that_keeps_failing_is_given_up_after_the_retries_and_log
         api.core.events.publish("download.failed", {"track_name": "x"})
         [entry] = await logged(api, 1)
     assert (entry["ok"], entry["attempts"], entry["error"]) == (
-        False, 3, "the receiver answered HTTP 500")
+        False, 3, "the receiver answered HTTP 500: broken")
     assert len(receiver.requests) == 3
     [target] = (await api.get(N)).data["targets"]
     assert target["failed"] == 1 and target["last_failure_at"] and target["last_success_at"] is None
-    assert target["last_error"] == "the receiver answered HTTP 500"
+    assert target["last_error"] == "the receiver answered HTTP 500: broken"
     assert "broken" in caplog.text and TOKEN not in caplog.text
 
 
@@ -192,7 +192,8 @@ async def test_test_send_answers_what_each_target_said(soulsync_factory, aiohttp
     assert reply.status == 200
     results = {r["target"]: r for r in reply.data["results"]}
     assert results["ha"]["ok"] is True and results["ha"]["event_type"] == "test"
-    assert (results["hook"]["ok"], results["hook"]["error"]) == (False, "the receiver answered HTTP 500")
+    assert (results["hook"]["ok"], results["hook"]["error"]) == (
+        False, "the receiver answered HTTP 500: broken")
     assert json.loads(good.requests[0][1])["message"].startswith("A test notification")
     one = await api.post(f"{N}/test", {"target": "ha"})
     assert [r["target"] for r in one.data["results"]] == ["ha"]

@@ -417,3 +417,14 @@ async def test_a_pin_after_the_music_folder_went_away_is_kept_but_writes_nothing
     assert not music.exists()
     status = (await api.get(f"{P}/road/sync")).data
     assert status["tracks"][0]["pinned"] is True
+
+
+def test_an_entry_naming_no_artist_is_keyed_by_its_title_and_album():
+    # A pasted playlist may hold such entries; keying them crashed the whole sync job.
+    from soulsync_core.playlists.tracks import LOCAL_ID_PREFIX, key_of
+
+    def entry(name: str, album: str) -> dict[str, Any]:
+        return {"id": LOCAL_ID_PREFIX + name, "name": name, "artists": [], "album": {"name": album}}
+
+    assert key_of(entry("Intro", "LP")) == key_of(entry("intro", "lp"))
+    assert key_of(entry("Intro", "LP")) != key_of(entry("Outro", "LP"))

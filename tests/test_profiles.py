@@ -189,7 +189,8 @@ async def test_a_profile_bound_key_acts_only_as_its_profile(api, key):
     assert own.status == 200 and own.data["profile"]["name"] == "Teen"
 
     unknown = await api.post("/api/v1/api-keys", {"label": "x", "profile_id": 42})
-    assert unknown.status == 400 and "profile_id 42 is not a profile" in unknown.error["message"]
+    assert unknown.status == 404 and unknown.error["code"] == "NOT_FOUND"
+    assert unknown.error["message"].startswith("Profile 42 not found;")
 
 
 async def test_watchlists_are_per_profile(api, key):

@@ -436,3 +436,12 @@ async def test_itunes_release_on_the_day_of_the_last_scan_is_found(itunes_api):
     await set_last_scan(api, "5468295", "2001-03-08T00:00:00+00:00")
     status = await scan(api)
     assert status["releases_found"] == 0 and status["tracks_added"] == 0
+
+
+async def test_watching_without_any_metadata_provider_is_503_not_available(soulsync_factory):
+    # No request could be right then: the daemon lacks the plugin, not the client a field.
+    bare = await soulsync_factory(environ=QUIET)
+    reply = await bare.post(WL, {"artist_id": "123", "artist_name": "X"})
+    assert (reply.status, reply.error["code"]) == (503, "NOT_AVAILABLE"), reply.json
+    assert "No metadata provider is installed" in reply.error["message"]
+    assert (await bare.get(WL)).data["artists"] == []

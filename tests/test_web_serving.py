@@ -9,7 +9,7 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
-from soulsync_core.api.web import CONTENT_SECURITY_POLICY, load_web_files
+from soulsync_core.api.web import ASSET_TYPES, CONTENT_SECURITY_POLICY, load_web_files
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST_PAGE_BUDGET = 150 * 1024
@@ -101,3 +101,8 @@ def test_every_file_is_package_data():
     for entry in resources.files("soulsync_core.web").iterdir():
         if entry.is_file() and not entry.name.endswith(".py"):
             assert any(fnmatch.fnmatch(entry.name, p) for p in patterns), entry.name
+
+
+def test_every_asset_has_a_media_type_the_openapi_document_lists():
+    for name, asset in load_web_files().assets.items():
+        assert asset.content_type in ASSET_TYPES, name

@@ -179,8 +179,15 @@ async def test_phone_layout_and_keyboard_navigation(browser, api, tmp_path):
 
 class StandInEvents:
     """``GET /api/v1/events`` as issue 12 describes it (``id:``/``event:``/``data:`` lines,
-    ``?api_key=``, ``Last-Event-ID`` on reconnect), until the daemon has its own: each
-    connection gets the next queued event and ends, so the browser reconnects."""
+    ``?api_key=``, ``Last-Event-ID`` on reconnect), answered in place of the daemon's own
+    stream (after its authentication) so the test decides when a connection ends: each gets
+    the next queued event and ends, so the browser reconnects."""
+
+    @web.middleware
+    async def divert(self, request: web.Request, handler: web.Handler) -> web.StreamResponse:
+        if request.path == "/api/v1/events":
+            return await self.handle(request)
+        return await handler(request)
 
     def __init__(self) -> None:
         self.connections: list[dict[str, str | None]] = []
@@ -203,7 +210,7 @@ async def test_live_updates_come_from_the_event_stream_and_resume_with_last_even
     events = StandInEvents()
     core = await Core.open(tmp_path / "data", environ={}, entry_points=False)
     app = create_app(core)
-    app.router.add_get("/api/v1/events", events.handle)
+    app.middlewares.append(events.divert)  # innermost: the real key check runs first
     server = TestServer(app)
     await server.start_server()
     try:

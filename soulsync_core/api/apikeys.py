@@ -13,7 +13,7 @@ import msgspec
 from aiohttp import web
 
 from soulsync_core.api.endpoints import Routes, core_of
-from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
+from soulsync_core.api.envelope import ApiError, not_found, ok
 from soulsync_core.api.middlewares import BOUND_PROFILE
 from soulsync_core.apikeys import LABEL_PATTERN, ApiKeyInfo, NewApiKey
 
@@ -50,7 +50,7 @@ async def list_keys(request: web.Request) -> web.Response:
 
 
 @routes.post("/api-keys", "Create a key; the raw key is in this answer only.", body=CreateKey,
-             response=NewApiKey, status=201, errors=(403,))
+             response=NewApiKey, status=201, errors=(403, 404))
 async def create_key(request: web.Request, body: CreateKey) -> web.Response:
     core = core_of(request)
     bound = request.get(BOUND_PROFILE)
@@ -59,8 +59,9 @@ async def create_key(request: web.Request, body: CreateKey) -> web.Response:
         raise ApiError(403, "FORBIDDEN", f"This API key is bound to profile {bound}; it can "
                        f"only create keys bound to profile {bound}.")
     if profile_id is not None and not await core.profiles.exists(profile_id):
-        raise bad_request(f"profile_id {profile_id} is not a profile; the profiles are listed "
-                          "at GET /api/v1/profiles.")
+        # A missing referenced profile is a 404, as for X-Profile-Id (docs/api.md, Profiles).
+        raise ApiError(404, "NOT_FOUND", f"Profile {profile_id} not found; the profiles are "
+                       "listed at GET /api/v1/profiles.")
     return ok(await core.keys.create(body.label, profile_id), status=201)
 
 

@@ -40,7 +40,7 @@ class Endpoint:
     ``errors`` lists the statuses the handler itself may answer besides the common ones;
     ``also`` other success statuses answered with the same ``response`` (201 created / 200
     updated). ``content_type`` is that of the answers of an endpoint that is not ``enveloped``
-    (an HTML page, say); its own ``errors`` are answered in it too.
+    (an HTML page, say); its own ``errors`` are answered in it too, or in ``error_type``.
     """
 
     method: str
@@ -60,8 +60,11 @@ class Endpoint:
     also: tuple[int, ...] = ()
     # Acts as a profile (``X-Profile-Id`` / ``?profile_id=``, see api/middlewares.py).
     profiled: bool = False
-    # The media type of the success answer (the event stream's and ``/metrics``' differ).
-    content_type: str = "application/json"
+    # Of the success answer (the event stream's and ``/metrics``' differ); several when it
+    # varies (web assets).
+    content_type: str | tuple[str, ...] = "application/json"
+    # Outside /api/v1/, of the endpoint's own errors (None: the same as its success answer).
+    error_type: str | None = None
     # A boolean setting that, when true, lets anyone call this ``auth`` endpoint without a key.
     public_setting: str | None = None
     # The rate-limit category of a route outside /api/v1/ (those are not limited without one).

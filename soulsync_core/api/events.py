@@ -14,10 +14,12 @@ import contextlib
 import fnmatch
 import logging
 import re
+from typing import Annotated
 
 import msgspec
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse
+from msgspec import UNSET, UnsetType
 
 from soulsync_core.api.endpoints import Routes, core_of
 from soulsync_core.api.envelope import ApiError, bad_request
@@ -36,11 +38,20 @@ SEND_TIMEOUT_SECONDS = 60.0
 STUCK_CLOSE_SECONDS = 1.0
 
 
+_ITEM = "|".join(re.escape(name) for name in (
+    *EVENT_TYPES, *sorted({t.split(".")[0] + ".*" for t in EVENT_TYPES}), "*"))
+# What the document states ?types= takes: event types, family globs, "*". parse_types accepts
+# any glob that matches a type, which a pattern cannot say; it alone enforces (its messages).
+TYPES_LIST = Annotated[str, msgspec.Meta(extra_json_schema={
+    "pattern": rf"^ *(?:(?:{_ITEM}) *)?(?:, *(?:(?:{_ITEM}) *)?)*$",
+    "description": "Comma-separated event types or globs matching one, e.g. download.*"})]
+
+
 class EventsQuery(msgspec.Struct):
     """``types``: comma-separated event types or globs (``download.*,service.*``); ``since``:
     the last event id seen (the ``Last-Event-ID`` header does the same and wins)."""
 
-    types: str | None = None
+    types: TYPES_LIST | None = None
     since: int | None = None
 
 
@@ -107,6 +118,17 @@ class EventStreams:
 EVENT_STREAMS = web.AppKey("event_streams", EventStreams)
 
 
+class EventFrame(msgspec.Struct):
+    """One Server-Sent Event as a client reads it: ``event`` is its type, ``data`` the event
+    as JSON (``{id, type, at, data}``), ``id`` what to send as Last-Event-ID (absent on a
+    ``reset``), ``retry`` the reconnection delay in ms, when the server sets one."""
+
+    data: str
+    event: str
+    id: str | UnsetType = UNSET
+    retry: int | UnsetType = UNSET
+
+
 async def close_event_streams(app: web.Application) -> None:
     """``on_shutdown``: end the open streams so the server need not wait for them."""
     await app[EVENT_STREAMS].close_all()
@@ -138,7 +160,7 @@ def last_seen(request: web.Request, since: int | None) -> int | None:
 
 
 @routes.get("/events", "Live events as Server-Sent Events (text/event-stream); resumable with "
-            "Last-Event-ID or ?since=, filtered with ?types=.", query=EventsQuery, response=str,
+            "Last-Event-ID or ?since=, filtered with ?types=.", query=EventsQuery, response=EventFrame,
             enveloped=False, errors=(429, 503), content_type="text/event-stream")
 async def event_stream(request: web.Request, query: EventsQuery) -> web.StreamResponse:
     core = core_of(request)

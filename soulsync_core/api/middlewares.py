@@ -10,7 +10,7 @@ import re
 
 from aiohttp import web
 
-from soulsync_core.api.endpoints import API_PREFIX, Endpoint, core_of, endpoint_of
+from soulsync_core.api.endpoints import API_PREFIX, MAX_INT, MIN_INT, Endpoint, core_of, endpoint_of
 from soulsync_core.api.envelope import ApiError, error_response
 from soulsync_core.profiles import DEFAULT_PROFILE
 from soulsync_core.ratelimit import categorize, client_address
@@ -166,13 +166,13 @@ def _made_public(request: web.Request, endpoint: Endpoint) -> bool:
 def named_profile(request: web.Request) -> int | None:
     """Return the profile a request names by ``X-Profile-Id``, else ``?profile_id=`` (values
     below 1 mean profile 1, as the public server reads them), or None when it names none.
-    Raises a 400 for a value that is not an integer."""
+    Raises a 400 for a value that is not a 64-bit integer."""
     for where, raw in (("X-Profile-Id header", request.headers.get("X-Profile-Id", "")),
                        ("profile_id", request.query.get("profile_id", ""))):
         text = raw.strip()
         if not text:
             continue
-        if not _INTEGER.fullmatch(text) or len(text) > 18:
+        if not _INTEGER.fullmatch(text) or not MIN_INT <= int(text) <= MAX_INT:
             raise ApiError(400, "BAD_REQUEST", f"{where} must be a profile id (an integer, see "
                            f"GET {API_PREFIX}/profiles), not {text[:40]!r}.")
         return max(DEFAULT_PROFILE, int(text))

@@ -142,6 +142,7 @@ def _parameters(endpoint: Endpoint, components: dict[str, Any]) -> list[dict[str
             params.append({"name": "profile_id", "in": "query", "required": False,
                            "description": described + " The header wins.",
                            "schema": {"type": "integer"}})
+        _bound_integers(params)
     return params
 
 
@@ -226,9 +227,11 @@ def _responses(endpoint: Endpoint, schema_of: dict[int, dict[str, Any]]) -> dict
         pagination = ({"$ref": REF.format(name="Pagination")} if endpoint.paginated
                       else {"type": "null"})
         data = _envelope(True, data, {"type": "null"}, pagination)
+    types = ((endpoint.content_type,) if isinstance(endpoint.content_type, str)
+             else endpoint.content_type)
     responses: dict[str, Any] = {
         str(status): {"description": "Success.",
-                      "content": {endpoint.content_type: {"schema": data}}}
+                      "content": {media_type: {"schema": data} for media_type in types}}
         for status in (endpoint.status, *endpoint.also)
     }
     errors = set(endpoint.errors) | {500}
@@ -245,8 +248,8 @@ def _responses(endpoint: Endpoint, schema_of: dict[int, dict[str, Any]]) -> dict
     error_content = {"application/json": {"schema": {"$ref": REF.format(name="ErrorEnvelope")}}}
     if not endpoint.path.startswith(API_PREFIX + "/"):
         # Outside the API there is no envelope: the endpoint's own errors are in its content
-        # type, and an unexpected failure is aiohttp's plain-text 500.
-        error_content = {endpoint.content_type: {"schema": {"type": "string"}}}
+        # type (or error_type), and an unexpected failure is aiohttp's plain-text 500.
+        error_content = {endpoint.error_type or types[0]: {"schema": {"type": "string"}}}
     for status in sorted(errors):
         content = error_content
         if status == 500 and not endpoint.path.startswith(API_PREFIX + "/"):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from soulsync_core.api.endpoints import Routes, core_of
+from soulsync_core.api.endpoints import Routes, core_of, text
 from soulsync_core.api.envelope import ApiError, bad_request, ok
 from soulsync_core.backup import BackupFile, BackupInputError
+from soulsync_core.db.snapshot import PRE_MIGRATION
 from soulsync_core.health_checks import HealthList, health_list
 from soulsync_core.jobs import JobConflict, JobInfo
 
@@ -31,7 +32,10 @@ class BackupList(msgspec.Struct):
 class BackupRequest(msgspec.Struct, forbid_unknown_fields=True):
     """``label`` becomes part of the new file's name (lowercase letters, digits, dashes)."""
 
-    label: str | None = None
+    label: text(f"^(?!{PRE_MIGRATION})[a-z0-9][a-z0-9-]{{0,39}}$",  # type: ignore[valid-type]
+                "must be 1 to 40 lowercase letters, digits and dashes, starting with a letter "
+                f"or digit and not with {PRE_MIGRATION!r} (it becomes part of the file name)",
+                ) | None = None
 
 
 class BackupStarted(msgspec.Struct):

@@ -8,8 +8,10 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET, UnsetType
 
+from soulsync_core.api.body_rules import NON_BLANK, rules
 from soulsync_core.api.endpoints import Routes, core_of
 from soulsync_core.api.envelope import bad_request, not_found, ok
+from soulsync_core.api.openapi import NO_CONTROL_CHARACTERS
 from soulsync_core.track_requests import Asked, NotifyUrlRefused, RequestStatus
 
 routes = Routes("requests")
@@ -20,7 +22,10 @@ MAX_TEXT = 500
 MAX_URL = 2048
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT)]
-Url = Annotated[str, msgspec.Meta(max_length=MAX_URL)]
+# Stated: blank (no notification) or http(s) with a host. Whether the host may be reached is
+# known only by resolving it, which OpenAPI cannot state: the handler checks it all.
+Url = Annotated[str, msgspec.Meta(max_length=MAX_URL, extra_json_schema={
+    "pattern": r"^\s*$|^\s*[hH][tT][tT][pP][sS]?://[^/?#\s@]"})]
 Duration = Annotated[int, msgspec.Meta(ge=0)]
 
 
@@ -36,6 +41,16 @@ class RequestBody(msgspec.Struct):
     metadata: dict[str, Any] | None = None
     notify_url: Url | None = None
     force: bool = False
+
+
+_WORDS: dict[str, Any] = {"type": "string", "allOf": [NON_BLANK, {"pattern": NO_CONTROL_CHARACTERS}]}
+# What asked_from_body checks across fields: a query alone, or a title with an artist.
+REQUEST_FORMS: dict[str, Any] = {
+    "properties": {"query": _WORDS, "title": _WORDS, "artist": _WORDS},
+    "anyOf": [{"required": ["query"], "not": {"anyOf": [{"required": ["title"]},
+                                                        {"required": ["artist"]}]}},
+              {"required": ["title", "artist"], "not": {"required": ["query"]}}],
+}
 
 
 def _text(name: str, value: str | UnsetType) -> str:
@@ -64,7 +79,7 @@ def asked_from_body(body: RequestBody) -> Asked:
 
 @routes.post("/request",
              "Request a track for a bot: resolve, check the library, download; 202 with its status.",
-             body=RequestBody, response=RequestStatus, status=202)
+             body=rules(RequestBody, REQUEST_FORMS), response=RequestStatus, status=202)
 async def create_request(request: web.Request, body: RequestBody) -> web.Response:
     asked = asked_from_body(body)
     notify_url = (body.notify_url or "").strip() or None

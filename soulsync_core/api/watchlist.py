@@ -93,13 +93,18 @@ async def list_watchlist(request: web.Request, query: WatchlistQuery) -> web.Res
 @routes.post("/watchlist", "Watch an artist (201), or return the row already watching it (200).",
              body=rules(WatchBody, {"required": ["artist_id", "artist_name"], "properties": {
                  "artist_id": {"anyOf": [NON_BLANK, {"type": "integer"}]}, "artist_name": NON_BLANK}}),
-             response=Watched, status=201, also=(200,), profiled=True)
+             response=Watched, status=201, also=(200,), profiled=True, errors=(503,))
 async def watch_artist(request: web.Request, body: WatchBody) -> web.Response:
     if body.artist_id is UNSET or body.artist_name is UNSET:
         raise bad_request("Missing 'artist_id' or 'artist_name': send the artist's id at its "
                           "metadata provider and its name.")
+    core = core_of(request)
+    if not core.search.names():
+        # No request could be right: the daemon lacks the plugin, the client did nothing wrong.
+        raise ApiError(503, "NOT_AVAILABLE", "No metadata provider is installed, so no artist "
+                       "can be watched; install one (Spotify, iTunes, Hydrabase …).")
     try:
-        artist, created = await core_of(request).watchlist.add(
+        artist, created = await core.watchlist.add(
             str(body.artist_id), body.artist_name, body.source, profile_of(request))
     except WatchlistInputError as exc:
         raise bad_request(str(exc)) from None

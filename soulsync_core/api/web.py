@@ -35,6 +35,8 @@ SECURITY_HEADERS = {
 }
 ASSET_CACHE = "public, max-age=31536000, immutable"
 PAGE_CACHE = "no-cache, no-store, must-revalidate"
+# The media types of the files in soulsync_core.web, as the OpenAPI document lists them.
+ASSET_TYPES = ("text/javascript", "text/css", "image/svg+xml")
 VERSION_PLACEHOLDER = "{{version}}"
 PAGE = "index.html"
 
@@ -112,7 +114,7 @@ def _respond(request: web.Request, asset: Asset, cache: str) -> web.Response:
 
 
 @routes.get("/", "The web UI (HTML; a client of /api/v1/ only). Needs no key: it asks for one.",
-            auth=False, enveloped=False, response=str)
+            auth=False, enveloped=False, response=str, content_type="text/html")
 async def web_page(request: web.Request) -> web.Response:
     files = await request.app[WEB_UI].files()
     return _respond(request, files.page, PAGE_CACHE)
@@ -120,7 +122,7 @@ async def web_page(request: web.Request) -> web.Response:
 
 @routes.get("/assets/{version}/{name}", "A script or style of the web UI; the version in the "
             "path makes it cacheable for a year.", auth=False, enveloped=False, response=str,
-            errors=(404,))
+            errors=(404,), content_type=ASSET_TYPES, error_type="text/plain")
 async def web_asset(request: web.Request) -> web.Response:
     files = await request.app[WEB_UI].files()
     asset = files.assets.get(request.match_info["name"])

@@ -49,6 +49,7 @@ import msgspec
 
 from soulsync_core.activity import Activity
 from soulsync_core.db import Database
+from soulsync_core.db.snapshot import fsync_file
 from soulsync_core.downloads.importer import BadFile, Importer, ImportFailed
 from soulsync_core.downloads.models import Wanted
 from soulsync_core.downloads.tagging import AudioInfo, TagSet, probe, write_tags
@@ -186,14 +187,6 @@ class Replaced:
     record: TrackRecord
 
 
-def _flush(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def _stage(source: Path, old: Path, temp: Path, root: str) -> TrackRecord:
     """Copy ``source`` to ``temp`` beside ``old``, tagged with ``old``'s tags, flushed; return
     the old file's record. Blocking. ``root`` is the music folder (a file without tags is
@@ -202,7 +195,7 @@ def _stage(source: Path, old: Path, temp: Path, root: str) -> TrackRecord:
     try:
         shutil.copyfile(source, temp)
         write_tags(str(temp), _tags_of(record))
-        _flush(temp)
+        fsync_file(temp)
     except BaseException:
         with contextlib.suppress(OSError):
             temp.unlink()
@@ -240,7 +233,7 @@ def _to_trash(old: Path, trash: Path) -> None:
     """Copy ``old`` into the trash (the data dir may be on another file system). Blocking."""
     trash.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(old, trash)
-    _flush(trash)
+    fsync_file(trash)
 
 
 class UpgradeService:

@@ -52,7 +52,8 @@ def track_key(wanted: Wanted) -> str:
     else the folded first artist, title and album."""
     if wanted.track_id:
         return f"{wanted.source or ''}:{wanted.track_id}"
-    return "~" + "|".join((fold(wanted.artists[0]), fold(wanted.title), fold(wanted.album)))
+    first = wanted.artists[0] if wanted.artists else ""  # a playlist entry may name no artist
+    return "~" + "|".join((fold(first), fold(wanted.title), fold(wanted.album)))
 
 
 def _split_query(query: str) -> TrackInfo | None:

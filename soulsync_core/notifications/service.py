@@ -22,6 +22,7 @@ from soulsync_core.notifications.log import Delivery, DeliveryLog, TargetSummary
 from soulsync_core.notifications.messages import describe
 from soulsync_core.notifications.targets import Target, parse_targets
 from soulsync_core.notifications.webhook import DeliveryFailed, post_signed
+from soulsync_core.outbound import guarded_session
 from soulsync_core.settings import Settings
 from soulsync_core.timefmt import utc_now_iso
 
@@ -111,7 +112,7 @@ class Notifier:
 
     async def start(self) -> None:
         """Open the HTTP session, start a worker per target and follow the bus."""
-        self._session = aiohttp.ClientSession()
+        self._session = guarded_session(allow_private=True)  # see webhook.post_signed
         if any(t.kind == "apprise" for t in self.targets()):
             # Apprise takes most of a second to load its plugins: not in a first delivery's time.
             await asyncio.to_thread(is_apprise_url, "json://localhost")

@@ -11,6 +11,8 @@ import hmac
 
 import aiohttp
 
+from soulsync_core.outbound import post_json
+
 SIGNATURE_HEADER = "X-SoulSync-Signature"
 EVENT_HEADER = "X-SoulSync-Event"
 
@@ -26,20 +28,16 @@ def signature(secret: str, body: bytes) -> str:
 
 async def post_signed(session: aiohttp.ClientSession, url: str, secret: str, event_type: str,
                       body: bytes, seconds: float) -> str:
-    """POST ``body`` to ``url`` signed with ``secret``; return the receiver's answer in short.
+    """POST ``body`` to ``url`` signed with ``secret``, once, through the one outbound POST
+    (:func:`soulsync_core.outbound.post_json`); return the receiver's answer in short.
 
-    Raises DeliveryFailed for a status of 300 or more, a timeout or a connection error.
+    Raises DeliveryFailed for a status of 300 or more, a timeout or a connection error; its
+    reason never holds the URL. Webhook URLs come from the operator's settings, not from API
+    clients, so a receiver on the LAN (Home Assistant on the NAS) is allowed.
     """
-    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature(secret, body),
-               EVENT_HEADER: event_type}
-    try:
-        async with session.post(url, data=body, headers=headers, allow_redirects=False,
-                                timeout=aiohttp.ClientTimeout(total=seconds)) as response:
-            if response.status >= 300:
-                raise DeliveryFailed(f"the receiver answered HTTP {response.status}")
-            return f"HTTP {response.status}"
-    except TimeoutError:
-        raise DeliveryFailed(f"no answer within {seconds:g} s") from None
-    except aiohttp.ClientError as exc:
-        # The exception text of a connection error names the address; keep only its kind.
-        raise DeliveryFailed(f"could not connect ({type(exc).__name__})") from None
+    headers = {SIGNATURE_HEADER: signature(secret, body), EVENT_HEADER: event_type}
+    result = await post_json(session, url, body, allow_private=True, headers=headers,
+                             timeout_seconds=seconds, retries=0)
+    if not result.delivered:
+        raise DeliveryFailed(result.error or "not delivered")
+    return f"HTTP {result.status}"

@@ -56,12 +56,15 @@ function makeField(setting) {
   } else if (setting.choices) {
     input = h('select', { id }, setting.choices.map((c) => h('option', { value: c }, c)));
     input.value = setting.value;
+  } else if (setting.secret) {
+    // A secret list (webhook URLs) is redacted whole, like any secret: retyped, one per line.
+    const placeholder = setting.value === REDACTED ? 'set (hidden) · type to replace' : 'not set';
+    input = setting.type === 'list'
+      ? h('textarea', { id, rows: '2', autocomplete: 'off', placeholder: `${placeholder} · one per line` })
+      : h('input', { type: 'password', id, autocomplete: 'off', placeholder });
   } else if (setting.type === 'list') {
     input = h('textarea', { id, rows: '2', placeholder: 'one per line' });
     input.value = (setting.value || []).join('\n');
-  } else if (setting.secret) {
-    input = h('input', { type: 'password', id, autocomplete: 'off',
-      placeholder: setting.value === REDACTED ? 'set (hidden) · type to replace' : 'not set' });
   } else {
     input = h('input', { type: 'text', id, inputmode: setting.type === 'string' ? undefined : 'decimal', spellcheck: 'false' });
     input.value = setting.value ?? '';
@@ -91,7 +94,7 @@ function makeField(setting) {
     // The value to send, or undefined when unchanged (a secret: when not retyped).
     read() {
       if (setting.fixed_by) return undefined;
-      if (setting.secret) return input.value === '' ? undefined : input.value;
+      if (setting.secret) return input.value === '' ? undefined : current();
       const value = current();
       return JSON.stringify(value) === JSON.stringify(original) ? undefined : value;
     },
