@@ -1,13 +1,15 @@
 """The web UI's flows in a real Chromium against the daemon and the fakes of the outside
 services: search -> download -> progress -> library; wishlist; watchlist (iTunes fake);
 playlists (Spotify fake). The page is never told anything by the test: it finds each change
-through the API (polling here, since the event stream is not part of this daemon yet)."""
+through the API: the event stream while it is up, polling while it is not."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
@@ -16,6 +18,7 @@ from playwright.async_api import Browser, expect
 import soulsync_slskd.plugin
 import soulsync_spotify.plugin
 from soulsync_core.api.app import all_endpoints, create_app
+from soulsync_core.api.events import EVENT_STREAMS
 from soulsync_core.api.openapi import build_openapi
 from soulsync_core.core import Core
 from soulsync_core.testing import ApiClient, OpenApiChecker
@@ -66,6 +69,20 @@ async def logged_in(browser: Browser, api: ApiClient, tmp_path: Path, route: str
     return session
 
 
+def list_requests(session: UiSession) -> list[str]:
+    """The requests the page made for the list of downloads (GET /api/v1/downloads)."""
+    return [url for url in session.requests if urlsplit(url).path == "/api/v1/downloads"]
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait until ``condition()`` holds (a condition, never a timing assertion); at most 10 s."""
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the condition did not come true in 10 s")
+
+
 async def on_fake_slskd(aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path,
                         music: Path) -> tuple[ApiClient, SlskdFake]:
     """The daemon on the fake slskd (its monitor ticks when the test polls) and a stub iTunes."""
@@ -92,18 +109,39 @@ async def test_search_download_progress_and_the_track_in_the_library(
 
         await page.click("nav a[href='#/downloads']")
         row = page.locator("#downloads tbody tr", has_text="One More Time")
+        await expect(row).to_be_visible()
+        listed = len(list_requests(session))
         await service(api).settle()
-        await expect(row).to_contain_text("downloading")
         await fake.tick(4)  # a quarter of the bytes
         await service(api).poll()
         await expect(row).to_contain_text("25 %")
+        await expect(row).to_contain_text("downloading")
         await expect(row).to_contain_text("flac_fast")
         await expect(row.locator("progress")).to_have_attribute("value", "25")
+        # All of it came through the event stream: the list was not fetched again.
+        assert len(list_requests(session)) == listed, list_requests(session)
+
+        # The stream is cut and refused (the daemon is stopping): the page polls instead ...
+        streams = api.client.server.app[EVENT_STREAMS]
+        streams.closing = True
+        for subscription in streams.open_streams():
+            subscription.close()
         await fake.settle()
         await service(api).poll()
         await service(api).settle()
         await expect(row).to_contain_text("completed")
         await expect(row).to_contain_text("100 %")
+        assert len(list_requests(session)) > listed
+        # ... and opens a new stream that resumes after the last event it saw.
+        seen = api.core.events.last_id
+        streams.closing = False
+        await until(lambda: len(streams.open_streams()) == 1)
+        reopened = [url for url in session.requests if urlsplit(url).path == "/api/v1/events"][-1]
+        since = parse_qs(urlsplit(reopened).query)["since"]
+        assert 0 < int(since[0]) <= seen
+        await api.post("/api/v1/downloads", {"name": "Digital Love", "artists": ["Daft Punk"]})
+        queued = page.locator("#downloads tbody tr", has_text="Digital Love")
+        await expect(queued).to_contain_text("not_found")
 
         await row.get_by_role("link").click()
         refused = page.locator("tr", has_text="live_user")

@@ -57,8 +57,10 @@ function makeField(setting) {
     input = h('select', { id }, setting.choices.map((c) => h('option', { value: c }, c)));
     input.value = setting.value;
   } else if (setting.type === 'list') {
-    input = h('textarea', { id, rows: '2', placeholder: 'one per line' });
-    input.value = (setting.value || []).join('\n');
+    // A secret list (notification targets, webhooks) comes redacted: empty unless retyped.
+    const hidden = setting.value === REDACTED;
+    input = h('textarea', { id, rows: '2', placeholder: hidden ? 'set (hidden) · type to replace, one per line' : 'one per line' });
+    input.value = hidden ? '' : (setting.value || []).map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join('\n');
   } else if (setting.secret) {
     input = h('input', { type: 'password', id, autocomplete: 'off',
       placeholder: setting.value === REDACTED ? 'set (hidden) · type to replace' : 'not set' });
@@ -81,7 +83,8 @@ function makeField(setting) {
 
   function current() {
     if (setting.type === 'boolean') return input.checked;
-    if (setting.type === 'list') return input.value.split('\n').map((s) => s.trim()).filter(Boolean);
+    // One item a line; an object (a webhook) is written as JSON.
+    if (setting.type === 'list') return input.value.split('\n').map((s) => s.trim()).filter(Boolean).map(listItem);
     const text = input.value.trim();
     if ((setting.type === 'integer' || setting.type === 'number') && NUMBER.test(text)) return Number(text);
     return input.value;
@@ -91,7 +94,7 @@ function makeField(setting) {
     // The value to send, or undefined when unchanged (a secret: when not retyped).
     read() {
       if (setting.fixed_by) return undefined;
-      if (setting.secret) return input.value === '' ? undefined : input.value;
+      if (setting.secret) return input.value === '' ? undefined : current();
       const value = current();
       return JSON.stringify(value) === JSON.stringify(original) ? undefined : value;
     },
@@ -103,4 +106,9 @@ function makeField(setting) {
       if (message) { input.setAttribute('aria-invalid', 'true'); input.focus(); } else input.removeAttribute('aria-invalid');
     },
   };
+}
+
+function listItem(text) {
+  if (!text.startsWith('{')) return text;
+  try { return JSON.parse(text); } catch { return text; }
 }
