@@ -5,6 +5,7 @@ settings, API keys. Every test fails on a console error, a CSP violation, or a r
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,39 @@ async def test_settings_show_the_field_error_then_save(browser, api, tmp_path):
             "fixed by SOULSYNC_SOULSEEK__SLSKD_URL")
         assert await page.locator("#setting-soulseek-api_key").input_value() == ""
         await expect(page.locator(".field[data-key='server.port']")).to_contain_text("restart required")
+
+
+async def test_the_dashboard_lists_the_health_checks_as_the_api_gives_them(browser, api, tmp_path):
+    key = await api.bootstrap()
+    health = (await api.get("/api/v1/system/health")).data
+    assert any(c["level"] == "error" for c in health["checks"]), health  # slskd is unreachable
+    async with await ui(browser, api, tmp_path) as session:
+        page = session.page
+        await log_in(session, key)
+        await expect(page.locator("#health")).to_contain_text(f"Overall {health['level']}")
+        for check in health["checks"]:
+            line = page.locator(f"#health li[data-check='{check['check']}']")
+            await expect(line.locator(".badge")).to_have_text(check["level"])
+            # Figures (free MiB) may move between the two reads; the words may not.
+            words = re.sub(r"\d+", r"\\d+", re.escape(check["message"]))
+            await expect(line).to_contain_text(re.compile(words))
+            await expect(line).to_contain_text(check["hint"])
+
+
+async def test_settings_back_up_now_and_list_the_backups(browser, api, tmp_path):
+    key = await api.bootstrap()
+    async with await ui(browser, api, tmp_path) as session:
+        page = session.page
+        await log_in(session, key)
+        await page.click("nav a[href='#/settings']")
+        await expect(page.locator("#backups")).to_contain_text("No backup yet.")
+        await page.click("#backup-now")
+        listed = page.locator("#backups tbody tr")
+        await expect(listed).to_have_count(1)
+        await expect(page.locator("#backup-now + .status")).to_contain_text("Last backup")
+        [made] = (await api.get("/api/v1/system/backups")).data["backups"]
+        await expect(listed).to_contain_text(made["name"])
+        assert (tmp_path / "data").exists()
 
 
 async def test_keys_create_and_revoking_the_own_key_logs_the_page_out(browser, api, tmp_path):

@@ -73,18 +73,18 @@ async function detail(view, id) {
   clear(view, h('p', {}, h('a', { href: '#/downloads' }, '‹ Downloads')), line, body);
   function render(d) {
     clear(body, h('h1', {}, `${d.artist_name} – ${d.track_name}`),
-        section('State', h('dl', { class: 'facts' },
-          fact('Status', badge(d.status)), fact('Progress', h('span', { class: 'progress' }, progressBar(d.progress), ` ${d.progress} %`)),
-          fact('Peer', d.username || '—'), fact('File', d.filename || '—'), fact('Size', d.size ? bytes(d.size) : '—'),
-          fact('Quality', d.quality || '—'), fact('Error', d.error || '—'), fact('In the library', d.final_path || '—'),
-          fact('Started', when(d.created_at)), fact('Finished', when(d.finished_at))),
-        UNFINISHED.has(d.status) ? cancelButton(d, load) : null),
-        section('Candidates', table(['Peer', 'File', 'Verdict', 'Confidence', 'Why'], d.candidates.map((c) => [
-          c.username, c.filename, c.accepted ? badge('chosen', 'ok') : badge('refused', 'bad'),
-          c.confidence.toFixed(2), c.reasons.join('; ') || (c.accepted ? 'meets the quality profile' : '')]),
-        'No search results yet.')),
-        d.tried.length ? section('Files given up', table(['Peer', 'File', 'Outcome', 'When'],
-          d.tried.map((t) => [t.username, t.filename, t.outcome, when(t.at)]))) : null);
+      section('State', h('dl', { class: 'facts' },
+        fact('Status', badge(d.status)), fact('Progress', h('span', { class: 'progress' }, progressBar(d.progress), ` ${d.progress} %`)),
+        fact('Peer', d.username || '—'), fact('File', d.filename || '—'), fact('Size', d.size ? bytes(d.size) : '—'),
+        fact('Quality', d.quality || '—'), fact('Error', d.error || '—'), fact('In the library', d.final_path || '—'),
+        fact('Started', when(d.created_at)), fact('Finished', when(d.finished_at))),
+      UNFINISHED.has(d.status) ? cancelButton(d, load) : null),
+      section('Candidates', table(['Peer', 'File', 'Verdict', 'Confidence', 'Why'], d.candidates.map((c) => [
+        c.username, c.filename, c.accepted ? badge('chosen', 'ok') : badge('refused', 'bad'),
+        c.confidence.toFixed(2), c.reasons.join('; ') || (c.accepted ? 'meets the quality profile' : '')]),
+      'No search results yet.')),
+      d.tried.length ? section('Files given up', table(['Peer', 'File', 'Outcome', 'When'],
+        d.tried.map((t) => [t.username, t.filename, t.outcome, when(t.at)]))) : null);
   }
   async function load() {
     try {
