@@ -57,8 +57,8 @@ export default async function dashboard(view) {
       const checks = await get('/system/health');
       clear(health, h('p', {}, 'Overall ', badge(checks.data.level, LEVEL_BADGE[checks.data.level])),
         h('ul', { class: 'health' }, checks.data.checks.map((c) => h('li', { 'data-check': c.check },
-          badge(c.level, LEVEL_BADGE[c.level]), ' ', h('strong', {}, c.message),
-          c.hint ? h('span', { class: 'muted' }, ` — ${c.hint}`) : null))));
+          badge(c.level, LEVEL_BADGE[c.level]), ' ', c.message,
+          c.hint ? h('span', { class: 'muted hint' }, c.hint) : null))));
     } catch (error) {
       showError(line, error);
     }

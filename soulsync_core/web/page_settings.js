@@ -39,7 +39,7 @@ export default async function settings(view) {
     list.map((setting) => { const field = makeField(setting); fields.set(setting.key, field); return field.el; }))),
   h('div', { class: 'row sticky' }, save, line));
   const backups = backupsPanel();
-  clear(view, h('h1', {}, 'Settings'), form, backups.el);
+  clear(view, h('h1', {}, 'Settings'), backups.el, form);
   await backups.load();
 
   // The API names the key first in its message ("server.port must be …"): mark that field.
