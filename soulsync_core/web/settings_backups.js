@@ -20,8 +20,9 @@ export function backupsPanel() {
     clearTimeout(timer);
     try {
       const b = (await get('/system/backups')).data;
-      clear(info, `${b.backups.length} in ${b.folder} · ${bytes(b.total_size_bytes)} · `,
-        b.next_run ? `next ${when(b.next_run)} (every ${b.interval_hours} h, keeping ${b.keep})` : 'not on a schedule');
+      const count = b.backups.length;
+      clear(info, count ? `${count} backup${count === 1 ? '' : 's'}, ${bytes(b.total_size_bytes)}, in ${b.folder}` : `Folder ${b.folder}`,
+        ' · ', b.next_run ? `next backup ${when(b.next_run)} (every ${b.interval_hours} h, keeping ${b.keep})` : 'not on a schedule');
       clear(list, table(['Backup', 'Made', 'Size', 'Kind'], b.backups.map((f) => [
         f.name, when(f.created_at), bytes(f.size_bytes), f.kind]), 'No backup yet.'));
       const last = b.last;
