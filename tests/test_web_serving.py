@@ -104,11 +104,11 @@ def test_every_file_is_package_data():
 
 
 async def test_the_bootstrap_state_says_whether_the_first_key_can_be_made_without_a_key(api):
-    before = await api.client.get("/api/v1/api-keys/bootstrap")
+    before = await api.client.get("/api/v1/system/bootstrap")
     assert before.status == 200
     assert (await before.json())["data"] == {"available": True}
     key = await api.bootstrap()
-    after = await api.client.get("/api/v1/api-keys/bootstrap")
+    after = await api.client.get("/api/v1/system/bootstrap")
     assert (await after.json())["data"] == {"available": False}
     [listed] = (await api.get("/api/v1/api-keys", key=key)).data["keys"]
     assert listed["key_prefix"] not in await after.text()

@@ -92,7 +92,10 @@ class UiSession:
     def _request_failed(self, request: Request) -> None:
         # An API request cut short by the page itself: a reload or unload while a poll was
         # under way, or the event stream closed at log-out.
+        # The icon too: a reload may cut its load short.
         if urlsplit(request.url).path.startswith("/api/v1/") and request.failure == "net::ERR_ABORTED":
+            return
+        if urlsplit(request.url).path.endswith("/icon.svg") and request.failure == "net::ERR_ABORTED":
             return
         self.failed.append(f"{request.url} {request.failure}")
 

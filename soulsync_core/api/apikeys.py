@@ -100,7 +100,7 @@ def refuse_cross_site(request: web.Request) -> None:
                        "SoulSync's own address.")
 
 
-@routes.get("/api-keys/bootstrap", "Whether the first key can still be created (no key exists "
+@routes.get("/system/bootstrap", "Whether the first key can still be created (no key exists "
             "yet); needs no key and tells nothing else.", response=BootstrapState, auth=False)
 async def bootstrap_state(request: web.Request) -> web.Response:
     return ok(BootstrapState(available=await core_of(request).keys.count() == 0))

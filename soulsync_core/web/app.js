@@ -99,8 +99,8 @@ function login() {
   const main = h('main', { id: 'main', class: 'login' }, form);
   clear(root, h('header', { class: 'top' }, h('span', { class: 'brand' }, 'SoulSync')), main);
   keyInput.focus();
-  // Offered only while the API says no key exists (GET /api-keys/bootstrap needs no key).
-  request('GET', '/api-keys/bootstrap', { auth: false })
+  // Offered only while the API says no key exists (GET /system/bootstrap needs no key).
+  request('GET', '/system/bootstrap', { auth: false })
     .then((answer) => { if (answer.data.available && main.isConnected) main.append(first); })
     .catch(() => { /* the daemon is unreachable: logging in will say so */ });
 }
