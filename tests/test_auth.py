@@ -46,8 +46,9 @@ async def test_every_endpoint_but_bootstrap_ping_and_the_login_callback_requires
     # The login callback is reached by a browser, without a key; a login's one-time state
     # guards it (tests/test_playlists.py).
     # The web UI's page and files hold no data; the page asks for a key (tests/test_web_ui.py).
+    # /system/bootstrap says only whether the first key can still be made (test_web_serving.py).
     assert open_paths == {"/api/v1/api-keys/bootstrap", "/ping", "/auth/{name}/callback", "/",
-                          "/assets/{version}/{name}"}
+                          "/assets/{version}/{name}", "/api/v1/system/bootstrap"}
 
 
 async def test_raw_key_is_not_logged_by_the_access_log(caplog, key, tmp_path):

@@ -1,21 +1,24 @@
 """The web UI's flows in a real Chromium against the daemon and the fakes of the outside
 services: search -> download -> progress -> library; wishlist; watchlist (iTunes fake);
 playlists (Spotify fake). The page is never told anything by the test: it finds each change
-through the API (polling here, since the event stream is not part of this daemon yet)."""
+through the API: the event stream while it is up, polling while it is not."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Request, expect
 
 import soulsync_slskd.plugin
 import soulsync_spotify.plugin
 from soulsync_core.api.app import all_endpoints, create_app
+from soulsync_core.api.events import EVENT_STREAMS
 from soulsync_core.api.openapi import build_openapi
 from soulsync_core.core import Core
 from soulsync_core.testing import ApiClient, OpenApiChecker
@@ -66,6 +69,20 @@ async def logged_in(browser: Browser, api: ApiClient, tmp_path: Path, route: str
     return session
 
 
+def list_requests(session: UiSession) -> list[str]:
+    """The requests the page made for the list of downloads (GET /api/v1/downloads)."""
+    return [url for url in session.requests if urlsplit(url).path == "/api/v1/downloads"]
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait until ``condition()`` holds (a condition, never a timing assertion); at most 10 s."""
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the condition did not come true in 10 s")
+
+
 async def on_fake_slskd(aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path,
                         music: Path) -> tuple[ApiClient, SlskdFake]:
     """The daemon on the fake slskd (its monitor ticks when the test polls) and a stub iTunes."""
@@ -92,18 +109,46 @@ async def test_search_download_progress_and_the_track_in_the_library(
 
         await page.click("nav a[href='#/downloads']")
         row = page.locator("#downloads tbody tr", has_text="One More Time")
+        await expect(row).to_be_visible()
+        listed = len(list_requests(session))
         await service(api).settle()
-        await expect(row).to_contain_text("downloading")
         await fake.tick(4)  # a quarter of the bytes
         await service(api).poll()
         await expect(row).to_contain_text("25 %")
+        await expect(row).to_contain_text("downloading")
         await expect(row).to_contain_text("flac_fast")
         await expect(row.locator("progress")).to_have_attribute("value", "25")
+        # All of it came through the event stream: the list was not fetched again.
+        assert len(list_requests(session)) == listed, list_requests(session)
+
+        # The stream is cut and refused (the daemon is stopping): the page polls instead ...
+        resumed: list[str | None] = []
+
+        async def resumes_after(request: Request) -> None:
+            # The browser's own retry sends Last-Event-ID; the page's new stream ?since=.
+            if urlsplit(request.url).path == "/api/v1/events":
+                since = parse_qs(urlsplit(request.url).query).get("since", [None])[0]
+                resumed.append((await request.all_headers()).get("last-event-id") or since)
+
+        page.on("request", resumes_after)
+        streams = api.client.server.app[EVENT_STREAMS]
+        streams.closing = True
+        for subscription in streams.open_streams():
+            subscription.close()
         await fake.settle()
         await service(api).poll()
         await service(api).settle()
         await expect(row).to_contain_text("completed")
         await expect(row).to_contain_text("100 %")
+        assert len(list_requests(session)) > listed
+        # ... and opens a new stream that resumes after the last event it saw.
+        seen = api.core.events.last_id
+        streams.closing = False
+        await until(lambda: len(streams.open_streams()) == 1)
+        assert resumed and all(0 < int(since or 0) <= seen for since in resumed), resumed
+        await api.post("/api/v1/downloads", {"name": "Digital Love", "artists": ["Daft Punk"]})
+        queued = page.locator("#downloads tbody tr", has_text="Digital Love")
+        await expect(queued).to_contain_text("not_found")
 
         await row.get_by_role("link").click()
         refused = page.locator("tr", has_text="live_user")
@@ -157,8 +202,34 @@ async def test_wishlist_remove(browser, aiohttp_client, tmp_path):
         await rows.filter(has_text="Digital Love").get_by_role("button", name="Remove").click()
         await expect(rows).to_have_count(1)
         await expect(rows.first).to_contain_text("Aerodynamic")
+        # "Process now": the run starts, and how it ended (no download client here) is shown.
+        await page.get_by_role("button", name="Process now").click()
+        await expect(page.locator(".card.row + .status")).to_have_text("Wishlist processing started.")
+        await expect(page.locator(".run-info")).to_contain_text("failed")
+        await expect(page.locator(".run-info")).to_contain_text("No download client is installed")
     listed = (await api.get("/api/v1/wishlist")).data["tracks"]
     assert [t["track_id"] for t in listed] == ["t2"]
+    last = (await api.get("/api/v1/wishlist/process")).data
+    assert (last["state"], last["total"]) == ("failed", 1), last
+
+
+async def test_add_to_wishlist_from_search(browser, aiohttp_client, aiohttp_server, tmp_path):
+    server = await aiohttp_server(itunes.make_app())
+    env = QUIET | {"SOULSYNC_ITUNES__BASE_URL": str(server.make_url("")).rstrip("/"),
+                   "SOULSYNC_SEARCH__AUTO_ORDER": "itunes"}
+    api = await start(aiohttp_client, tmp_path, env, [("itunes", itunes_plugin)])
+    async with await logged_in(browser, api, tmp_path, "search") as session:
+        page = session.page
+        await page.fill("#search-query", "Daft Punk - One More Time")
+        await page.get_by_role("button", name="Search", exact=True).click()
+        found = page.locator("#results tbody tr").first
+        title = (await found.locator("td").first.inner_text()).strip()
+        await found.get_by_role("button", name="Add to wishlist").click()
+        await expect(found.locator(".status")).to_have_class("status ok")
+        await page.click("nav a[href='#/wishlist']")
+        await expect(page.locator("#wishlist tbody tr", has_text=title)).to_be_visible()
+    [wished] = (await api.get("/api/v1/wishlist")).data["tracks"]
+    assert (wished["track_name"], wished["source_type"]) == (title, "web")
 
 
 async def test_watchlist_add_from_search_filter_and_scan(browser, aiohttp_client, aiohttp_server, tmp_path):
@@ -234,7 +305,19 @@ async def test_playlist_connect_sync_and_pin(browser, aiohttp_client, aiohttp_se
         await entry.locator(".choice").first.click()
         await expect(entry).to_contain_text("pinned")
         await expect(entry).to_contain_text("matched")
+        status = (await api.get(f"/api/v1/playlists/{FRENCH_TOUCH}/sync")).data
+        pinned = status["tracks"][position]
+        assert (pinned["pinned"], pinned["status"]) == (True, "matched")
+        assert pinned["library_track_id"] is not None
+
+        # "Not in library" pins the entry to nothing; "Unpin" gives it back to the matcher.
+        await entry.get_by_role("button", name="Change pin").click()
+        await entry.get_by_role("button", name="Not in library").click()
+        await expect(entry).to_contain_text("missing pinned")
+        nothing = (await api.get(f"/api/v1/playlists/{FRENCH_TOUCH}/sync")).data["tracks"][position]
+        assert (nothing["pinned"], nothing["library_track_id"]) == (True, None)
+        await entry.get_by_role("button", name="Unpin").click()
+        await expect(entry.get_by_role("button", name="Pin…")).to_be_visible()
+        await expect(entry.get_by_role("button", name="Unpin")).to_have_count(0)
     status = (await api.get(f"/api/v1/playlists/{FRENCH_TOUCH}/sync")).data
-    pinned = status["tracks"][position]
-    assert (pinned["pinned"], pinned["status"]) == (True, "matched")
-    assert pinned["library_track_id"] is not None
+    assert status["tracks"][position]["pinned"] is False

@@ -106,3 +106,14 @@ def test_every_file_is_package_data():
 def test_every_asset_has_a_media_type_the_openapi_document_lists():
     for name, asset in load_web_files().assets.items():
         assert asset.content_type in ASSET_TYPES, name
+
+
+async def test_the_bootstrap_state_says_whether_the_first_key_can_be_made_without_a_key(api):
+    before = await api.client.get("/api/v1/system/bootstrap")
+    assert before.status == 200
+    assert (await before.json())["data"] == {"available": True}
+    key = await api.bootstrap()
+    after = await api.client.get("/api/v1/system/bootstrap")
+    assert (await after.json())["data"] == {"available": False}
+    [listed] = (await api.get("/api/v1/api-keys", key=key)).data["keys"]
+    assert listed["key_prefix"] not in await after.text()

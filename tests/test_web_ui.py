@@ -5,17 +5,17 @@ settings, API keys. Every test fails on a console error, a CSP violation, or a r
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, expect
 
 import soulsync_slskd.plugin
 from soulsync_core.api.app import all_endpoints, create_app
+from soulsync_core.api.events import EVENT_STREAMS
 from soulsync_core.api.openapi import build_openapi
 from soulsync_core.core import Core
 from soulsync_core.testing import ApiClient, OpenApiChecker
@@ -83,9 +83,9 @@ async def test_first_run_creates_the_first_key_and_opens_the_dashboard(browser, 
         await page.click("#logout")
         await expect(page.locator("text=You are logged out.")).to_be_visible()
         assert await page.evaluate(f"localStorage.getItem('{KEY_STORAGE}')") is None
-        # A second bootstrap is refused with the API's message; the key logs in again.
-        await page.get_by_role("button", name="Create the first key").click()
-        await expect(page.locator("text=API keys already exist")).to_be_visible()
+        # A key exists now: the login page no longer offers the first one; the key logs in again.
+        await expect(page.locator("#login-key")).to_be_visible()
+        await expect(page.get_by_role("button", name="Create the first key")).to_have_count(0)
         await log_in(session, key)
 
 
@@ -130,6 +130,39 @@ async def test_settings_show_the_field_error_then_save(browser, api, tmp_path):
         await expect(page.locator(".field[data-key='server.port']")).to_contain_text("restart required")
 
 
+async def test_the_dashboard_lists_the_health_checks_as_the_api_gives_them(browser, api, tmp_path):
+    key = await api.bootstrap()
+    health = (await api.get("/api/v1/system/health")).data
+    assert any(c["level"] == "error" for c in health["checks"]), health  # slskd is unreachable
+    async with await ui(browser, api, tmp_path) as session:
+        page = session.page
+        await log_in(session, key)
+        await expect(page.locator("#health")).to_contain_text(f"Overall {health['level']}")
+        for check in health["checks"]:
+            line = page.locator(f"#health li[data-check='{check['check']}']")
+            await expect(line.locator(".badge")).to_have_text(check["level"])
+            # Figures (free MiB) may move between the two reads; the words may not.
+            words = re.sub(r"\d+", r"\\d+", re.escape(check["message"]))
+            await expect(line).to_contain_text(re.compile(words))
+            await expect(line).to_contain_text(check["hint"])
+
+
+async def test_settings_back_up_now_and_list_the_backups(browser, api, tmp_path):
+    key = await api.bootstrap()
+    async with await ui(browser, api, tmp_path) as session:
+        page = session.page
+        await log_in(session, key)
+        await page.click("nav a[href='#/settings']")
+        await expect(page.locator("#backups")).to_contain_text("No backup yet.")
+        await page.click("#backup-now")
+        listed = page.locator("#backups tbody tr")
+        await expect(listed).to_have_count(1)
+        await expect(page.locator("#backup-now + .status")).to_contain_text("Last backup")
+        [made] = (await api.get("/api/v1/system/backups")).data["backups"]
+        await expect(listed).to_contain_text(made["name"])
+        assert (tmp_path / "data").exists()
+
+
 async def test_keys_create_and_revoking_the_own_key_logs_the_page_out(browser, api, tmp_path):
     key = await api.bootstrap()
     async with await ui(browser, api, tmp_path) as session:
@@ -151,6 +184,42 @@ async def test_keys_create_and_revoking_the_own_key_logs_the_page_out(browser, a
         await expect(page.locator("#login-key")).to_be_visible()
         assert await page.evaluate(f"localStorage.getItem('{KEY_STORAGE}')") is None
         assert (await api.get("/api/v1/api-keys", key=created)).status == 200
+
+
+async def test_a_key_revoked_elsewhere_ends_the_stream_and_logs_the_page_out(browser, api, tmp_path):
+    key = await api.bootstrap()
+    other = (await api.post("/api/v1/api-keys", {"label": "admin"}, key=key)).data
+    async with await ui(browser, api, tmp_path) as session:
+        page = session.page
+        await log_in(session, key)
+        streams = api.client.server.app[EVENT_STREAMS]
+        for _ in range(200):
+            if streams.open_streams():
+                break
+            await asyncio.sleep(0.05)
+        assert len(streams.open_streams()) == 1
+        listed = (await api.get("/api/v1/api-keys", key=key)).data["keys"]
+        [own] = [k for k in listed if k["label"] == "tests"]
+        assert (await api.delete(f"/api/v1/api-keys/{own['id']}", key=other["key"])).status == 200
+        # The page makes no request of its own meanwhile: the ended stream is what it notices.
+        await expect(page.locator("text=Your API key was refused")).to_be_visible()
+        await expect(page.locator("#login-key")).to_be_visible()
+        assert await page.evaluate(f"localStorage.getItem('{KEY_STORAGE}')") is None
+    # What the API answers for the revoked key (403) and for none it can read (401).
+    assert (await api.get("/api/v1/system/status", key=key)).status == 403
+
+
+async def test_a_key_the_api_cannot_read_logs_out_with_its_401_message(browser, api, tmp_path):
+    await api.bootstrap()
+    async with await ui(browser, api, tmp_path) as session:
+        page = session.page
+        await session.goto()
+        await page.evaluate(f"localStorage.setItem('{KEY_STORAGE}', ' ')")
+        await page.reload()
+        await expect(page.locator("text=SoulSync asked for a key")).to_be_visible()
+        await expect(page.locator("text=must be 'Bearer <key>'")).to_be_visible()
+        await expect(page.locator("#login-key")).to_be_visible()
+        assert await page.evaluate(f"localStorage.getItem('{KEY_STORAGE}')") is None
 
 
 async def test_phone_layout_and_keyboard_navigation(browser, api, tmp_path):
@@ -175,76 +244,6 @@ async def test_phone_layout_and_keyboard_navigation(browser, api, tmp_path):
         await page.keyboard.press("Enter")
         await expect(page.locator("h1")).to_have_text("Plugins")
         await expect(page.locator("td", has_text="slskd")).to_be_visible()
-
-
-class StandInEvents:
-    """``GET /api/v1/events`` as issue 12 describes it (``id:``/``event:``/``data:`` lines,
-    ``?api_key=``, ``Last-Event-ID`` on reconnect), answered in place of the daemon's own
-    stream (after its authentication) so the test decides when a connection ends: each gets
-    the next queued event and ends, so the browser reconnects."""
-
-    @web.middleware
-    async def divert(self, request: web.Request, handler: web.Handler) -> web.StreamResponse:
-        if request.path == "/api/v1/events":
-            return await self.handle(request)
-        return await handler(request)
-
-    def __init__(self) -> None:
-        self.connections: list[dict[str, str | None]] = []
-        self.queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.connections.append({"api_key": request.query.get("api_key"),
-                                 "authorization": request.headers.get("Authorization"),
-                                 "last_event_id": request.headers.get("Last-Event-ID")})
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                               "Cache-Control": "no-cache"})
-        await response.prepare(request)
-        await response.write(b"retry: 50\n: connected\n\n")
-        event_id, event_type = await self.queue.get()
-        await response.write(f"id: {event_id}\nevent: {event_type}\ndata: {{}}\n\n".encode())
-        return response
-
-
-async def test_live_updates_come_from_the_event_stream_and_resume_with_last_event_id(browser, tmp_path):
-    events = StandInEvents()
-    core = await Core.open(tmp_path / "data", environ={}, entry_points=False)
-    app = create_app(core)
-    app.middlewares.append(events.divert)  # innermost: the real key check runs first
-    server = TestServer(app)
-    await server.start_server()
-    try:
-        key = (await core.keys.bootstrap("tests")).key
-        async with await UiSession.open(browser, str(server.make_url("/")), tmp_path / "shots") as session:
-            await session.goto()
-            await session.page.fill("#login-key", key)
-            await session.page.get_by_role("button", name="Log in").click()
-            await expect(session.page.locator("h1")).to_have_text("Dashboard")
-
-            def streams() -> list[dict[str, str | None]]:
-                return [c for c in events.connections if c["api_key"]]
-
-            for _ in range(200):
-                if streams():
-                    break
-                await asyncio.sleep(0.05)
-            # The probe sends the key in its header; EventSource can only use ?api_key=.
-            assert events.connections[0] == {"api_key": None, "authorization": f"Bearer {key}",
-                                             "last_event_id": None}
-            assert streams()[0] == {"api_key": key, "authorization": None, "last_event_id": None}
-
-            # An event of a kind the dashboard shows makes it read the API again.
-            await core.activity.record("test.event", "Event Seen", "from the stream")
-            await events.queue.put((41, "download.completed"))
-            await expect(session.page.locator("td", has_text="Event Seen")).to_be_visible()
-            await events.queue.put((42, "service.down"))
-            for _ in range(200):
-                if len(streams()) >= 3:
-                    break
-                await asyncio.sleep(0.05)
-            assert [c["last_event_id"] for c in streams()[:3]] == [None, "41", "42"]
-    finally:
-        await server.close()
 
 
 def write_album(folder: Path) -> None:

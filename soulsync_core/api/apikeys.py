@@ -43,6 +43,12 @@ class Message(msgspec.Struct):
     message: str
 
 
+class BootstrapState(msgspec.Struct):
+    """``available``: true while no key exists, so ``POST /api-keys/bootstrap`` would work."""
+
+    available: bool
+
+
 @routes.get("/api-keys", "List keys (prefix and label, never the key or its hash).",
             response=KeyList)
 async def list_keys(request: web.Request) -> web.Response:
@@ -93,6 +99,12 @@ def refuse_cross_site(request: web.Request) -> None:
                        "The first API key cannot be created from another web site. Run the "
                        "bootstrap from the box (curl, `soulsync keys create`) or from "
                        "SoulSync's own address.")
+
+
+@routes.get("/system/bootstrap", "Whether the first key can still be created (no key exists "
+            "yet); needs no key and tells nothing else.", response=BootstrapState, auth=False)
+async def bootstrap_state(request: web.Request) -> web.Response:
+    return ok(BootstrapState(available=await core_of(request).keys.count() == 0))
 
 
 @routes.post("/api-keys/bootstrap", "Create the first key; needs no key, 403 once any exists "

@@ -49,9 +49,10 @@ export async function request(method, path, { body, query, auth = true } = {}) {
     const error = envelope.error || {};
     const failure = new ApiError(response.status, error.code || 'ERROR', error.message || `HTTP ${response.status}`);
     if (auth && (failure.code === 'INVALID_KEY' || failure.code === 'AUTH_REQUIRED')) {
+      // 403 INVALID_KEY: a revoked or wrong key; 401 AUTH_REQUIRED: none the API could read.
       forgetKey(failure.code === 'INVALID_KEY'
         ? 'Your API key was refused (revoked or wrong). Log in with another key.'
-        : 'Log in with an API key.');
+        : `SoulSync asked for a key: ${failure.message} Log in with an API key.`);
     }
     throw failure;
   }
@@ -62,31 +63,6 @@ export const get = (path, query) => request('GET', path, { query });
 export const post = (path, body) => request('POST', path, { body: body ?? {} });
 export const patch = (path, body) => request('PATCH', path, { body });
 export const del = (path) => request('DELETE', path);
-
-// Whether the daemon offers the event stream (GET /api/v1/events): asked once, by opening it and
-// closing it as soon as the answer's headers are in (its OpenAPI document would say too, but is
-// far larger than the whole UI). Without the stream the browser logs the probe's 404.
-let eventsOffered;
-export function offersEvents() {
-  if (eventsOffered === undefined) eventsOffered = probeEvents();
-  return eventsOffered;
-}
-
-async function probeEvents() {
-  const controller = new AbortController();
-  try {
-    const response = await fetch(`${BASE}/events`, { signal: controller.signal,
-      headers: { Accept: 'text/event-stream', Authorization: `Bearer ${getKey()}` } });
-    if (response.ok && (response.headers.get('Content-Type') || '').startsWith('text/event-stream')) {
-      controller.abort();
-      return true;
-    }
-    await response.text();
-    return false;
-  } catch {
-    return false;
-  }
-}
 
 export function eventsUrl(since) {
   const url = new URL(`${BASE}/events`, location.origin);

@@ -1,5 +1,5 @@
 // The shell: login, navigation, and the hash router that loads one page module at a time.
-import { ApiError, forgetKey, getKey, post, setKey, whenLoggedOut } from './api.js';
+import { ApiError, forgetKey, getKey, post, request, setKey, whenLoggedOut } from './api.js';
 import { clear, copy, h, run, showError, statusLine } from './ui.js';
 import { stop as stopLive } from './live.js';
 
@@ -92,13 +92,17 @@ function login() {
         h('button', { type: 'button', class: 'primary', id: 'continue', onclick: () => { loginMessage = ''; enter(); } }, 'Continue')));
   } },
   h('h2', {}, 'Fresh install?'),
-  h('p', {}, 'Create the first key (only possible while no key exists).'),
+  h('p', {}, 'No API key exists yet: create the first one.'),
   h('label', { for: 'first-label' }, 'Label'), labelInput,
   h('button', { type: 'submit' }, 'Create the first key'), firstLine, shown);
 
-  clear(root, h('header', { class: 'top' }, h('span', { class: 'brand' }, 'SoulSync')),
-    h('main', { id: 'main', class: 'login' }, form, first));
+  const main = h('main', { id: 'main', class: 'login' }, form);
+  clear(root, h('header', { class: 'top' }, h('span', { class: 'brand' }, 'SoulSync')), main);
   keyInput.focus();
+  // Offered only while the API says no key exists (GET /system/bootstrap needs no key).
+  request('GET', '/system/bootstrap', { auth: false })
+    .then((answer) => { if (answer.data.available && main.isConnected) main.append(first); })
+    .catch(() => { /* the daemon is unreachable: logging in will say so */ });
 }
 
 // Checks a key the user typed before it is stored: an authenticated read with it.

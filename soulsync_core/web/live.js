@@ -1,7 +1,8 @@
-// Live updates: the event stream (GET /api/v1/events, Server-Sent Events) when the daemon offers
-// it, else polling. A page says which event types concern it and how to refresh; it is refreshed
-// on each such event (at most once a second) or, while there is no stream, every few seconds.
-import { eventsUrl, getKey, offersEvents } from './api.js';
+// Live updates from the event stream (GET /api/v1/events, Server-Sent Events; docs/events.md).
+// A page says which event types concern it, how to apply one in place (a download event
+// carries the GET /downloads/<id> object) and how to refetch. While the stream is down the
+// page is polled every few seconds instead; a new stream resumes after the last event seen.
+import { eventsUrl, get, getKey } from './api.js';
 
 const TYPES = [
   'download.queued', 'download.searching', 'download.progress', 'download.completed',
@@ -11,7 +12,11 @@ const TYPES = [
   'playlist.sync.progress', 'playlist.sync.finished', 'service.up', 'service.down',
   'settings.changed', 'api_key.created', 'api_key.revoked',
 ];
-const RECONNECT_MS = 15000;
+// Sent when events were missed (the gap is gone from the buffer, or this reader fell behind):
+// every page refetches what it shows.
+const MISSED = ['reset', 'lost'];
+// After the API refused a stream (503 while stopping, 429 too many streams), try again then.
+const RECONNECT_MS = 5000;
 
 const watchers = new Set();
 let stream = null;
@@ -32,6 +37,7 @@ function poll(watcher) {
   }, watcher.everyMs);
 }
 
+// Refetch on the next second at most once, however many events came in meanwhile.
 function nudge(watcher) {
   if (watcher.pending) return;
   watcher.pending = true;
@@ -50,33 +56,39 @@ function setStreaming(on) {
   }
 }
 
-function onEvent(event) {
-  if (event.lastEventId) lastId = event.lastEventId;
+function onEvent(message) {
+  if (message.lastEventId) lastId = message.lastEventId;
+  let event;
+  try { event = JSON.parse(message.data); } catch { event = { type: message.type, data: null }; }
   for (const watcher of watchers) {
-    if (event.type === 'reset' || matches(watcher.patterns, event.type)) nudge(watcher);
+    if (MISSED.includes(message.type)) nudge(watcher);
+    else if (matches(watcher.patterns, message.type) && !(watcher.apply && watcher.apply(event))) nudge(watcher);
   }
 }
 
-async function connect() {
+function connect() {
   if (stream || reconnectTimer || !getKey() || typeof EventSource === 'undefined') return;
-  if (!(await offersEvents()) || stream) return;
+  // A fresh stream resumes with ?since=; the browser's own reconnects send Last-Event-ID.
   stream = new EventSource(eventsUrl(lastId));
   stream.addEventListener('open', () => setStreaming(true));
-  for (const type of [...TYPES, 'reset']) stream.addEventListener(type, onEvent);
-  stream.addEventListener('error', () => {
-    // The browser retries by itself (sending Last-Event-ID) unless it gave up; poll meanwhile.
+  for (const type of [...TYPES, ...MISSED]) stream.addEventListener(type, onEvent);
+  stream.addEventListener('error', async () => {
     setStreaming(false);
-    if (stream.readyState === EventSource.CLOSED) {
-      stream = null;
-      reconnectTimer = setTimeout(() => { reconnectTimer = null; connect(); }, RECONNECT_MS);
-    }
+    if (!stream || stream.readyState !== EventSource.CLOSED) return; // the browser retries by itself
+    // The API refused the stream; an ordinary request says why (a revoked key logs out).
+    stream = null;
+    try { await get('/system/status'); } catch { /* a refused key is handled by request() */ }
+    if (!getKey()) return;
+    reconnectTimer = setTimeout(() => { reconnectTimer = null; connect(); }, RECONNECT_MS);
   });
 }
 
-// Call `refresh(true)` on events matching `patterns` (globs such as 'download.*'), or
-// `refresh()` every `everyMs` while polling. Returns the function that stops it.
-export function watch(patterns, refresh, everyMs = 4000) {
-  const watcher = { patterns, refresh, everyMs, timer: null, pending: false };
+// Apply each event matching `patterns` (globs such as 'download.*') with `apply(event)`
+// ({type, data} as docs/events.md describes); when it returns false (or there is none), call
+// `refresh(true)` instead. Without a stream, `refresh()` runs every `everyMs`. Returns the
+// function that stops watching.
+export function watch(patterns, refresh, everyMs = 4000, apply = null) {
+  const watcher = { patterns, refresh, apply, everyMs, timer: null, pending: false };
   watchers.add(watcher);
   poll(watcher);
   connect();
@@ -88,5 +100,6 @@ export function stop() {
   stream = null;
   clearTimeout(reconnectTimer);
   reconnectTimer = null;
+  lastId = null;
   setStreaming(false);
 }

@@ -4,16 +4,19 @@ import { badge, clear, h, progressBar, section, showError, statusLine, table, wh
 import { watch } from './live.js';
 
 const ACTIVE = 'queued,searching,downloading,post_processing';
+const LEVEL_BADGE = { ok: 'ok', warning: 'warn', error: 'bad' };
 
 export default async function dashboard(view) {
   const services = h('div');
   const counts = h('div');
   const active = h('div');
   const activity = h('div');
+  const health = h('div', { id: 'health' });
   const line = statusLine();
   clear(view, h('h1', {}, 'Dashboard'), line,
     h('div', { class: 'grid' },
       section('Status', services), section('Library', counts)),
+    section('Health', health),
     section('Active downloads', active), section('Recent activity', activity));
 
   async function refresh() {
@@ -48,8 +51,23 @@ export default async function dashboard(view) {
     }
   }
 
-  await refresh();
-  return watch(['download.*', 'library.*', 'service.*', 'wishlist.*', 'watchlist.*'], refresh, 5000);
+  // The health checks look at disks and folders: read again only when a service changes.
+  async function refreshHealth() {
+    try {
+      const checks = await get('/system/health');
+      clear(health, h('p', {}, 'Overall ', badge(checks.data.level, LEVEL_BADGE[checks.data.level])),
+        h('ul', { class: 'health' }, checks.data.checks.map((c) => h('li', { 'data-check': c.check },
+          badge(c.level, LEVEL_BADGE[c.level]), ' ', c.message,
+          c.hint ? h('span', { class: 'muted hint' }, c.hint) : null))));
+    } catch (error) {
+      showError(line, error);
+    }
+  }
+
+  await Promise.all([refresh(), refreshHealth()]);
+  const stopHealth = watch(['service.*'], refreshHealth, 60000);
+  const stopRest = watch(['download.*', 'library.*', 'service.*', 'wishlist.*', 'watchlist.*'], refresh, 5000);
+  return () => { stopHealth(); stopRest(); };
 }
 
 function figure(name, value) {

@@ -2,6 +2,7 @@
 // is sent only when retyped; the API's validation error is shown on its field.
 import { get, patch } from './api.js';
 import { clear, h, run, showError, statusLine } from './ui.js';
+import { backupsPanel } from './settings_backups.js';
 
 const REDACTED = '***REDACTED***';
 const NUMBER = /^-?\d+(\.\d+)?$/;
@@ -37,13 +38,16 @@ export default async function settings(view) {
   [...sections].map(([name, list]) => h('fieldset', { class: 'card' }, h('legend', {}, name),
     list.map((setting) => { const field = makeField(setting); fields.set(setting.key, field); return field.el; }))),
   h('div', { class: 'row sticky' }, save, line));
-  clear(view, h('h1', {}, 'Settings'), form);
+  const backups = backupsPanel();
+  clear(view, h('h1', {}, 'Settings'), backups.el, form);
+  await backups.load();
 
   // The API names the key first in its message ("server.port must be …"): mark that field.
   function markField(error) {
     const keys = [...fields.keys()].filter((key) => error.message.startsWith(key)).sort((a, b) => b.length - a.length);
     if (keys.length) fields.get(keys[0]).setError(error.message);
   }
+  return backups.stop;
 }
 
 function makeField(setting) {
@@ -84,7 +88,8 @@ function makeField(setting) {
 
   function current() {
     if (setting.type === 'boolean') return input.checked;
-    if (setting.type === 'list') return input.value.split('\n').map((s) => s.trim()).filter(Boolean);
+    // One item a line; an object (a webhook) is written as JSON.
+    if (setting.type === 'list') return input.value.split('\n').map((s) => s.trim()).filter(Boolean).map(listItem);
     const text = input.value.trim();
     if ((setting.type === 'integer' || setting.type === 'number') && NUMBER.test(text)) return Number(text);
     return input.value;
@@ -106,4 +111,9 @@ function makeField(setting) {
       if (message) { input.setAttribute('aria-invalid', 'true'); input.focus(); } else input.removeAttribute('aria-invalid');
     },
   };
+}
+
+function listItem(text) {
+  if (!text.startsWith('{')) return text;
+  try { return JSON.parse(text); } catch { return text; }
 }
