@@ -202,9 +202,8 @@ async def list_downloads(request: web.Request, query: DownloadsQuery) -> web.Res
     page = clamp_page(query.page, query.limit)
     core = core_of(request)
     if query.kind == "album":
-        if query.status:
-            raise bad_request("status filters track downloads; leave it out with kind=album.")
-        albums, total = await core.albums.page(page.offset, page.limit)
+        albums, total = await core.albums.page(page.offset, page.limit,
+                                               tuple(_statuses(query.status)))
         return ok(DownloadList([await core.albums.summary(a) for a in albums]),
                   pagination=page.pagination(total))
     downloads, total = await core.downloads.page(_statuses(query.status), page.offset, page.limit)

@@ -185,11 +185,15 @@ class AlbumStore:
             f"SELECT * FROM album_downloads WHERE status IN ({marks}) ORDER BY id", tuple(statuses))
         return [_from_row(r) for r in rows]
 
-    async def page(self, offset: int, limit: int) -> tuple[list[AlbumDownload], int]:
-        """Return ``(album downloads newest first, total)``."""
-        total = await self._db.fetchval("SELECT COUNT(*) FROM album_downloads")
+    async def page(self, offset: int, limit: int,
+                   statuses: tuple[str, ...] = ()) -> tuple[list[AlbumDownload], int]:
+        """Return ``(album downloads newest first, total)``, only those in ``statuses`` when
+        given (a status no album has, such as ``not_found``, matches none)."""
+        where = f" WHERE status IN ({', '.join('?' * len(statuses))})" if statuses else ""
+        total = await self._db.fetchval(f"SELECT COUNT(*) FROM album_downloads{where}", statuses)
         rows = await self._db.fetchall(
-            "SELECT * FROM album_downloads ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset))
+            f"SELECT * FROM album_downloads{where} ORDER BY id DESC LIMIT ? OFFSET ?",
+            (*statuses, limit, offset))
         return [_from_row(r) for r in rows], int(total or 0)
 
     async def update(self, album: AlbumDownload, **fields: Any) -> None:

@@ -169,9 +169,11 @@ class AlbumService:
             await self._refresh(row)
         return row
 
-    async def page(self, offset: int, limit: int) -> tuple[list[AlbumDownload], int]:
-        """Return ``(album downloads newest first, total)``."""
-        rows, total = await self.store.page(offset, limit)
+    async def page(self, offset: int, limit: int,
+                   statuses: tuple[str, ...] = ()) -> tuple[list[AlbumDownload], int]:
+        """Return ``(album downloads newest first, total)``, only those in ``statuses`` when
+        given."""
+        rows, total = await self.store.page(offset, limit, statuses)
         for row in rows:
             await self._refresh(row)
         return rows, total
