@@ -38,12 +38,11 @@ from soulsync_core.db.snapshot import (
     SnapshotError,
     backup_name,
     backup_time,
-    fsync_dir,
-    fsync_file,
     inspect_file,
     write_snapshot,
 )
 from soulsync_core.jobs import JobContext, JobFailed, JobInfo, JobRunner
+from soulsync_core.paths import fsync_dir, fsync_file
 from soulsync_core.schedule import Clock, Schedule, iso, utc_now
 from soulsync_core.settings import Settings
 

@@ -75,3 +75,21 @@ def _tighten(path: Path, mode: int) -> None:
                     "cannot make it private", path, stat.S_IMODE(info.st_mode))
         return
     os.chmod(path, mode)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush ``path``'s data to disk (blocking: call it in a thread)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries (a rename in it) to disk (blocking)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -182,20 +182,15 @@ def _may_run(user: pwd.struct_passwd, path: Path) -> bool:
     return bool(path.stat().st_mode & 0o001)
 
 
-async def download_as_nobody(nas: Path, server: Any, slskd_folder: Path, music: Path,
-                             tracks: list[dict[str, Any]], **settings: str) -> dict[str, Any]:
-    """Run :mod:`tests.download_as_user` as nobody (no supplementary groups); return its answer.
-
-    ``settings`` are ``downloads.*`` settings, as for :func:`tests.download_fixtures.environ`.
-    """
-    data = owned_by_nobody(nas / "data")
-    plan = nas / "plan.json"
-    plan.write_text(json.dumps({"data_dir": str(data), "tracks": tracks,
-                                "environ": environ(server, slskd_folder, music, **settings)}))
-    plan.chmod(0o644)
+async def run_as_nobody(nas: Path, module: str, plan: dict[str, Any]) -> dict[str, Any]:
+    """Run ``python -m <module> <plan.json>`` as nobody (no supplementary groups); return the
+    JSON object it prints."""
+    path = nas / "plan.json"
+    path.write_text(json.dumps(plan))
+    path.chmod(0o644)
     user = pwd.getpwnam("nobody")
     proc = await asyncio.create_subprocess_exec(
-        *python_for(user), str(plan), cwd=REPO,
+        *python_for(user, module), str(path), cwd=REPO,
         env={**clean_env(nas / "home"), "PYTHONDONTWRITEBYTECODE": "1"},
         user=user.pw_uid, group=user.pw_gid, extra_groups=[],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -207,6 +202,18 @@ async def download_as_nobody(nas: Path, server: Any, slskd_folder: Path, music: 
         raise
     assert proc.returncode == 0, err.decode()
     return json.loads(out)
+
+
+async def download_as_nobody(nas: Path, server: Any, slskd_folder: Path, music: Path,
+                             tracks: list[dict[str, Any]], **settings: str) -> dict[str, Any]:
+    """Run :mod:`tests.download_as_user` as nobody; return its answer.
+
+    ``settings`` are ``downloads.*`` settings, as for :func:`tests.download_fixtures.environ`.
+    """
+    data = owned_by_nobody(nas / "data")
+    return await run_as_nobody(nas, "tests.download_as_user", {
+        "data_dir": str(data), "tracks": tracks,
+        "environ": environ(server, slskd_folder, music, **settings)})
 
 
 @NEEDS_ROOT

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
-import pwd
 import shutil
 import sqlite3
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
@@ -33,7 +30,6 @@ from soulsync_core.playlists import m3u
 from soulsync_core.playlists.store import Entry, SyncedPlaylist
 from soulsync_core.schedule import utc_now
 from tests import audio
-from tests.daemon_process import clean_env
 from tests.download_fixtures import (
     ALBUM,
     ARTIST,
@@ -48,7 +44,7 @@ from tests.download_fixtures import (
     open_api,
 )
 from tests.fakes.slskd import SLSKD, Peer, SharedFile, SlskdFake, make_app
-from tests.test_import_filesystem import NEEDS_ROOT, REPO, owned_by_nobody, python_for
+from tests.test_import_filesystem import NEEDS_ROOT, owned_by_nobody, run_as_nobody
 
 UPGRADES = "/api/v1/library/upgrades"
 RUN = "/api/v1/library/upgrades/run"
@@ -425,26 +421,10 @@ async def test_an_album_folder_soulsync_may_not_write_fails_the_upgrade_and_keep
     old.chmod(0o644)
     server = await aiohttp_server(make_app(slskd_folder, peers=[flac_peer()], search_seconds=0.05))
     data = owned_by_nobody(nas / "data")
-    plan = nas / "plan.json"
-    plan.write_text(json.dumps({
+    answer = await run_as_nobody(nas, "tests.upgrade_as_user", {
         "data_dir": str(data), "file": str(old),
         "environ": environ(server, slskd_folder, music, upgrade_until="flac",
-                           monitor_interval_seconds="0.01")}))
-    plan.chmod(0o644)
-    user = pwd.getpwnam("nobody")
-    proc = await asyncio.create_subprocess_exec(
-        *python_for(user, "tests.upgrade_as_user"), str(plan), cwd=REPO,
-        env={**clean_env(nas / "home"), "PYTHONDONTWRITEBYTECODE": "1"},
-        user=user.pw_uid, group=user.pw_gid, extra_groups=[],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 120)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode == 0, err.decode()
-    answer = json.loads(out)
+                           monitor_interval_seconds="0.01")})
 
     run = answer["run"]
     assert (run["state"], run["upgraded"], run["failed"]) == ("completed", 0, 1)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from soulsync_core.paths import fsync_dir, fsync_file
+
 # Backups hold every API key hash and account token: readable by the daemon's user only.
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -143,21 +145,3 @@ def inspect_file(path: Path) -> int:
         raise SnapshotError(f"{path} is not an SQLite database ({exc})") from None
     finally:
         conn.close()
-
-
-def fsync_file(path: Path) -> None:
-    """Flush ``path``'s data to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path: Path) -> None:
-    """Flush a folder's entries (a rename in it) to disk."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

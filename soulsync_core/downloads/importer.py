@@ -47,6 +47,7 @@ from soulsync_core.library import LibraryService
 from soulsync_core.library.tags import AUDIO_EXTENSIONS, PROVIDER_TAGS, UnreadableFile
 from soulsync_core.matching import QualityProfile
 from soulsync_core.models import Candidate, Transfer
+from soulsync_core.paths import fsync_dir, fsync_file
 
 log = logging.getLogger(__name__)
 
@@ -206,15 +207,6 @@ def _readable(path: Path) -> None:
         raise ImportFailed(_unreadable(path, exc)) from None
 
 
-def _flush(path: Path) -> None:
-    """Write ``path``'s data (a file or a folder) to disk before it is relied on. Blocking."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def _place(source: Path, root: Path, parts: list[str], temp_name: str, tags: TagSet,
            key: Callable[[AudioInfo], tuple[int, ...]]) -> Placement:
     """Copy, tag and move ``source`` to ``root/parts`` (see :meth:`Importer.place`). Blocking.
@@ -243,12 +235,12 @@ def _place(source: Path, root: Path, parts: list[str], temp_name: str, tags: Tag
                     return Placement(rival, kept_existing=True)
             # The data reaches the disk before the file takes its final name, so that a power
             # cut never leaves a truncated file under a name the library trusts.
-            _flush(temp)
+            fsync_file(temp)
             faultpoints.reached("import.before_rename")
             os.replace(temp, final)
             placed = True
             with contextlib.suppress(OSError):
-                _flush(folder)
+                fsync_dir(folder)
         except OSError as exc:
             raise ImportFailed(_write_failure(final, exc)) from None
         finally:

@@ -49,7 +49,6 @@ import msgspec
 
 from soulsync_core.activity import Activity
 from soulsync_core.db import Database
-from soulsync_core.db.snapshot import fsync_file
 from soulsync_core.downloads.importer import BadFile, Importer, ImportFailed
 from soulsync_core.downloads.models import Wanted
 from soulsync_core.downloads.tagging import AudioInfo, TagSet, probe, write_tags
@@ -76,6 +75,7 @@ from soulsync_core.matching.quality import (
     quality_rank,
 )
 from soulsync_core.models import Candidate, Transfer
+from soulsync_core.paths import fsync_file
 from soulsync_core.schedule import Clock, Schedule, iso, utc_now
 from soulsync_core.settings import Settings
 
