@@ -13,6 +13,8 @@ from soulsync_core.api.app import all_endpoints, create_app
 from soulsync_core.api.openapi import build_openapi
 from soulsync_core.core import Core
 from soulsync_core.testing import ApiClient, OpenApiChecker
+from tests.download_fixtures import catalogue
+from tests.fakes.slskd import SLSKD, SlskdFake, make_app
 
 Api = ApiClient
 
@@ -54,3 +56,20 @@ async def api(aiohttp_client: Any, core: Core, openapi_doc: dict[str, Any]) -> A
 async def key(api: Api) -> str:
     """Bootstrap a key and make it the client's default."""
     return await api.bootstrap()
+
+
+# The fake slskd with the downloads tests' catalogue, its download folder in the test's temp
+# dir (tests that need other peers define their own ``server``).
+@pytest.fixture
+def slskd_downloads(tmp_path: Path) -> Path:
+    return tmp_path / "slskd" / "downloads"
+
+
+@pytest.fixture
+async def server(aiohttp_server: Any, slskd_downloads: Path) -> Any:
+    return await aiohttp_server(make_app(slskd_downloads, peers=catalogue(), search_seconds=0.05))
+
+
+@pytest.fixture
+def fake(server: Any) -> SlskdFake:
+    return server.app[SLSKD]

@@ -65,11 +65,6 @@ def peers() -> list:
 
 
 @pytest.fixture
-def slskd_downloads(tmp_path: Path) -> Path:
-    return tmp_path / "slskd" / "downloads"
-
-
-@pytest.fixture
 def catalogue() -> list:
     return peers()
 
@@ -84,11 +79,6 @@ async def server(aiohttp_server: Any, slskd_downloads: Path, catalogue: list, ve
     app = make_app(slskd_downloads, peers=catalogue, search_seconds=0.05)
     app[SLSKD].version = version
     return await aiohttp_server(app)
-
-
-@pytest.fixture
-def fake(server: Any) -> SlskdFake:
-    return server.app[SLSKD]
 
 
 @pytest.fixture

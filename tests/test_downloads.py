@@ -32,7 +32,6 @@ from tests.download_fixtures import (
     VARIOUS,
     ManualClock,
     StubMetadata,
-    catalogue,
     environ,
     files_under,
     flac,
@@ -41,27 +40,12 @@ from tests.download_fixtures import (
     open_api,
     service,
 )
-from tests.fakes.slskd import SLSKD, Peer, SlskdFake, make_app
+from tests.fakes.slskd import Peer, SlskdFake
 from tests.library_fixtures import record
 
 D = "/api/v1/downloads"
 ENQUEUE = ("POST", "/api/v0/transfers/downloads/{username}")
 ALL_TRANSFERS = ("GET", "/api/v0/transfers/downloads")
-
-
-@pytest.fixture
-def slskd_downloads(tmp_path: Path) -> Path:
-    return tmp_path / "slskd" / "downloads"
-
-
-@pytest.fixture
-async def server(aiohttp_server: Any, slskd_downloads: Path) -> Any:
-    return await aiohttp_server(make_app(slskd_downloads, peers=catalogue(), search_seconds=0.05))
-
-
-@pytest.fixture
-def fake(server: Any) -> SlskdFake:
-    return server.app[SLSKD]
 
 
 @pytest.fixture

@@ -38,7 +38,6 @@ from tests.download_fixtures import (
     TITLE,
     TRACK,
     ManualClock,
-    catalogue,
     environ,
     files_under,
     flac,
@@ -65,16 +64,6 @@ def slskd_downloads(tmp_path: Path) -> Path:
     path = tmp_path / "slskd" / "downloads"
     path.mkdir(parents=True)
     return path
-
-
-@pytest.fixture
-async def server(aiohttp_server: Any, slskd_downloads: Path) -> Any:
-    return await aiohttp_server(make_app(slskd_downloads, peers=catalogue(), search_seconds=0.05))
-
-
-@pytest.fixture
-def fake(server: Any) -> SlskdFake:
-    return server.app[SLSKD]
 
 
 @pytest.fixture

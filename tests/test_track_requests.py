@@ -5,7 +5,6 @@ awaited with ``settle()``, the fake's transfers move when the test ticks them.""
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from tests.download_fixtures import (
     ARTIST,
     TITLE,
     ManualClock,
-    catalogue,
     environ,
     files_under,
     live_version_first,
@@ -25,27 +23,12 @@ from tests.download_fixtures import (
     open_api,
     service,
 )
-from tests.fakes.slskd import SLSKD, SlskdFake, make_app
+from tests.fakes.slskd import SlskdFake
 from tests.library_fixtures import record
 
 R = "/api/v1/request"
 QUERY = f"{ARTIST} - {TITLE}"
 SEARCHES = ("POST", "/api/v0/searches")
-
-
-@pytest.fixture
-def slskd_downloads(tmp_path: Path) -> Path:
-    return tmp_path / "slskd" / "downloads"
-
-
-@pytest.fixture
-async def server(aiohttp_server: Any, slskd_downloads: Path) -> Any:
-    return await aiohttp_server(make_app(slskd_downloads, peers=catalogue(), search_seconds=0.05))
-
-
-@pytest.fixture
-def fake(server: Any) -> SlskdFake:
-    return server.app[SLSKD]
 
 
 @pytest.fixture

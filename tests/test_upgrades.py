@@ -43,7 +43,7 @@ from tests.download_fixtures import (
     flac,
     open_api,
 )
-from tests.fakes.slskd import SLSKD, Peer, SharedFile, SlskdFake, make_app
+from tests.fakes.slskd import Peer, SharedFile, SlskdFake, make_app
 from tests.test_import_filesystem import NEEDS_ROOT, owned_by_nobody, run_as_nobody
 
 UPGRADES = "/api/v1/library/upgrades"
@@ -53,18 +53,8 @@ LIBRARY_NAME = "01 - One More Time"
 
 
 @pytest.fixture
-def slskd_downloads(tmp_path: Path) -> Path:
-    return tmp_path / "slskd" / "downloads"
-
-
-@pytest.fixture
 async def server(aiohttp_server: Any, slskd_downloads: Path) -> Any:
     return await aiohttp_server(make_app(slskd_downloads, peers=[], search_seconds=0.05))
-
-
-@pytest.fixture
-def fake(server: Any) -> SlskdFake:
-    return server.app[SLSKD]
 
 
 @pytest.fixture
