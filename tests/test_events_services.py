@@ -75,6 +75,7 @@ async def test_playlist_sync_publishes_its_phases_and_the_result(soulsync_factor
                       "writing the playlist"]
     result = events[-1].data
     assert result["playlist_id"] == "road" and result["playlist_name"] == "Road"
+    assert result["state"] == "completed"
     assert result["totals"]["total"] == 1 and result["totals"]["missing"] == 1
     assert result["m3u8_path"] == str(music / "Playlists" / "Road.m3u8")
 
@@ -98,3 +99,21 @@ async def test_watchlist_scan_publishes_each_release_found_and_the_finished_scan
     status = (await api.get("/api/v1/watchlist/scan")).data
     assert finished.data["state"] == "completed" and finished.data["job_id"] == status["job_id"]
     assert finished.data["tracks_added"] == status["tracks_added"] == 2
+
+
+async def test_a_failed_playlist_sync_still_publishes_finished_with_the_error(soulsync_factory,
+                                                                           tmp_path: Path):
+    missing = tmp_path / "no-such-music"
+    api = await soulsync_factory(environ={"SOULSYNC_LIBRARY__MUSIC_DIR": str(missing),
+                                          "SOULSYNC_PLAYLIST_SYNC__DOWNLOAD_MISSING": "false"})
+    subscription, _ = api.core.events.subscribe(("playlist.sync.finished",))
+    tracks = [{"id": "t1", "name": "Song", "artists": ["Someone"], "duration_ms": 200_000}]
+    reply = await api.post("/api/v1/playlists/road/sync", {"playlist_name": "Road", "tracks": tracks})
+    assert reply.status in (200, 202), reply.json
+    events = await collect_until(subscription, "playlist.sync.finished")
+    finished = events[-1].data
+    assert finished["state"] == "failed" and finished["playlist_id"] == "road"
+    await api.core.playlists.wait("road")
+    job = (await api.get("/api/v1/playlists/road/sync")).data  # the job's own record
+    assert job["state"] == "failed" and finished["error"] == job["error"]
+    assert str(missing) in finished["error"]

@@ -18,6 +18,8 @@ import pytest
 from aiohttp import web
 
 from soulsync_core.config import SettingError
+from soulsync_core.events import Event
+from soulsync_core.notifications.messages import describe
 from soulsync_core.notifications.service import TARGET_QUEUE
 from soulsync_core.notifications.targets import redact_url
 
@@ -272,3 +274,11 @@ async def test_targets_from_the_config_file_as_arrays_of_tables(soulsync_factory
         ("phone", "apprise", "ntfy://…", ["download.*"]),
         ("webhook 1", "webhook", "https://ha.local:8123/…", ["download.failed",
          "watchlist.release_found", "service.down", "playlist.sync.finished"])]
+
+
+def test_a_failed_playlist_sync_is_told_as_a_failure_with_its_reason():
+    failed = Event(1, "playlist.sync.finished", "2026-03-04T08:00:00+00:00",
+                   {"playlist_id": "road", "state": "failed", "playlist_name": "Road",
+                    "error": "The music folder /music does not exist or is not a folder."})
+    _, body = describe(failed)
+    assert body == "Road: sync failed: The music folder /music does not exist or is not a folder."

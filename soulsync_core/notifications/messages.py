@@ -27,6 +27,9 @@ def _text(event: Event) -> str:
     if kind == "watchlist.release_found":
         return f"{data.get('artist_name', '?')}: {data.get('album_name', '?')}"
     if kind == "playlist.sync.finished":
+        if data.get("state") == "failed":
+            return f"{data.get('playlist_name') or data.get('playlist_id', '?')}: sync failed: " \
+                   f"{data.get('error', '?')}"
         totals = data.get("totals") or {}
         return f"{data.get('playlist_name') or data.get('playlist_id', '?')}: " \
                f"{totals.get('matched', 0)} of {totals.get('total', 0)} tracks in the library"

@@ -263,6 +263,25 @@ class PlaylistService:
         return self._locks.setdefault(playlist_id, asyncio.Lock())
 
     async def _sync(self, ctx: JobContext, run: _Run) -> dict[str, Any]:
+        """Run one sync; ``playlist.sync.finished`` is published whether it succeeds or fails
+        (``state`` tells which), so a listener waiting for the end always hears of it."""
+        try:
+            result = await self._sync_steps(ctx, run)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # A JobFailed says what to fix; anything else is a bug whose text stays in the log.
+            error = str(exc) if isinstance(exc, JobFailed) else \
+                f"Playlist sync failed: {type(exc).__name__}"
+            self._events.publish("playlist.sync.finished", {
+                "playlist_id": run.playlist_id, "job_id": ctx.info.id, "state": "failed",
+                "playlist_name": run.name, "error": error})
+            raise
+        self._events.publish("playlist.sync.finished", {
+            "playlist_id": run.playlist_id, "job_id": ctx.info.id, "state": "completed", **result})
+        return result
+
+    async def _sync_steps(self, ctx: JobContext, run: _Run) -> dict[str, Any]:
         # Before anything is wanted or downloaded: the M3U8 could not be written anyway.
         await require_music_folder(self._music_dir(), self.playlists_dir())
         self._progress(ctx, run, phase="reading the playlist")
@@ -292,8 +311,6 @@ class PlaylistService:
             f"{totals.missing} missing ({totals.downloading} downloading)")
         result = {"playlist_name": name, "totals": msgspec.to_builtins(totals), "m3u8_path": str(path),
                   "notes": run.notes}
-        self._events.publish("playlist.sync.finished",
-                             {"playlist_id": run.playlist_id, "job_id": ctx.info.id, **result})
         return result
 
     def _progress(self, ctx: JobContext, run: _Run, **fields: Any) -> None:
