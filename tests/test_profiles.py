@@ -193,6 +193,26 @@ async def test_a_profile_bound_key_acts_only_as_its_profile(api, key):
     assert unknown.error["message"].startswith("Profile 42 not found;")
 
 
+async def test_a_key_bound_to_a_non_admin_profile_cannot_change_what_profiles_share(api, key):
+    kid = await new_profile(api, "Kid")
+    bot = (await api.post("/api/v1/api-keys", {"label": "kid's bot", "profile_id": kid})).data["key"]
+    forbidden = f"This API key is bound to profile {kid}, which is not an admin; it cannot "
+    settings = await api.patch("/api/v1/settings", {"logging.level": "DEBUG"}, key=bot)
+    assert settings.status == 403, settings.json
+    assert settings.error == {"code": "FORBIDDEN", "message": forbidden + "change settings."}
+    assert (await api.get("/api/v1/settings")).data["settings"]["logging"]["level"] != "DEBUG"
+    backup = await api.post("/api/v1/system/backups", {}, key=bot)
+    assert backup.status == 403 and backup.error["message"] == forbidden + "start a backup."
+    cancel = await api.post("/api/v1/downloads/cancel-all", {}, key=bot)
+    assert cancel.status == 403, cancel.json
+    # Reading stays open to it, and a key bound to an admin profile may change settings.
+    assert (await api.get("/api/v1/settings", key=bot)).status == 200
+    boss = await new_profile(api, "Boss", is_admin=True)
+    boss_key = (await api.post("/api/v1/api-keys", {"label": "boss", "profile_id": boss})).data["key"]
+    changed = await api.patch("/api/v1/settings", {"logging.level": "DEBUG"}, key=boss_key)
+    assert changed.status == 200, changed.json
+
+
 async def test_watchlists_are_per_profile(api, key):
     kid = await new_profile(api, "Kid")
     assert (await api.post(WATCHLIST, {"artist_id": "4tZwfgrHOc3mvqYlEYSvVi",

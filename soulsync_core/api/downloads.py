@@ -8,6 +8,7 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET, UnsetType
 
+from soulsync_core.api.admin import require_admin_key
 from soulsync_core.api.album_requests import album_from_body, is_album_request
 from soulsync_core.api.body_rules import NON_BLANK, rules
 from soulsync_core.api.endpoints import Routes, comma_list_of, core_of, path_id
@@ -320,5 +321,6 @@ async def cancel_download(request: web.Request, body: CancelBody) -> web.Respons
              "Cancel every unfinished download and remove their transfers.",
              response=CancelAllReply)
 async def cancel_all_downloads(request: web.Request) -> web.Response:
+    await require_admin_key(request, "cancel every profile's downloads")
     cancelled = await core_of(request).downloads.cancel_all()
     return ok(CancelAllReply("All downloads cancelled and cleared.", cancelled))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from soulsync_core.api.admin import require_admin_key
 from soulsync_core.api.endpoints import Routes, core_of, text
 from soulsync_core.api.envelope import ApiError, bad_request, ok
 from soulsync_core.backup import BackupFile, BackupInputError
@@ -58,6 +59,7 @@ async def list_backups(request: web.Request) -> web.Response:
 @routes.post("/system/backups", "Back up the database now (a job); 409 while a backup runs.",
              response=BackupStarted, body=BackupRequest, status=202, errors=(409,))
 async def start_backup(request: web.Request, body: BackupRequest) -> web.Response:
+    await require_admin_key(request, "start a backup")
     try:
         job = await core_of(request).backups.start(label=body.label)
     except BackupInputError as exc:

@@ -11,6 +11,7 @@ from typing import Annotated
 import msgspec
 from aiohttp import web
 
+from soulsync_core.api.admin import require_admin_key
 from soulsync_core.api.endpoints import Routes, core_of, path_id
 from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
 from soulsync_core.api.middlewares import BOUND_PROFILE
@@ -74,16 +75,6 @@ def _answer_errors(exc: Exception) -> ApiError:
     return bad_request(str(exc))
 
 
-async def _require_admin_key(request: web.Request, action: str) -> None:
-    bound = request.get(BOUND_PROFILE)
-    if bound is None:
-        return
-    profile = await core_of(request).profiles.get(bound)
-    if profile is None or not profile.is_admin:
-        raise ApiError(403, "FORBIDDEN", f"This API key is bound to profile {bound}, which is "
-                       f"not an admin; it cannot {action}.")
-
-
 @routes.get("/profiles", "Every profile, profile 1 (the admin default) first.",
             response=ProfileList)
 async def list_profiles(request: web.Request) -> web.Response:
@@ -94,7 +85,7 @@ async def list_profiles(request: web.Request) -> web.Response:
              "start empty).", body=CreateProfile, response=ProfileAnswer, status=201,
              errors=(409,))
 async def create_profile(request: web.Request, body: CreateProfile) -> web.Response:
-    await _require_admin_key(request, "create profiles")
+    await require_admin_key(request, "create profiles")
     try:
         profile = await core_of(request).profiles.create(body.name, body.avatar_color,
                                                          body.is_admin)
@@ -119,7 +110,7 @@ async def get_profile(request: web.Request) -> web.Response:
 async def update_profile(request: web.Request, body: UpdateProfile) -> web.Response:
     profile_id = path_id(request, "profile_id", "Profile")
     if request.get(BOUND_PROFILE) not in (None, profile_id) or body.is_admin is not None:
-        await _require_admin_key(request, "change another profile or an admin flag")
+        await require_admin_key(request, "change another profile or an admin flag")
     try:
         profile = await core_of(request).profiles.update(
             profile_id, name=body.name, avatar_color=body.avatar_color, is_admin=body.is_admin)
@@ -136,7 +127,7 @@ async def update_profile(request: web.Request, body: UpdateProfile) -> web.Respo
                path_types={"profile_id": int}, errors=(404,))
 async def delete_profile(request: web.Request) -> web.Response:
     profile_id = path_id(request, "profile_id", "Profile")
-    await _require_admin_key(request, "delete profiles")
+    await require_admin_key(request, "delete profiles")
     core = core_of(request)
     try:
         removed = await core.profiles.delete(profile_id)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 import msgspec
 from aiohttp import web
 
+from soulsync_core.api.admin import require_admin_key
 from soulsync_core.api.body_rules import NON_EMPTY_OBJECT, rules
 from soulsync_core.api.endpoints import Routes, core_of
 from soulsync_core.api.envelope import ApiError, bad_request, ok
@@ -42,6 +43,7 @@ async def get_settings(request: web.Request) -> web.Response:
               body=rules(dict[str, Any], {**NON_EMPTY_OBJECT, "x-registered": "setting"}),
               response=SettingsUpdated, errors=(409,))
 async def patch_settings(request: web.Request, body: dict[str, Any]) -> web.Response:
+    await require_admin_key(request, "change settings")
     core = core_of(request)
     if not body:
         raise bad_request('Empty body: send at least one setting, e.g. {"logging.level": "DEBUG"}.')
