@@ -98,6 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         origin = "SOULSYNC_DATA_DIR" if os.environ.get("SOULSYNC_DATA_DIR") else "the default"
         print(f"soulsync: using the data directory {data_dir} ({origin}; choose another with "
               "--data-dir)", file=sys.stderr)
+    refusal = _root_on_anothers_data_dir(data_dir)
+    if refusal is not None:
+        print(f"soulsync: {refusal}", file=sys.stderr)
+        return 2
     try:
         if args.command == "serve":
             from soulsync_core.daemon import serve
@@ -126,6 +130,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _root_on_anothers_data_dir(data_dir: Path) -> str | None:
+    """Return why root may not use ``data_dir`` (None: it may).
+
+    Run as root, SQLite creates the ``-wal``/``-shm`` files (and backups, logs) owned by root,
+    and the daemon's own user then cannot open its database. Like Nextcloud's occ, refuse and
+    name the owner to run as, rather than quietly changing users.
+    """
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return None
+    try:
+        owner = data_dir.stat().st_uid
+    except OSError:
+        return None  # not there yet: root creates its own
+    if owner == 0:
+        return None
+    try:
+        import pwd
+
+        name = pwd.getpwuid(owner).pw_name
+    except (ImportError, KeyError):
+        name = f"#{owner}"
+    return (f"the data directory {data_dir} belongs to user {name}; run this as that user "
+            f"(sudo -u {name} soulsync …), because files root creates there (the database's "
+            "-wal and -shm files) would lock that user out")
 
 
 def _optional_config(environ: Mapping[str, str]) -> Path | None:
