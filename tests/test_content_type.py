@@ -67,6 +67,25 @@ async def test_bootstrap_from_its_own_origin_or_without_browser_headers_works(ap
     assert reply.status == 201, reply.json
 
 
+async def test_bootstrap_through_a_proxy_that_rewrites_host_works_from_its_own_page(api, core):
+    # nginx's default proxy_set_header Host $proxy_host: Host is the upstream, Origin the site.
+    proxied = await api.post(BOOTSTRAP, {"label": "x"}, auth=False,
+                             headers={"Origin": "https://music.example.net",
+                                      "Sec-Fetch-Site": "same-origin"})
+    assert proxied.status == 201, proxied.json
+
+
+@pytest.mark.parametrize("headers,status", [
+    ({"Origin": "https://music.example.net", "X-Forwarded-Host": "music.example.net"}, 201),
+    ({"Origin": "https://evil.example", "X-Forwarded-Host": "music.example.net"}, 403),
+])
+async def test_an_old_browser_through_a_proxy_is_judged_by_the_forwarded_host(api, core,
+                                                                             headers, status):
+    reply = await api.post(BOOTSTRAP, {"label": "x"}, auth=False, headers=headers)
+    assert reply.status == status, reply.json
+    assert await core.keys.count() == (1 if status == 201 else 0)
+
+
 def test_every_documented_curl_with_a_body_sends_json():
     from pathlib import Path
 

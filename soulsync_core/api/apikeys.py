@@ -87,13 +87,23 @@ def refuse_cross_site(request: web.Request) -> None:
     ask their browser to create the first key. Browsers mark such requests with
     ``Sec-Fetch-Site`` (``same-site`` too: another port of the same host is another origin)
     and ``Origin``; curl, scripts and this server's own pages are unaffected.
+
+    A browser's ``Sec-Fetch-Site`` is decisive when sent (no page can set it): behind a
+    reverse proxy that rewrites ``Host``, the ``Origin`` of SoulSync's own page no longer
+    equals ``Host``, yet the browser still says ``same-origin``. Only browsers too old to send
+    it are judged by ``Origin`` against ``Host`` (or the proxy's ``X-Forwarded-Host``, a
+    header a cross-site page cannot send without a preflight this server never grants).
     """
     site = request.headers.get("Sec-Fetch-Site", "").lower()
     origin = request.headers.get("Origin")
-    foreign = site in ("cross-site", "same-site")
-    if origin is not None and not foreign:
-        host = request.headers.get("Host", "").lower()
-        foreign = origin == "null" or urlsplit(origin).netloc.lower() != host
+    if site:
+        foreign = site in ("cross-site", "same-site")
+    elif origin is not None:
+        hosts = {request.headers.get("Host", "").lower(),
+                 request.headers.get("X-Forwarded-Host", "").split(",")[0].strip().lower()}
+        foreign = origin == "null" or urlsplit(origin).netloc.lower() not in hosts - {""}
+    else:
+        foreign = False
     if foreign:
         raise ApiError(403, "FORBIDDEN",
                        "The first API key cannot be created from another web site. Run the "
