@@ -101,5 +101,6 @@ async def test_an_import_killed_before_its_rename_that_cannot_resume_leaves_no_t
     [(status, error)] = site.rows("SELECT status, error FROM downloads WHERE id = ?", (download_id,))
     assert status == "failed" and "not where slskd keeps it" in error, (status, error)
     assert [p for p in site.music.rglob("*") if p.is_file()] == []
+    assert list(site.music.iterdir()) == []  # nor the artist and album folders made for it
     assert site.rows("PRAGMA integrity_check") == [("ok",)]
     assert site.rows("SELECT id FROM tracks") == []

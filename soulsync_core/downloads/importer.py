@@ -268,6 +268,18 @@ def _place(source: Path, root: Path, parts: list[str], temp_name: str, tags: Tag
     return Placement(final, kept_existing=False, removed=tuple(removed))
 
 
+def _remove_empty_folders(folder: Path, root: Path) -> None:
+    """Remove ``folder`` and its parents below ``root`` while they are empty. Blocking."""
+    if not folder.is_relative_to(root):
+        return
+    while folder != root:
+        try:
+            folder.rmdir()  # only when empty: another import may be filling it
+        except OSError:
+            return
+        folder = folder.parent
+
+
 def temp_name(destination: Path, download_id: int) -> str:
     """Return the hidden name a download's file has beside ``destination`` until its rename."""
     return f".soulsync-{download_id}-{destination.name}"
@@ -383,6 +395,10 @@ class Importer:
         except OSError as exc:
             log.warning("could not delete the unfinished import %s: %s", leftover,
                         exc.strerror or exc)
+            return
+        # The killed import made the artist and album folders for it; empty now, they go too.
+        await asyncio.to_thread(_remove_empty_folders, destination.parent,
+                                self._library.music_dir())
 
     async def discard(self, path: Path) -> str | None:
         """Delete the client's copy of a file that was imported, refused or is not needed.
