@@ -188,7 +188,10 @@ async def test_cancel_one_download_and_cancel_all(browser, aiohttp_client, aioht
 
 
 async def test_wishlist_remove(browser, aiohttp_client, tmp_path):
-    api = await start(aiohttp_client, tmp_path, QUIET, [])
+    # A music folder of its own: the default (~/Music) need not exist on the machine.
+    music = tmp_path / "music"
+    music.mkdir()
+    api = await start(aiohttp_client, tmp_path, {**QUIET, "SOULSYNC_LIBRARY__MUSIC_DIR": str(music)}, [])
     for track_id, title in (("t1", "Digital Love"), ("t2", "Aerodynamic")):
         reply = await api.post("/api/v1/wishlist", {"track_data": {"id": track_id, "name": title,
                                                                    "artists": ["Daft Punk"]},
