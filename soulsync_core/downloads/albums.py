@@ -77,7 +77,8 @@ def album_wanted(source: str, album: Album, tracks: Sequence[Track]) -> AlbumWan
     """Return the release to fetch from a metadata source's album and its tracks (in order).
 
     Every track gets the album's tags: album name, album artist (the album's first artist),
-    album id, total tracks, release date (the track's own when it has one), compilation.
+    album id, total tracks, total discs (the highest disc number), release date (the track's
+    own when it has one), compilation.
     Raises AlbumNotFound when no track has a title.
     """
     listed = [t for t in tracks if t.name.strip()]
@@ -87,12 +88,14 @@ def album_wanted(source: str, album: Album, tracks: Sequence[Track]) -> AlbumWan
     artists = [a for a in album.artists if a.strip()] or list(listed[0].artists)
     album_artist = artists[0] if artists else ""
     release_date = album.release_date or listed[0].release_date
+    discs = max((t.disc_number or 1 for t in listed), default=1)
     wanted = []
     for track in listed:
         item = wanted_from_track(track, source)
         item.album, item.album_artist = name, album_artist
         item.album_id = item.album_id or album.id
         item.track_total = len(listed)
+        item.disc_total = discs
         item.release_date = item.release_date or release_date
         item.compilation = album.album_type == "compilation"
         wanted.append(item)

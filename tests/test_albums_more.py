@@ -1,0 +1,94 @@
+"""Album requests, the rest of issue 14: total discs, failover as one batch, tracks the library
+has, cancelling an album, and whole albums on the wishlist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mutagen.flac import FLAC
+from mutagen.id3 import ID3
+
+import soulsync_slskd.plugin
+from soulsync_core.models import Album, Track
+from tests.download_fixtures import ManualClock, StubMetadata, environ, metadata_plugin, open_api
+from tests.fakes.slskd import Peer, album_peer
+from tests.test_albums import (  # noqa: F401  (fixtures)
+    ALBUM,
+    ALBUM_ID,
+    ARTIST,
+    BATCH,
+    TITLES,
+    D,
+    album_detail,
+    catalogue,
+    request_album,
+    run_to_end,
+    server,
+    version,
+)
+
+DISC1 = TITLES[:2]
+DISC2 = TITLES[2:]
+
+
+class TwoDiscMetadata(StubMetadata):
+    """The album as two discs of two tracks each."""
+
+    def __init__(self) -> None:
+        super().__init__([Track(str(700 + i), t, [ARTIST], ALBUM, 3000, album_id=ALBUM_ID,
+                                track_number=i % 2 + 1, disc_number=i // 2 + 1,
+                                release_date="2001-03-12")
+                          for i, t in enumerate(TITLES)])
+
+    async def search_albums(self, query: str, limit: int) -> list[Album]:
+        return [Album(ALBUM_ID, ALBUM, [ARTIST], "2001-03-12", 4)]
+
+    async def album_tracks(self, album_id: str) -> list[Track]:
+        return self.tracks if album_id == ALBUM_ID else []
+
+
+@pytest.fixture
+async def two_disc_api(aiohttp_client, tmp_path, server, slskd_downloads, music):  # noqa: F811
+    plugins = [("slskd", soulsync_slskd.plugin), ("meta", metadata_plugin(TwoDiscMetadata()))]
+    env = environ(server, slskd_downloads, music) | {
+        "SOULSYNC_WISHLIST__INTERVAL_MINUTES": "0", "SOULSYNC_WATCHLIST__INTERVAL_HOURS": "0"}
+    return await open_api(aiohttp_client, tmp_path / "data", env, plugins, ManualClock())
+
+
+def two_disc_folder(extension: str) -> list[Peer]:
+    disc1 = album_peer("discs", f"{ARTIST}\\{ALBUM}", DISC1, disc="CD1", extension=extension,
+                       bit_rates=[320, 320] if extension == "mp3" else None)
+    disc2 = album_peer("discs", f"{ARTIST}\\{ALBUM}", DISC2, disc="CD2", extension=extension,
+                       bit_rates=[320, 320] if extension == "mp3" else None, cover=False)
+    disc1.files += disc2.files
+    return [disc1]
+
+
+def _files(music: Path, extension: str) -> list[Path]:
+    return sorted((music / ARTIST / ALBUM).rglob(f"*.{extension}"))
+
+
+@pytest.mark.parametrize("catalogue", [two_disc_folder("flac")])
+async def test_a_two_disc_flac_album_gets_disc_number_and_total_discs(two_disc_api, fake, music):
+    queued = await request_album(two_disc_api, {"album_id": ALBUM_ID, "source": "itunes"})
+    await run_to_end(two_disc_api, fake)
+    assert (await album_detail(two_disc_api, queued["id"]))["status"] == "completed"
+    found = {FLAC(p)["title"][0]: FLAC(p) for p in _files(music, "flac")}
+    assert sorted(found) == sorted(TITLES)
+    for index, title in enumerate(TITLES):
+        tags = found[title]
+        assert tags["discnumber"] == [str(index // 2 + 1)]
+        assert tags["disctotal"] == ["2"] and tags["totaldiscs"] == ["2"]
+        assert tags["tracktotal"] == ["4"]
+
+
+@pytest.mark.parametrize("catalogue", [two_disc_folder("mp3")])
+async def test_a_two_disc_mp3_album_gets_tpos_n_of_m(two_disc_api, fake, music):
+    queued = await request_album(two_disc_api, {"album_id": ALBUM_ID, "source": "itunes"})
+    await run_to_end(two_disc_api, fake)
+    assert (await album_detail(two_disc_api, queued["id"]))["status"] == "completed"
+    found = {str(ID3(p)["TIT2"]): ID3(p) for p in _files(music, "mp3")}
+    assert sorted(found) == sorted(TITLES)
+    for index, title in enumerate(TITLES):
+        assert str(found[title]["TPOS"]) == f"{index // 2 + 1}/2"
