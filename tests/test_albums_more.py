@@ -1,6 +1,9 @@
 """Album requests, the rest of issue 14: total discs, failover as one batch, tracks the library
 has, cancelling an album, and whole albums on the wishlist."""
 
+# The fixtures of test_albums are imported by name, and tests take them as arguments.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,11 +19,13 @@ from tests.fakes.slskd import Peer, album_peer
 from tests.test_albums import (  # noqa: F401  (fixtures)
     ALBUM,
     ALBUM_ID,
+    ALBUM_OBJECT,
     ARTIST,
     BATCH,
     TITLES,
     D,
     album_detail,
+    api,
     catalogue,
     request_album,
     run_to_end,
@@ -49,7 +54,7 @@ class TwoDiscMetadata(StubMetadata):
 
 
 @pytest.fixture
-async def two_disc_api(aiohttp_client, tmp_path, server, slskd_downloads, music):  # noqa: F811
+async def two_disc_api(aiohttp_client, tmp_path, server, slskd_downloads, music):
     plugins = [("slskd", soulsync_slskd.plugin), ("meta", metadata_plugin(TwoDiscMetadata()))]
     env = environ(server, slskd_downloads, music) | {
         "SOULSYNC_WISHLIST__INTERVAL_MINUTES": "0", "SOULSYNC_WATCHLIST__INTERVAL_HOURS": "0"}
@@ -92,3 +97,51 @@ async def test_a_two_disc_mp3_album_gets_tpos_n_of_m(two_disc_api, fake, music):
     assert sorted(found) == sorted(TITLES)
     for index, title in enumerate(TITLES):
         assert str(found[title]["TPOS"]) == f"{index // 2 + 1}/2"
+
+
+# ---------------------------------------------------------------------------- cancelling
+
+
+@pytest.mark.parametrize("catalogue", [[
+    album_peer("holder", f"{ARTIST}\\{ALBUM}", TITLES, upload_speed=9_000_000)]])
+async def test_cancelling_an_album_cancels_its_transfers_and_keeps_what_was_imported(
+        api, fake, music):
+    for shared in fake.peer("holder").files:
+        if "One More Time" not in shared.filename and shared.filename.endswith(".flac"):
+            shared.fault = "stuck"        # held queued by the peer
+    queued = await request_album(api, {"album": ALBUM_OBJECT, "source": "itunes"})
+    await run_to_end(api, fake)
+    album = await album_detail(api, queued["id"])
+    assert album["status"] == "downloading"
+    assert [t["download"]["status"] for t in album["tracks"]] == [
+        "completed", "downloading", "downloading", "downloading"]
+    assert len(fake.transfers) == 4       # three tracks held queued, and the cover
+
+    reply = await api.delete(f"{D}/{queued['id']}", params={"kind": "album"})
+    assert reply.status == 200, reply.json
+    cancelled = reply.data["download"]
+    assert cancelled["status"] == "cancelled" and cancelled["kind"] == "album"
+    assert [t["download"]["status"] for t in cancelled["tracks"]] == [
+        "completed", "cancelled", "cancelled", "cancelled"]
+    assert fake.transfers == {}           # slskd holds none of its transfers any more
+    assert [p.name for p in (music / ARTIST / ALBUM).glob("*.flac")] == ["01 - One More Time.flac"]
+    listed = (await api.get(D, params={"kind": "album", "status": "cancelled"})).data["downloads"]
+    assert [d["id"] for d in listed] == [queued["id"]]
+
+    again = await api.delete(f"{D}/{queued['id']}", params={"kind": "album"})
+    assert again.status == 409 and "already cancelled" in again.json["error"]["message"]
+    missing = await api.delete(f"{D}/9999", params={"kind": "album"})
+    assert missing.status == 404 and "Album download 9999" in missing.json["error"]["message"]
+
+
+async def test_a_track_download_is_cancelled_with_delete_too(api, fake):
+    for peer in fake.peers:
+        for shared in peer.files:
+            shared.fault = "stuck"
+    queued = await request_album(api, {"album": ALBUM_OBJECT, "source": "itunes"})
+    await run_to_end(api, fake)
+    first = (await album_detail(api, queued["id"]))["tracks"][0]["download"]
+    reply = await api.delete(f"{D}/{first['id']}")
+    assert reply.status == 200, reply.json
+    assert reply.data["download"]["status"] == "cancelled"
+    assert (await api.delete(f"{D}/{first['id']}")).status == 409

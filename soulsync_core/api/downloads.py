@@ -316,6 +316,33 @@ async def cancel_download(request: web.Request, body: CancelBody) -> web.Respons
     return ok(CancelReply("Download cancelled.", download_object(download)))
 
 
+class CancelledReply(msgspec.Struct):
+    """``download``: the cancelled track download, or album download (``kind`` ``album``)."""
+
+    message: str
+    download: DownloadObject | AlbumDownloadDetail
+
+
+@routes.delete("/downloads/{download_id}",
+               "Cancel a download (kind=album: an album download, its track transfers and the "
+               "folder's; what is imported stays).",
+               query=DownloadKindQuery, response=CancelledReply, errors=(404, 409),
+               path_types={"download_id": int})
+async def delete_download(request: web.Request, query: DownloadKindQuery) -> web.Response:
+    download_id = path_id(request, "download_id", "Download")
+    core = core_of(request)
+    try:
+        if query.kind == "album":
+            album = await core.albums.cancel(download_id)
+            return ok(CancelledReply("Album download cancelled.", await core.albums.detail(album)))
+        download = await core.downloads.cancel(download_id)
+    except DownloadNotFound as exc:
+        raise not_found(str(exc)) from None
+    except DownloadConflict as exc:
+        raise ApiError(409, "CONFLICT", str(exc)) from None
+    return ok(CancelledReply("Download cancelled.", download_object(download)))
+
+
 @routes.post("/downloads/cancel-all",
              "Cancel every unfinished download and remove their transfers.",
              response=CancelAllReply)

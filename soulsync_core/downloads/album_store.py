@@ -18,8 +18,8 @@ from soulsync_core.downloads.models import DownloadObject, Wanted
 from soulsync_core.matching import fold
 from soulsync_core.timefmt import utc_now_iso
 
-AlbumStatus = Literal["queued", "searching", "downloading", "completed", "failed"]
-ALBUM_FINISHED: tuple[str, ...] = ("completed", "failed")
+AlbumStatus = Literal["queued", "searching", "downloading", "completed", "failed", "cancelled"]
+ALBUM_FINISHED: tuple[str, ...] = ("completed", "failed", "cancelled")
 ALBUM_UNFINISHED: tuple[str, ...] = ("queued", "searching", "downloading")
 
 

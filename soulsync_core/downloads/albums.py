@@ -4,6 +4,7 @@ Statuses (stored in ``album_downloads.status``)::
 
     queued ──> searching ──tracks added──> downloading ──every track finished──> completed
                                                                             └──> failed
+    cancelled: asked for through the API (``DELETE /downloads/{id}?kind=album``) while unfinished.
 
 * **Search**: :func:`soulsync_core.matching.queries.album_search_queries` run one at a time
   through the download service's search (its bounds and retries); after each, every result
@@ -22,6 +23,9 @@ Statuses (stored in ``album_downloads.status``)::
 * **Import**: the downloads import as any download does (the path template per track, the
   album's tags); each completed track gets the cover: the folder's cover image, else the
   metadata source's image (fetched once), saved as ``cover.jpg`` beside it and embedded.
+* **Cancel**: the search or enqueue in flight stops, every unfinished track download is
+  cancelled (its transfer removed from the client), as are the folder's transfers no track
+  download took over yet and the cover's; tracks already imported stay in the library.
 * **Status**: while ``downloading``, the album's status follows its tracks' (read on demand).
 """
 
@@ -40,6 +44,7 @@ import aiohttp
 from soulsync_core.activity import Activity
 from soulsync_core.db import Database
 from soulsync_core.downloads.album_store import (
+    ALBUM_FINISHED,
     AlbumDownload,
     AlbumDownloadDetail,
     AlbumDownloadObject,
@@ -52,7 +57,7 @@ from soulsync_core.downloads.album_store import (
 from soulsync_core.downloads.cover_art import embed_cover
 from soulsync_core.downloads.folder_scoring import FileMatch, FolderScore, score_folders
 from soulsync_core.downloads.models import FINISHED, CandidateInfo, Download, download_object
-from soulsync_core.downloads.service import DownloadService
+from soulsync_core.downloads.service import DownloadConflict, DownloadNotFound, DownloadService
 from soulsync_core.downloads.wanted import wanted_from_track
 from soulsync_core.hooks import DownloadClient, ProviderError, RateLimited
 from soulsync_core.matching import QualityProfile, parse_quality_profile, peer_score, quality_label
@@ -164,6 +169,51 @@ class AlbumService:
         """
         self._downloads.client()
         return await self.request(await album_from_source(self._search, source, album))
+
+    async def cancel(self, album_download_id: int) -> AlbumDownload:
+        """Cancel an unfinished album download (see the module docstring); return it.
+
+        Raises DownloadNotFound for an unknown id, DownloadConflict when it is finished.
+        """
+        row = await self.get(album_download_id)
+        if row is None:
+            raise DownloadNotFound(f"Album download {album_download_id} not found.")
+        if row.status in ALBUM_FINISHED:
+            raise DownloadConflict(f"Album download {album_download_id} is already {row.status}.")
+        task = self._tasks.get(row.id)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        row = await self.store.get(album_download_id)  # the task may have written meanwhile
+        assert row is not None
+        for download_id in row.tracks:
+            if download_id is not None:
+                # A finished track stays as it is; one being imported finishes its import.
+                with contextlib.suppress(DownloadNotFound, DownloadConflict):
+                    await self._downloads.cancel(download_id)
+        await self._cancel_unclaimed(row)
+        await self._clean_cover(row)
+        await self.store.update(row, status="cancelled")
+        log.info("album download %d cancelled", row.id)
+        return row
+
+    async def _cancel_unclaimed(self, row: AlbumDownload) -> None:
+        """Remove the transfers of the chosen folder that no track download follows (a cancel
+        between the folder's enqueue and the track downloads being added)."""
+        if row.chosen is None:
+            return
+        folder = row.folders[row.chosen]
+        unclaimed = {m.filename for m in folder.matched if row.tracks[m.track] is None}
+        if not unclaimed:
+            return
+        client = self._downloads.client()
+        try:
+            for transfer in await client.transfers():
+                if transfer.username == folder.username and transfer.filename in unclaimed:
+                    await client.cancel(transfer)
+        except ProviderError as exc:
+            log.warning("album download %d: could not remove its transfers from %s: %s", row.id,
+                        client.name, exc)
 
     async def get(self, album_download_id: int) -> AlbumDownload | None:
         """Return one album download (its status brought up to date with its tracks), or None."""
