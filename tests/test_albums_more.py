@@ -6,7 +6,9 @@ has, cancelling an album, and whole albums on the wishlist."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mutagen.flac import FLAC
@@ -14,6 +16,7 @@ from mutagen.id3 import ID3
 
 import soulsync_slskd.plugin
 from soulsync_core.models import Album, Track
+from soulsync_core.wishlist import JOB_KIND as WISH_JOB
 from tests.download_fixtures import ManualClock, StubMetadata, environ, metadata_plugin, open_api
 from tests.fakes.slskd import Peer, album_peer
 from tests.test_albums import (  # noqa: F401  (fixtures)
@@ -22,6 +25,7 @@ from tests.test_albums import (  # noqa: F401  (fixtures)
     ALBUM_OBJECT,
     ARTIST,
     BATCH,
+    SEARCH,
     TITLES,
     D,
     album_detail,
@@ -145,3 +149,102 @@ async def test_a_track_download_is_cancelled_with_delete_too(api, fake):
     assert reply.status == 200, reply.json
     assert reply.data["download"]["status"] == "cancelled"
     assert (await api.delete(f"{D}/{first['id']}")).status == 409
+
+
+# ------------------------------------------------------------- whole albums on the wishlist
+
+W = "/api/v1/wishlist"
+ENTRY = f"album:itunes:{ALBUM_ID}"
+
+
+async def wished(api, category: str = "", **kw: Any) -> list[tuple[str, str]]:
+    reply = await api.get(W, params={"category": category} if category else {}, **kw)
+    assert reply.status == 200, reply.json
+    return [(t["kind"], t["track_id"]) for t in reply.data["tracks"]]
+
+
+async def test_a_whole_album_goes_on_the_wishlist_and_lists_under_albums(api):
+    reply = await api.post(W, {"album": ALBUM_OBJECT, "source": "itunes"})
+    assert reply.status == 201, reply.json
+    entry = reply.data["track"]
+    assert (entry["kind"], entry["track_id"], entry["track_name"], entry["artist_name"]) == (
+        "album", ENTRY, ALBUM, ARTIST)
+    assert entry["track_data"]["id"] == ALBUM_ID and entry["album_download_id"] is None
+    single = {"id": "1", "name": "Solo", "artists": [{"name": ARTIST}],
+              "album": {"name": "Solo", "album_type": "single"}}
+    assert (await api.post(W, {"track_data": single})).status == 201
+    assert await wished(api, "albums") == [("album", ENTRY)]
+    assert await wished(api, "singles") == [("track", "1")]
+    assert await wished(api) == [("album", ENTRY), ("track", "1")]
+    # The same album again (here by id only: the source says what it is) updates the entry.
+    again = await api.post(W, {"album_id": ALBUM_ID, "source": "itunes"})
+    assert again.status == 200 and again.data["created"] is False, again.json
+    assert again.data["track"]["track_data"]["total_tracks"] == 4
+    assert (await api.delete(f"{W}/{ENTRY}")).status == 200
+    assert await wished(api, "albums") == []
+
+
+async def test_bad_album_entries_say_what_to_fix(api):
+    unknown = await api.post(W, {"album_id": "999", "source": "itunes"})
+    assert unknown.status == 404 and "lists no tracks" in unknown.json["error"]["message"]
+    no_source = await api.post(W, {"album": {"id": "abc", "name": "X"}})
+    assert no_source.status == 400 and "source" in no_source.json["error"]["message"], no_source.json
+    absent = await api.post(W, {"album_id": ALBUM_ID, "source": "spotify"})
+    assert absent.status == 503 and "'spotify' is not installed" in absent.json["error"]["message"]
+    no_id = await api.post(W, {"album": {"name": "X"}})
+    assert no_id.status == 400
+    assert await wished(api) == []
+
+
+async def test_album_entries_are_per_profile(api):
+    kid = (await api.post("/api/v1/profiles", {"name": "Kid"})).data["profile"]["id"]
+    as_kid = {"headers": {"X-Profile-Id": str(kid)}}
+    assert (await api.post(W, {"album": ALBUM_OBJECT, "source": "itunes"}, **as_kid)).status == 201
+    assert await wished(api, "albums") == []
+    assert await wished(api, "albums", **as_kid) == [("album", ENTRY)]
+    # The admin wanting it too shares the row; the kid removing it leaves the admin's.
+    assert (await api.post(W, {"album": ALBUM_OBJECT, "source": "itunes"})).status == 201
+    assert (await api.delete(f"{W}/{ENTRY}", **as_kid)).status == 200
+    assert await wished(api, "albums") == [("album", ENTRY)]
+    assert await wished(api, "albums", **as_kid) == []
+
+
+async def run_wishlist(api, fake) -> dict[str, Any]:
+    api.core.wishlist.poll_seconds = 0.02
+    assert (await api.post(f"{W}/process")).status == 202
+    for _ in range(50):
+        if api.core.jobs.running(WISH_JOB) is None:
+            break
+        await run_to_end(api, fake)
+        await asyncio.sleep(0.05)
+    await api.core.jobs.wait(WISH_JOB)
+    return (await api.get(f"{W}/process")).data
+
+
+async def test_a_wishlist_run_requests_a_whole_album_entry_as_one_album_download(api, fake, music):
+    assert (await api.post(W, {"album": ALBUM_OBJECT, "source": "itunes"})).status == 201
+    status = await run_wishlist(api, fake)
+    assert (status["albums_requested"], status["downloaded"], status["failed"]) == (1, 1, 0)
+    listed = (await api.get(D, params={"kind": "album"})).data["downloads"]
+    assert [(d["album_name"], d["status"], d["completed_tracks"]) for d in listed] == [
+        (ALBUM, "completed", 4)]
+    assert fake.count(*SEARCH) == 1
+    assert len(list((music / ARTIST / ALBUM).glob("*.flac"))) == 4
+    assert await wished(api) == []
+
+
+@pytest.mark.parametrize("catalogue", [[]])
+async def test_a_failed_album_entry_counts_a_failure_and_stays(api, fake):
+    assert (await api.post(W, {"album": ALBUM_OBJECT, "source": "itunes"})).status == 201
+    status = await run_wishlist(api, fake)
+    assert (status["albums_requested"], status["downloaded"], status["failed"]) == (1, 0, 1)
+    (entry,) = (await api.get(W, params={"category": "albums"})).data["tracks"]
+    assert entry["kind"] == "album" and entry["retry_count"] == 1
+    assert "did not download" in entry["failure_reason"]
+    assert entry["album_download_id"] is None and entry["last_attempted"] is not None
+    # Two failures: an automatic run waits for the back-off; a manual one tries again.
+    await run_wishlist(api, fake)
+    (entry,) = (await api.get(W)).data["tracks"]
+    assert entry["retry_count"] == 2 and entry["next_retry_at"] is not None
+    assert api.core.wishlist.is_due(entry["retry_count"], entry["last_attempted"],
+                                    api.core.wishlist.clock()) is False

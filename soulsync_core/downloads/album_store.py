@@ -70,6 +70,13 @@ class AlbumDownload(msgspec.Struct):
     created_at: str
     updated_at: str
     finished_at: str | None
+    # Per tracklist entry: the library track it has already (not fetched), else None
+    # (migration 0022; empty for rows from before it).
+    in_library: list[int | None] = msgspec.field(default_factory=list)
+
+    def owned(self, index: int) -> int | None:
+        """Return the library track id tracklist entry ``index`` already has, or None."""
+        return self.in_library[index] if index < len(self.in_library) else None
 
 
 class AlbumTrackState(msgspec.Struct):
@@ -131,7 +138,7 @@ def album_key(album: AlbumWanted) -> str:
 _encode = msgspec.json.Encoder().encode
 _JSON_COLUMNS: dict[str, Any] = {"album": AlbumWanted, "queries": list[str],
                                  "folders": list[FolderScore], "tried_folders": list[TriedFolder],
-                                 "tracks": list[int | None]}
+                                 "tracks": list[int | None], "in_library": list[int | None]}
 _COLUMNS = frozenset(AlbumDownload.__struct_fields__) - {"id", "created_at"}
 
 

@@ -35,7 +35,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -138,7 +138,22 @@ class AlbumService:
         self.store = AlbumStore(db)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._covers: dict[int, asyncio.Lock] = {}
+        self._finished_listeners: list[Callable[[int], None]] = []
         downloads.on_completed(self._track_completed)
+
+    def on_finished(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(album download id)`` (sync, must not raise) when an album download
+        becomes completed, failed or cancelled (the wishlist waits on it)."""
+        self._finished_listeners.append(listener)
+
+    async def _finish(self, row: AlbumDownload, status: str, **fields: object) -> None:
+        """Give ``row`` a final status and tell the listeners."""
+        await self.store.update(row, status=status, **fields)
+        for listener in self._finished_listeners:
+            try:
+                listener(row.id)
+            except Exception:
+                log.exception("album download listener failed")
 
     # ------------------------------------------------------------------------ requests
 
@@ -193,7 +208,7 @@ class AlbumService:
                     await self._downloads.cancel(download_id)
         await self._cancel_unclaimed(row)
         await self._clean_cover(row)
-        await self.store.update(row, status="cancelled")
+        await self._finish(row, "cancelled")
         log.info("album download %d cancelled", row.id)
         return row
 
@@ -274,12 +289,12 @@ class AlbumService:
         failed = [row.album.tracks[i].title for i, d in enumerate(row.tracks)
                   if d is not None and statuses.get(d) != "completed"]
         if failed:
-            await self.store.update(row, status="failed", error=f"{len(failed)} of "
+            await self._finish(row, "failed", error=f"{len(failed)} of "
                                     f"{len(row.tracks)} track(s) did not download: "
                                     + ", ".join(repr(t) for t in failed))
             await self._clean_cover(row)
         else:
-            await self.store.update(row, status="completed")
+            await self._finish(row, "completed")
             await self._clean_cover(row)
             await self._activity.record("download.completed", "Album Download Completed",
                                         f"{row.album.artist} - {row.album.name}: "
@@ -319,8 +334,8 @@ class AlbumService:
         except Exception as exc:
             log.exception("album download %d failed unexpectedly", row.id)
             with contextlib.suppress(Exception):
-                await self.store.update(row, status="failed",
-                                        error=f"unexpected error ({type(exc).__name__}); see the log")
+                await self._finish(row, "failed",
+                                   error=f"unexpected error ({type(exc).__name__}); see the log")
 
     # ----------------------------------------------------------- search and choice
 
