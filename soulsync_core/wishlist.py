@@ -47,6 +47,7 @@ from soulsync_core import faultpoints
 from soulsync_core.activity import Activity
 from soulsync_core.db import Database, Row
 from soulsync_core.downloads.album_store import ALBUM_FINISHED
+from soulsync_core.downloads.albums import AlbumInLibrary
 from soulsync_core.downloads.models import FINISHED, Download, Wanted
 from soulsync_core.downloads.service import NoDownloadClient
 from soulsync_core.downloads.wanted import guess_source
@@ -796,6 +797,11 @@ class WishlistService:
                                                                     album_of(data))
         except NoDownloadClient as exc:
             unavailable.append(str(exc))
+            return
+        except AlbumInLibrary:
+            await self._delete(row["id"])
+            counts["in_library"] += 1
+            ctx.item_done()
             return
         except Exception as exc:
             log.warning("wishlist album %d: the album request failed: %s", row["id"], exc)

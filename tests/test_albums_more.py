@@ -248,3 +248,59 @@ async def test_a_failed_album_entry_counts_a_failure_and_stays(api, fake):
     assert entry["retry_count"] == 2 and entry["next_retry_at"] is not None
     assert api.core.wishlist.is_due(entry["retry_count"], entry["last_attempted"],
                                     api.core.wishlist.clock()) is False
+
+
+# --------------------------------------------------------- tracks the library has already
+
+FIRST_TRACK = {"id": "700", "name": TITLES[0], "artists": [ARTIST], "album": ALBUM,
+               "album_id": ALBUM_ID, "duration_ms": 3000, "track_number": 1, "disc_number": 1,
+               "release_date": "2001-03-12", "source": "itunes"}
+
+
+def batch_files(fake, username: str) -> list[list[str]]:
+    return [[t["filename"].rsplit("\\", 1)[-1] for t in b["transfers"]]
+            for b in fake.batches.values() if b["username"] == username]
+
+
+@pytest.mark.parametrize("catalogue", [[
+    album_peer("three", f"{ARTIST}\\{ALBUM}", TITLES[1:], numbers=[2, 3, 4]),
+    album_peer("single_owner", "Singles", [f"{ARTIST} - {TITLES[0]}"], cover=False),
+]])
+async def test_an_album_request_skips_the_tracks_the_library_has(api, fake, music):
+    single = await api.post(D, FIRST_TRACK)
+    assert single.status == 202, single.json
+    await run_to_end(api, fake)
+    owned = (await api.get(f"{D}/{single.data['download']['id']}")).data["download"]
+    assert owned["status"] == "completed", owned
+
+    queued = await request_album(api, {"album": ALBUM_OBJECT, "source": "itunes"})
+    await run_to_end(api, fake)
+    album = await album_detail(api, queued["id"])
+    assert album["status"] == "completed", album
+    first = album["tracks"][0]
+    assert (first["already_in_library"], first["library_track_id"], first["download"]) == (
+        True, owned["library_track_id"], None)
+    assert [t["already_in_library"] for t in album["tracks"]] == [True, False, False, False]
+    assert [t["download"]["status"] for t in album["tracks"][1:]] == ["completed"] * 3
+    # The folder lacking the owned track is complete for what is needed: one batch of its three
+    # tracks (and the cover), no search of the owned track.
+    assert album["username"] == "three" and album["completed_tracks"] == 4
+    (chosen,) = [f for f in album["folders"] if f["username"] == "three"]
+    assert chosen["accepted"] and chosen["coverage"] == 1.0 and chosen["missing"] == []
+    assert batch_files(fake, "three") == [[f"{n:02d} - {t}.flac" for n, t in
+                                           zip([2, 3, 4], TITLES[1:], strict=True)] + ["cover.jpg"]]
+    albums = (await api.get("/api/v1/library/albums")).data["albums"]
+    assert [(a["title"], a["track_count"]) for a in albums] == [(ALBUM, 4)], albums
+
+    # Every track there now: nothing to fetch, unless forced.
+    searches = fake.count(*SEARCH)
+    again = await api.post(D, {"album": ALBUM_OBJECT, "source": "itunes"})
+    assert again.status == 200, again.json
+    assert again.data["status"] == "already_in_library" and again.data["download"] is None
+    assert len(again.data["library_track_ids"]) == 4
+    assert owned["library_track_id"] in again.data["library_track_ids"]
+    assert (await api.get(D, params={"kind": "album"})).json["pagination"]["total"] == 1
+    forced = await api.post(D, {"album": ALBUM_OBJECT, "source": "itunes", "force": True})
+    assert forced.status == 202 and forced.data["status"] == "queued", forced.json
+    await api.core.albums.settle()
+    assert fake.count(*SEARCH) > searches

@@ -78,6 +78,15 @@ class AlbumNotFound(LookupError):
     """The metadata source lists no tracks for the album; ``str()`` says which."""
 
 
+class AlbumInLibrary(Exception):
+    """The library has every track of the album already; ``track_ids`` are its tracks, in
+    tracklist order."""
+
+    def __init__(self, album: AlbumWanted, track_ids: list[int]):
+        super().__init__(f"the library has every track of {album.artist} - {album.name} already")
+        self.track_ids = track_ids
+
+
 def album_wanted(source: str, album: Album, tracks: Sequence[Track]) -> AlbumWanted:
     """Return the release to fetch from a metadata source's album and its tracks (in order).
 
@@ -157,12 +166,14 @@ class AlbumService:
 
     # ------------------------------------------------------------------------ requests
 
-    async def request(self, album: AlbumWanted) -> tuple[AlbumDownload, bool]:
+    async def request(self, album: AlbumWanted, *, force: bool = False) -> tuple[AlbumDownload, bool]:
         """Queue an album download; return ``(album download, created)``.
 
-        While an album download of the same release is unfinished, that one is returned with
-        ``created`` False. Raises NoDownloadClient when no client is configured, ValueError
-        for an album without tracks.
+        The tracks the library has already (the downloads' library matcher decides) are not
+        fetched, unless ``force``. While an album download of the same release is unfinished,
+        that one is returned with ``created`` False. Raises AlbumInLibrary when the library has
+        every track (and not ``force``), NoDownloadClient when no client is configured,
+        ValueError for an album without tracks.
         """
         if not album.tracks:
             raise ValueError(f"the album {album.name!r} has no tracks to download")
@@ -170,7 +181,13 @@ class AlbumService:
         existing = await self.store.unfinished_with_key(album_key(album))
         if existing is not None:
             return existing, False
-        row = await self.store.create(album, client.name)
+        owned: list[int | None] = [None] * len(album.tracks)
+        if not force:
+            matches = await self._downloads.in_library_many(album.tracks)
+            owned = [m.track_id if m is not None else None for m in matches]
+            if all(t is not None for t in owned):
+                raise AlbumInLibrary(album, [t for t in owned if t is not None])
+        row = await self.store.create(album, client.name, owned)
         log.info("album download %d queued: %s - %s (%d tracks)", row.id, album.artist, album.name,
                  len(album.tracks))
         self._spawn(row)
@@ -254,10 +271,12 @@ class AlbumService:
         tracks = []
         for index, (wanted, download_id) in enumerate(zip(row.album.tracks, row.tracks, strict=True)):
             download = downloads.get(download_id) if download_id is not None else None
+            owned = row.owned(index)
             tracks.append(AlbumTrackState(wanted.disc_number, wanted.track_number, wanted.title,
                                           download_object(download) if download else None,
-                                          index in in_folder))
-        completed = sum(t.download is not None and t.download.status == "completed" for t in tracks)
+                                          index in in_folder, owned is not None, owned))
+        completed = sum((t.download is not None and t.download.status == "completed")
+                        or t.already_in_library for t in tracks)
         return AlbumDownloadDetail(**self._object_fields(row, completed), tracks=tracks,
                                    queries=row.queries, folders=row.folders,
                                    tried_folders=row.tried_folders)
@@ -266,6 +285,7 @@ class AlbumService:
         """Return the API object of an album download (without its tracks and folders)."""
         statuses = await self._downloads.statuses(d for d in row.tracks if d is not None)
         completed = sum(status == "completed" for status in statuses.values())
+        completed += sum(row.owned(i) is not None for i in range(len(row.tracks)))
         return AlbumDownloadObject(**self._object_fields(row, completed))
 
     @staticmethod
@@ -284,13 +304,14 @@ class AlbumService:
         if row.status != "downloading":
             return
         statuses = await self._downloads.statuses(d for d in row.tracks if d is not None)
-        if len(statuses) < len(row.tracks) or any(s not in FINISHED for s in statuses.values()):
+        needed = sum(row.owned(i) is None for i in range(len(row.tracks)))
+        if len(statuses) < needed or any(s not in FINISHED for s in statuses.values()):
             return
         failed = [row.album.tracks[i].title for i, d in enumerate(row.tracks)
                   if d is not None and statuses.get(d) != "completed"]
         if failed:
             await self._finish(row, "failed", error=f"{len(failed)} of "
-                                    f"{len(row.tracks)} track(s) did not download: "
+                                    f"{needed} track(s) did not download: "
                                     + ", ".join(repr(t) for t in failed))
             await self._clean_cover(row)
         else:
@@ -344,9 +365,11 @@ class AlbumService:
                                      fallback=self._settings.get("downloads.quality_fallback"))
 
     def _score(self, row: AlbumDownload, found: list[Candidate]) -> list[FolderScore]:
+        owned = frozenset(i for i in range(len(row.album.tracks)) if row.owned(i) is not None)
         return score_folders(found, row.album.tracks, row.album.name, self._profile(),
                              min_coverage=self._settings.get("downloads.album_min_coverage"),
-                             tolerance_s=self._settings.get("downloads.duration_tolerance_seconds"))
+                             tolerance_s=self._settings.get("downloads.duration_tolerance_seconds"),
+                             owned=owned)
 
     async def _work(self, row: AlbumDownload) -> None:
         album = row.album
@@ -434,6 +457,9 @@ class AlbumService:
         order = [i for i in order if (row.folders[i].username, row.folders[i].folder) not in given_up]
         ids: list[int | None] = []
         for index, wanted in enumerate(row.album.tracks):
+            if row.owned(index) is not None:
+                ids.append(None)  # the library has it: nothing to fetch
+                continue
             pairs: list[tuple[int, CandidateInfo]] = []
             for folder_index in order:
                 folder = row.folders[folder_index]

@@ -240,6 +240,10 @@ class DownloadService:
         """
         return await self._matcher.match(wanted)
 
+    async def in_library_many(self, wanted: Sequence[Wanted]) -> list[LibraryMatch | None]:
+        """Return the library's track for each of ``wanted`` (one batch), None where it has none."""
+        return await self._matcher.match_many(wanted)
+
     async def get(self, download_id: int) -> Download | None:
         """Return one download as stored (the monitor saves progress every tick), or None."""
         return await self.store.get(download_id)
