@@ -25,6 +25,7 @@ from tests.test_albums import (  # noqa: F401  (fixtures)
     ALBUM_OBJECT,
     ARTIST,
     BATCH,
+    LEGACY,
     SEARCH,
     TITLES,
     D,
@@ -304,3 +305,35 @@ async def test_an_album_request_skips_the_tracks_the_library_has(api, fake, musi
     assert forced.status == 202 and forced.data["status"] == "queued", forced.json
     await api.core.albums.settle()
     assert fake.count(*SEARCH) > searches
+
+
+# ------------------------------------------------------------------ failover as one batch
+
+
+@pytest.mark.parametrize("fault", ["Rejected", "Errored", "stuck"])
+@pytest.mark.parametrize("catalogue", [[
+    album_peer("first", f"{ARTIST}\\{ALBUM}", TITLES, upload_speed=9_000_000),
+    album_peer("second", f"{ARTIST}\\2001 - {ALBUM}", TITLES, upload_speed=100_000),
+]])
+async def test_a_failed_folder_moves_to_the_next_folder_in_one_batch(api, fake, music, fault):
+    fake.peer("first").fault = fault            # the peer fails every file it was asked for
+    queued = await request_album(api, {"album": ALBUM_OBJECT, "source": "itunes"})
+    await run_to_end(api, fake)
+    api.core.downloads.clock.advance(61)        # a peer holding them queued: past the timeout
+    await run_to_end(api, fake)
+    album = await album_detail(api, queued["id"])
+    assert album["status"] == "completed", album
+    assert album["username"] == "second"
+    assert album["chosen_reason"].startswith("moved on from first"), album["chosen_reason"]
+    assert [(t["username"], t["outcome"].split(" (")[0]) for t in album["tried_folders"]] == [
+        ("first", "4 of its files failed at once")]
+    assert [t["download"]["username"] for t in album["tracks"]] == ["second"] * 4
+    # One batch per folder: the second folder's four tracks and its cover in one request,
+    # no per-track enqueue and no search of its own.
+    assert fake.count(*BATCH) == 2 and fake.count(*LEGACY) == 0
+    assert len(batch_files(fake, "second")) == 1
+    assert sorted(batch_files(fake, "second")[0]) == sorted(
+        [f"{n:02d} - {t}.flac" for n, t in enumerate(TITLES, start=1)] + ["cover.jpg"])
+    assert fake.count(*SEARCH) == 1
+    assert len(list((music / ARTIST / ALBUM).glob("*.flac"))) == 4
+    assert fake.transfers == {}

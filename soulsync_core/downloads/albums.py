@@ -20,6 +20,12 @@ Statuses (stored in ``album_downloads.status``)::
   add_planned`) carrying the album's tags; the one monitor loop follows its transfer. Its
   candidates are its file in the chosen folder, then its file in the other accepted folders
   (a transfer given up on moves to the next folder's copy), then its own searches.
+* **Failover**: when two or more of the chosen folder's files are given up on in one monitor
+  tick (the peer rejects, errors or holds them queued), the folder has failed: the tracks still
+  waiting on it are asked of the next folder in ONE request, as the first was, and the folder
+  goes to ``tried_folders``. A single file failing moves only its track.
+* **Library**: tracks the library has already (the downloads' library matcher) are not fetched
+  (``in_library``); the folders are scored on the rest.
 * **Import**: the downloads import as any download does (the path template per track, the
   album's tags); each completed track gets the cover: the folder's cover image, else the
   metadata source's image (fetched once), saved as ``cover.jpg`` beside it and embedded.
@@ -148,7 +154,12 @@ class AlbumService:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._covers: dict[int, asyncio.Lock] = {}
         self._finished_listeners: list[Callable[[int], None]] = []
+        # Failover: one lock per album, and the next folder's transfers waiting for the track
+        # downloads that are giving up on the failed folder (download id -> file, transfer).
+        self._failover_locks: dict[int, asyncio.Lock] = {}
+        self._handover: dict[int, tuple[CandidateInfo, Transfer]] = {}
         downloads.on_completed(self._track_completed)
+        downloads.set_failover(self._failover)
 
     def on_finished(self, listener: Callable[[int], None]) -> None:
         """Call ``listener(album download id)`` (sync, must not raise) when an album download
@@ -477,6 +488,130 @@ class AlbumService:
             download = await self._downloads.add_planned(wanted, candidates, transfer)
             ids.append(download.id)
         await self.store.update(row, tracks=ids)
+
+    # ----------------------------------------------------------------- failover
+
+    async def _failover(self, download: Download,
+                        reason: str) -> tuple[CandidateInfo, Transfer] | None:
+        """Where a track download whose transfer was given up on goes next (the download
+        service asks; see :meth:`DownloadService.set_failover`).
+
+        When two or more of the chosen folder's files fail in the same monitor tick, the
+        folder has failed (its peer went offline, rejects or stalls): the next folder is asked
+        for every track still waiting on the failed one in ONE request, like the first, and
+        each of those track downloads moves to its file there. One file failing alone moves
+        only its track, to its own next candidate (None).
+        """
+        planned = self._handover.pop(download.id, None)
+        if planned is not None:
+            return planned
+        owner = await self.store.owner_of(download.id)
+        if owner is None:
+            return None
+        async with self._failover_locks.setdefault(owner.id, asyncio.Lock()):
+            planned = self._handover.pop(download.id, None)
+            if planned is not None:
+                return planned
+            row = await self.store.get(owner.id)
+            if row is None or row.status != "downloading" or row.chosen is None:
+                return None
+            return await self._switch_folder(row, download, reason)
+
+    async def _switch_folder(self, row: AlbumDownload, download: Download,
+                             reason: str) -> tuple[CandidateInfo, Transfer] | None:
+        folder = row.folders[row.chosen] if row.chosen is not None else None
+        files = {m.filename for m in folder.matched} if folder else set()
+        if folder is None or download.username != folder.username or download.filename not in files:
+            return None
+        waiting: dict[int, Download] = {}   # tracklist entry -> its download on this folder
+        failing = 0
+        for index, download_id in enumerate(row.tracks):
+            other = download if download_id == download.id else (
+                self._downloads.followed(download_id) if download_id is not None else None)
+            if other is None or other.username != folder.username or other.filename not in files:
+                continue
+            if other is download or self._downloads.giving_up(other.id):
+                failing += 1
+                waiting[index] = other
+            elif not other.bytes_transferred:
+                waiting[index] = other      # still queued at the failed peer
+        if failing < 2:
+            return None
+        outcome = f"{failing} of its files failed at once ({reason})"
+        tried = [*row.tried_folders, TriedFolder(folder.username, folder.folder, outcome)]
+        given_up = {(t.username, t.folder) for t in tried}
+        order = [i for i, f in enumerate(row.folders) if f.accepted]
+        order += [i for i in _partial_folders(row.folders) if i not in order]
+        client = self._downloads.client()
+        for index in order:
+            nxt = row.folders[index]
+            if (nxt.username, nxt.folder) in given_up:
+                continue
+            infos: dict[int, CandidateInfo] = {}
+            for match in nxt.matched:
+                track = waiting.get(match.track)
+                info = next((c for c in track.candidates if c.key == (nxt.username, match.filename)),
+                            None) if track is not None else None
+                if info is not None and track is not None and info.key not in track.tried_keys():
+                    infos[match.track] = info
+            if not infos:
+                continue
+            asked = [info.candidate() for info in infos.values()]
+            if nxt.cover:
+                asked.append(Candidate(nxt.username, nxt.cover, nxt.cover_size))
+            try:
+                got, failures = await _enqueue_folder(client, nxt.username, asked)
+            except (ProviderError, RateLimited) as exc:
+                tried.append(TriedFolder(nxt.username, nxt.folder, str(exc)))
+                continue
+            transfers = {t.filename: t for t in got}
+            plans = {i: (info, transfers[info.filename]) for i, info in infos.items()
+                     if info.filename in transfers}
+            if not plans:
+                why = "; ".join(f"{name}: {text}" for name, text in failures[:3])
+                tried.append(TriedFolder(nxt.username, nxt.folder,
+                                         f"the peer's client enqueued none of its files ({why})"))
+                continue
+            note = (f"moved on from {folder.username} {folder.folder!r}, {outcome}; "
+                    + self._reason(row.folders, index, not nxt.accepted))
+            await self.store.update(row, chosen=index, chosen_reason=note, tried_folders=tried)
+            await self._drop_cover_transfer(folder)
+            log.info("album download %d: %s", row.id, note)
+            return await self._hand_over(row, download, waiting, plans, nxt.username)
+        await self.store.update(row, tried_folders=tried)
+        return None
+
+    async def _hand_over(self, row: AlbumDownload, download: Download, waiting: dict[int, Download],
+                         plans: dict[int, tuple[CandidateInfo, Transfer]],
+                         username: str) -> tuple[CandidateInfo, Transfer] | None:
+        """Give each waiting track download its file in the new folder; return the asking
+        download's."""
+        mine = None
+        for index, plan in plans.items():
+            track = waiting[index]
+            if track is download:
+                mine = plan
+            elif self._downloads.giving_up(track.id):
+                self._handover[track.id] = plan     # taken when its give-up asks
+            elif not await self._downloads.move(track.id, *plan,
+                                                reason=f"the album moved to {username}'s folder"):
+                # It started other work meanwhile: the new transfer would be left unfollowed.
+                with contextlib.suppress(ProviderError):
+                    await self._downloads.client().cancel(plan[1])
+        return mine
+
+    async def _drop_cover_transfer(self, folder: FolderScore) -> None:
+        """Remove a given-up folder's cover transfer from the client (failures only logged)."""
+        if folder.cover is None:
+            return
+        client = self._downloads.client()
+        try:
+            for transfer in await client.transfers():
+                if (transfer.username, transfer.filename) == (folder.username, folder.cover):
+                    await client.cancel(transfer)
+        except ProviderError as exc:
+            log.warning("could not remove the cover transfer of %s from %s: %s", folder.username,
+                        client.name, exc)
 
     # ------------------------------------------------------------------- covers
 
