@@ -17,6 +17,12 @@
 * **Crash safety**: there is no "processing" state. A track being fetched carries only the id
   of its download, which is a persisted row the download pipeline finishes after a restart;
   the next run (or the completion listener) settles the track from that row.
+* **Whole albums** (:meth:`WishlistService.add_album`): an album wanted as a whole is a row of
+  ``kind`` ``album`` (``track_id`` ``album:<source>:<album id>``, the album object as its
+  data). A run requests it through the album downloads (one search, one peer's folder) and
+  waits for that album download: completed removes the row, failed or cancelled counts a
+  failure with the same back-off as a track's. ``category=albums`` lists these rows beside
+  the tracks whose album type is ``album``; every row says its ``kind``.
 * A download completed by any path (playlist, manual) removes the wishlist track with the
   same id or the same folded artist and title (:meth:`WishlistService.download_completed`).
 * **Profiles**: each profile has its own list (``profile_id`` of :meth:`~WishlistService.add`,
@@ -40,6 +46,8 @@ import msgspec
 from soulsync_core import faultpoints
 from soulsync_core.activity import Activity
 from soulsync_core.db import Database, Row
+from soulsync_core.downloads.album_store import ALBUM_FINISHED
+from soulsync_core.downloads.albums import AlbumInLibrary
 from soulsync_core.downloads.models import FINISHED, Download, Wanted
 from soulsync_core.downloads.service import NoDownloadClient
 from soulsync_core.downloads.wanted import guess_source
@@ -92,6 +100,12 @@ class AlbumRequests(Protocol):
     async def request_from_source(self, source: str, album: Album) -> tuple[Any, bool]:
         """Request a whole album of a metadata source; return ``(album download, created)``."""
 
+    async def get(self, album_download_id: int) -> Any:
+        """Return the album download (its ``status`` and ``error`` current), or None."""
+
+    def on_finished(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(album download id)`` when an album download ends."""
+
 
 class WishlistTrack(msgspec.Struct):
     """A wishlist track as the API returns it.
@@ -100,6 +114,10 @@ class WishlistTrack(msgspec.Struct):
     public server's); ``track_data``/``spotify_data`` the stored track object. ``next_retry_at``
     is when an automatic run tries the track again (null: the next run). ``download_id`` is the
     download fetching it now, if any. Timestamps are ISO-8601 UTC.
+
+    ``kind`` is ``track``, or ``album`` for an album wanted as a whole: then ``track_id`` is
+    ``album:<source>:<album id>``, ``track_name`` and ``album_name`` the album's name,
+    ``track_data`` the album object and ``album_download_id`` the album download fetching it.
     """
 
     id: int
@@ -120,6 +138,8 @@ class WishlistTrack(msgspec.Struct):
     source_type: str
     source_info: dict[str, Any]
     profile_id: int = 1
+    kind: Literal["track", "album"] = "track"
+    album_download_id: int | None = None
 
 
 class RunStatus(msgspec.Struct):
@@ -221,6 +241,49 @@ def normalize_track(data: Any, field: str = "track_data") -> dict[str, Any]:
     return track
 
 
+ALBUM_PREFIX = "album:"
+
+
+def album_entry_id(source: str, album_id: str) -> str:
+    """Return the ``track_id`` of the wishlist row wanting album ``album_id`` of ``source``."""
+    return f"{ALBUM_PREFIX}{source}:{album_id}"
+
+
+def normalize_album(data: Any, source: str) -> dict[str, Any]:
+    """Return the album object to store for a whole-album entry, checked (WishlistInputError).
+
+    Needs ``id`` and ``name``; ``artists`` names or ``{"name": …}`` objects (stored as
+    objects); ``source`` is the metadata source the id belongs to.
+    """
+    if not isinstance(data, dict):
+        raise WishlistInputError("album must be an object with at least 'id' and 'name'.")
+    album = dict(data)
+    raw_id = album.get("id")
+    if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or not str(raw_id).strip():
+        raise WishlistInputError("album.id is required: the metadata source's album id.")
+    album["id"] = str(raw_id).strip()
+    name = album.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise WishlistInputError("album.name is required: the album title (a non-empty string).")
+    album["name"] = name.strip()
+    artists = album.get("artists") or []
+    if not isinstance(artists, list) or not all(
+            isinstance(a, str) or (isinstance(a, dict) and isinstance(a.get("name"), str))
+            for a in artists):
+        raise WishlistInputError('album.artists must be a list of names or {"name": …} objects.')
+    album["artists"] = [a if isinstance(a, dict) else {"name": a} for a in artists]
+    album["source"] = source
+    return album
+
+
+def album_of(data: dict[str, Any]) -> Album:
+    """Return the album a whole-album entry's stored object names (see :func:`normalize_album`)."""
+    total = data.get("total_tracks")
+    return Album(str(data["id"]), data["name"], _artist_names(data), data.get("release_date"),
+                 total if isinstance(total, int) and not isinstance(total, bool) else 0,
+                 data.get("album_type") or "album", data.get("image_url"))
+
+
 def match_key(title: str, artists: list[str]) -> str:
     """Return the key two wanted tracks share when they are the same title by the same artist."""
     return f"{fold(artists[0]) if artists else ''}|{fold(title)}"
@@ -279,8 +342,8 @@ class WishlistService:
         self._matcher = matcher
         self.downloads = downloads
         self._music_dir = music_dir
-        # Set by the core: whole albums for tracks that share one (None: tracks only).
-        self.albums: AlbumRequests | None = None
+        self._albums: AlbumRequests | None = None
+        self._album_waiters: dict[int, asyncio.Event] = {}
         self.clock = clock
         self.poll_seconds = DOWNLOAD_POLL_SECONDS
         self._waiters: dict[int, asyncio.Event] = {}
@@ -289,6 +352,23 @@ class WishlistService:
                                  self._start_scheduled, lambda: self.clock(), first_delay=60.0)
         settings.on_change("wishlist.interval_minutes", lambda _c: self.schedule.reschedule())
         downloads.on_completed(self.download_completed)
+
+    @property
+    def albums(self) -> AlbumRequests | None:
+        """The album downloads (set by the core): whole-album entries, and whole albums for
+        tracks that share one (None: tracks only)."""
+        return self._albums
+
+    @albums.setter
+    def albums(self, albums: AlbumRequests | None) -> None:
+        self._albums = albums
+        if albums is not None:
+            albums.on_finished(self._album_finished)
+
+    def _album_finished(self, album_download_id: int) -> None:
+        event = self._album_waiters.get(album_download_id)
+        if event is not None:
+            event.set()
 
     # --------------------------------------------------------------------- the list
 
@@ -336,6 +416,47 @@ class WishlistService:
             self._events.publish("wishlist.added", added)
         return added, created
 
+    async def add_album(self, data: Any, source: str, *, failure_reason: str | None = None,
+                        source_type: str = "api", source_info: dict[str, Any] | None = None,
+                        profile_id: int = DEFAULT_PROFILE) -> tuple[WishlistTrack, bool]:
+        """Put album ``data`` of metadata source ``source`` on the wishlist of ``profile_id``
+        as a whole (see the module docstring); return ``(entry, created)`` as :meth:`add`.
+
+        Raises WishlistInputError for a bad album object.
+        """
+        album = normalize_album(data, source)
+        names = _artist_names(album)
+        entry_id = album_entry_id(source, album["id"])
+        now = iso(self.clock())
+        values = (msgspec.json.encode(album).decode(), album["name"], ", ".join(names),
+                  album["name"], source, f"album|{match_key(album['name'], names)}",
+                  failure_reason, source_type, msgspec.json.encode(source_info or {}).decode())
+        async with self._db.write() as conn:
+            cursor = await conn.execute("SELECT id FROM wishlist_tracks WHERE track_id = ?",
+                                        (entry_id,))
+            existing = await cursor.fetchone()
+            if existing is None:
+                cursor = await conn.execute(
+                    "INSERT INTO wishlist_tracks (track_data, track_name, artist_name, album_name, "
+                    "provider, match_key, failure_reason, source_type, source_info, track_id, "
+                    "date_added, profile_id, is_album, kind) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 'album')",
+                    (*values, entry_id, now, profile_id))
+                row_id, created = cursor.lastrowid, True
+            else:
+                row_id = existing[0]
+                created = await join(conn, "wishlist_tracks", row_id, profile_id)
+                await conn.execute(
+                    "UPDATE wishlist_tracks SET track_data = ?, track_name = ?, artist_name = ?, "
+                    "album_name = ?, provider = ?, match_key = ?, "
+                    "failure_reason = coalesce(?, failure_reason), source_type = ?, "
+                    "source_info = ? WHERE id = ?", (*values, row_id))
+        added = await self.get(int(row_id or 0), profile_id)
+        assert added is not None  # just written
+        if created:
+            self._events.publish("wishlist.added", added)
+        return added, created
+
     async def get(self, row_id: int, profile_id: int | None = None) -> WishlistTrack | None:
         """Return one wishlist track by row id (None when there is none, or when
         ``profile_id`` is given and that profile does not want it)."""
@@ -350,7 +471,8 @@ class WishlistService:
     async def page(self, category: Category, offset: int, limit: int,
                    profile_id: int = DEFAULT_PROFILE) -> tuple[list[WishlistTrack], int]:
         """Return ``(tracks oldest first, total)`` of the wishlist of ``profile_id``;
-        ``albums`` are tracks whose album type is ``album``, ``singles`` everything else."""
+        ``albums`` are the whole-album entries and the tracks whose album type is ``album``,
+        ``singles`` everything else."""
         where, params = visible_to("wishlist_tracks", profile_id)
         if category != "all":
             where, params = f"{where} AND is_album = ?", (*params, int(category == "albums"))
@@ -403,7 +525,8 @@ class WishlistService:
             row["retry_count"], row["last_attempted"], iso(retry) if retry else None,
             row["download_id"], row["date_added"], row["source_type"],
             msgspec.json.decode(row["source_info"]),
-            row["profile_id"] if profile_id is None else profile_id)
+            row["profile_id"] if profile_id is None else profile_id, row["kind"],
+            row["album_download_id"])
 
     # ------------------------------------------------------------------- library check
 
@@ -483,6 +606,7 @@ class WishlistService:
 
     async def _settle(self, counts: dict[str, int], ctx: JobContext) -> None:
         """Settle tracks whose download ended while no run waited for it (e.g. a restart)."""
+        await self._settle_albums(counts, ctx)
         rows = await self._db.fetchall(
             "SELECT id, download_id, artist_name, track_name FROM wishlist_tracks "
             "WHERE download_id IS NOT NULL")
@@ -501,13 +625,53 @@ class WishlistService:
                 ctx.item_failed(_label(row), reason)
         ctx.progress(**counts)
 
+    async def _settle_albums(self, counts: dict[str, int], ctx: JobContext) -> None:
+        """Settle whole-album entries whose album download ended while no run waited for it."""
+        rows = await self._db.fetchall(
+            "SELECT id, album_download_id, artist_name, track_name FROM wishlist_tracks "
+            "WHERE album_download_id IS NOT NULL")
+        for row in rows:
+            album = await self.albums.get(row["album_download_id"]) if self.albums else None
+            await self._album_ended(row, album, counts, ctx)
+
+    async def _album_ended(self, row: Row, album: Any, counts: dict[str, int],
+                           ctx: JobContext) -> bool:
+        """Settle a whole-album entry from its album download (None: vanished); return False
+        while that download is unfinished."""
+        if album is None:
+            await self._db.execute("UPDATE wishlist_tracks SET album_download_id = NULL "
+                                   "WHERE id = ?", (row["id"],))
+        elif album.status == "completed":
+            await self._delete(row["id"])
+            counts["downloaded"] += 1
+            ctx.item_done()
+        elif album.status in ALBUM_FINISHED:
+            reason = await self._record_failure(
+                row["id"], None, album.error or f"album download {album.id} {album.status}")
+            counts["failed"] += 1
+            ctx.item_failed(_label(row), reason)
+        else:
+            return False
+        return True
+
     async def _prune_and_pick(self, manual: bool, counts: dict[str, int],
                               ctx: JobContext) -> list[Row]:
-        """Remove tracks the library has; return the rest that are due, oldest first."""
+        """Remove tracks the library has; return the rest that are due, oldest first
+        (whole-album entries are not looked up: their album download skips what the library
+        has)."""
         rows = await self._db.fetchall("SELECT * FROM wishlist_tracks ORDER BY date_added, id")
         counts["total"] = len(rows)
         now = self.clock()
         due: list[Row] = []
+        albums = [row for row in rows if row["kind"] == "album"]
+        rows = [row for row in rows if row["kind"] != "album"]
+        for row in albums:
+            if row["album_download_id"] is not None:
+                counts["waiting"] += 1
+            elif manual or self.is_due(row["retry_count"], row["last_attempted"], now):
+                due.append(row)
+            else:
+                counts["waiting"] += 1
         owned: list[str] = []
         # One batch for the whole list: the matcher shares its SQL across the tracks.
         found = await self._matcher.match_many(
@@ -570,8 +734,9 @@ class WishlistService:
         return [row for row in rows if row["id"] not in taken]
 
     async def _fetch(self, rows: list[Row], counts: dict[str, int], ctx: JobContext) -> None:
-        rows = await self._request_albums(rows, counts)
-        if not rows:
+        albums = [row for row in rows if row["kind"] == "album"]
+        rows = await self._request_albums([row for row in rows if row["kind"] != "album"], counts)
+        if not rows and not albums:
             return
         gate = asyncio.Semaphore(self._settings.get("wishlist.concurrency"))
         unavailable: list[str] = []
@@ -579,6 +744,9 @@ class WishlistService:
         async def fetch(row: Row) -> None:
             async with gate:
                 if unavailable:
+                    return
+                if row["kind"] == "album":
+                    await self._fetch_album(row, counts, ctx, unavailable)
                     return
                 try:
                     download, _created = await self.downloads.request(
@@ -613,10 +781,51 @@ class WishlistService:
                 ctx.progress(**counts)
 
         async with asyncio.TaskGroup() as group:
-            for row in rows:
+            for row in [*albums, *rows]:
                 group.create_task(fetch(row))
         if unavailable:
             raise NoDownloadPath(f"No track could be downloaded: {unavailable[0]}")
+
+    async def _fetch_album(self, row: Row, counts: dict[str, int], ctx: JobContext,
+                           unavailable: list[str]) -> None:
+        """Request a whole-album entry as an album download and wait until it ends."""
+        data = msgspec.json.decode(row["track_data"])
+        try:
+            if self.albums is None:
+                raise RuntimeError("album downloads are not available")
+            album, _created = await self.albums.request_from_source(row["provider"] or "",
+                                                                    album_of(data))
+        except NoDownloadClient as exc:
+            unavailable.append(str(exc))
+            return
+        except AlbumInLibrary:
+            await self._delete(row["id"])
+            counts["in_library"] += 1
+            ctx.item_done()
+            return
+        except Exception as exc:
+            log.warning("wishlist album %d: the album request failed: %s", row["id"], exc)
+            reason = await self._record_failure(row["id"], None, f"album request failed: {exc}")
+            counts["failed"] += 1
+            ctx.item_failed(_label(row), reason)
+            return
+        # The link is saved before waiting: after a crash the next run settles it.
+        await self._db.execute(
+            "UPDATE wishlist_tracks SET album_download_id = ?, last_attempted = ? WHERE id = ?",
+            (album.id, iso(self.clock()), row["id"]))
+        counts["albums_requested"] += 1
+        event = self._album_waiters.setdefault(album.id, asyncio.Event())
+        try:
+            while True:
+                event.clear()
+                if await self._album_ended(row, await self.albums.get(album.id), counts, ctx):
+                    break
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.poll_seconds):
+                        await event.wait()
+        finally:
+            self._album_waiters.pop(album.id, None)
+        ctx.progress(**counts)
 
     async def _wait(self, download_id: int) -> Download | None:
         """Return the download once finished (None when it vanished)."""
@@ -648,7 +857,7 @@ class WishlistService:
             reason = download.error or f"download {download.status.replace('_', ' ')}"
         await self._db.execute(
             "UPDATE wishlist_tracks SET retry_count = retry_count + 1, last_attempted = ?, "
-            "failure_reason = ?, download_id = NULL WHERE id = ?",
+            "failure_reason = ?, download_id = NULL, album_download_id = NULL WHERE id = ?",
             (iso(self.clock()), reason, row_id))
         return reason
 

@@ -15,6 +15,7 @@ from soulsync_core.api.endpoints import Routes, comma_list_of, core_of, path_id
 from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
 from soulsync_core.api.paging import clamp_page
 from soulsync_core.downloads.album_store import AlbumDownloadDetail, AlbumDownloadObject
+from soulsync_core.downloads.albums import AlbumInLibrary
 from soulsync_core.downloads.models import (
     STATUSES,
     DownloadDetail,
@@ -117,13 +118,16 @@ class DownloadQueued(msgspec.Struct):
     """``status``: ``queued`` (a new download, ``created`` true), ``already_downloading`` (an
     unfinished download of the same track is returned) or ``already_in_library`` (200: nothing
     is downloaded, ``download`` is null and ``track`` is the library's track). For an album
-    request ``download`` is the album download (``kind`` ``album``) with its tracks."""
+    request ``download`` is the album download (``kind`` ``album``) with its tracks; when the
+    library has every track of it, ``already_in_library`` with ``library_track_ids`` (in
+    tracklist order)."""
 
     message: str
     created: bool
     download: DownloadObject | AlbumDownloadDetail | None
     status: Literal["queued", "already_downloading", "already_in_library"] = "queued"
     track: LibraryTrack | None = None
+    library_track_ids: list[int] | None = None
 
 
 class CancelReply(msgspec.Struct):
@@ -258,9 +262,13 @@ async def start_download(request: web.Request, body: DownloadBody) -> web.Respon
     if is_album_request(body):
         album = await album_from_body(core.search, body)
         try:
-            row, created = await core.albums.request(album)
+            row, created = await core.albums.request(album, force=body.force)
         except NoDownloadClient as exc:
             raise _unavailable(exc) from None
+        except AlbumInLibrary as exc:
+            return ok(DownloadQueued('The library has every track of this album already; send '
+                                     '"force": true to download it anyway.', False, None,
+                                     "already_in_library", library_track_ids=exc.track_ids))
         detail = await core.albums.detail(row)
         if created:
             return ok(DownloadQueued("Album download queued.", True, detail), status=202)
@@ -315,6 +323,33 @@ async def cancel_download(request: web.Request, body: CancelBody) -> web.Respons
     except DownloadConflict as exc:
         raise ApiError(409, "CONFLICT", str(exc)) from None
     return ok(CancelReply("Download cancelled.", download_object(download)))
+
+
+class CancelledReply(msgspec.Struct):
+    """``download``: the cancelled track download, or album download (``kind`` ``album``)."""
+
+    message: str
+    download: DownloadObject | AlbumDownloadDetail
+
+
+@routes.delete("/downloads/{download_id}",
+               "Cancel a download (kind=album: an album download, its track transfers and the "
+               "folder's; what is imported stays).",
+               query=DownloadKindQuery, response=CancelledReply, errors=(404, 409),
+               path_types={"download_id": int})
+async def delete_download(request: web.Request, query: DownloadKindQuery) -> web.Response:
+    download_id = path_id(request, "download_id", "Download")
+    core = core_of(request)
+    try:
+        if query.kind == "album":
+            album = await core.albums.cancel(download_id)
+            return ok(CancelledReply("Album download cancelled.", await core.albums.detail(album)))
+        download = await core.downloads.cancel(download_id)
+    except DownloadNotFound as exc:
+        raise not_found(str(exc)) from None
+    except DownloadConflict as exc:
+        raise ApiError(409, "CONFLICT", str(exc)) from None
+    return ok(CancelledReply("Download cancelled.", download_object(download)))
 
 
 @routes.post("/downloads/cancel-all",

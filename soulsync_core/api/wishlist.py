@@ -8,7 +8,9 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET, UnsetType
 
-from soulsync_core.api.body_rules import TRACK_OBJECT, rules
+from soulsync_core.api.album_requests import ALBUM_SOURCES, album_from_body
+from soulsync_core.api.body_rules import NON_BLANK, TRACK_OBJECT, rules
+from soulsync_core.api.downloads import DownloadBody
 from soulsync_core.api.endpoints import Routes, core_of, one_of
 from soulsync_core.api.envelope import ApiError, bad_request, not_found, ok
 from soulsync_core.api.middlewares import profile_of
@@ -52,10 +54,15 @@ class WishlistQuery(msgspec.Struct):
 
 class WishlistBody(msgspec.Struct):
     """The track under ``track_data`` or ``spotify_track_data`` (at least ``id`` and ``name``;
-    ``artists`` as ``[{"name": …}]`` or ``["…"]``; ``album`` an object)."""
+    ``artists`` as ``[{"name": …}]`` or ``["…"]``; ``album`` an object) — or a whole album:
+    ``album`` (an album object as the search endpoints return it, at least ``id`` and
+    ``name``) or ``album_id``, with ``source`` (spotify, itunes, tidal or hydrabase)."""
 
     track_data: Any = UNSET
     spotify_track_data: Any = UNSET
+    album: Any = UNSET
+    album_id: str | int | UnsetType = UNSET
+    source: str | None = None
     failure_reason: str | None = None
     source_type: str | None = None
     source_info: dict[str, Any] | None = None
@@ -83,7 +90,13 @@ class RunStarted(msgspec.Struct):
     run: RunStatus
 
 
-@routes.get("/wishlist", "Wanted tracks, oldest first: category singles|albums, paging, fields.",
+_TRACK_GIVEN = {"anyOf": [{"required": ["track_data"]}, {"required": ["spotify_track_data"]}]}
+_ID = {"anyOf": [NON_BLANK, {"type": "integer"}]}
+_SOURCE = {"enum": list(ALBUM_SOURCES)}
+
+
+@routes.get("/wishlist", "Wanted tracks and whole albums (kind), oldest first: category "
+            "singles|albums, paging, fields.",
             query=WishlistQuery, response=WishlistList, paginated=True, profiled=True)
 async def list_wishlist(request: web.Request, query: WishlistQuery) -> web.Response:
     category = query.category.strip().lower() or "all"
@@ -99,9 +112,19 @@ async def list_wishlist(request: web.Request, query: WishlistQuery) -> web.Respo
              body=rules(WishlistBody, {"anyOf": [
                  {"required": ["track_data"], "properties": {"track_data": TRACK_OBJECT}},
                  {"required": ["spotify_track_data"], "not": {"required": ["track_data"]},
-                  "properties": {"spotify_track_data": TRACK_OBJECT}}]}),
-             response=WishlistAdded, status=201, also=(200,), profiled=True)
+                  "properties": {"spotify_track_data": TRACK_OBJECT}},
+                 # A whole album (see add_album_to_wishlist).
+                 {"required": ["album", "source"], "not": _TRACK_GIVEN,
+                  "properties": {"album": {"type": "object", "required": ["id", "name"],
+                                           "properties": {"id": _ID, "name": NON_BLANK}},
+                                 "source": _SOURCE}},
+                 {"required": ["album_id", "source"], "not": _TRACK_GIVEN,
+                  "properties": {"album_id": _ID, "source": _SOURCE}}]}),
+             response=WishlistAdded, status=201, also=(200,), errors=(404, 503), profiled=True)
 async def add_to_wishlist(request: web.Request, body: WishlistBody) -> web.Response:
+    if body.track_data is UNSET and body.spotify_track_data is UNSET and (
+            body.album is not UNSET or body.album_id is not UNSET):
+        return await _add_album(request, body)
     field, data = "track_data", body.track_data
     if data is UNSET:
         field, data = "spotify_track_data", body.spotify_track_data
@@ -120,7 +143,42 @@ async def add_to_wishlist(request: web.Request, body: WishlistBody) -> web.Respo
     return ok(WishlistAdded(message, created, track), status=201 if created else 200)
 
 
-@routes.delete("/wishlist/{track_id}", "Remove the track with that provider track id.",
+async def _add_album(request: web.Request, body: WishlistBody) -> web.Response:
+    """Put a whole album on the wishlist: the album object as given (with ``id`` and
+    ``name``), or the album ``album_id`` of ``source`` as that source describes it."""
+    core = core_of(request)
+    data = body.album
+    raw_id = data.get("id") if isinstance(data, dict) else body.album_id
+    album_id = str(raw_id).strip() if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else ""
+    if not album_id:
+        raise bad_request('A whole album needs its id: {"album": {"id": "…", "name": "…"}} or '
+                          '{"album_id": "…", "source": "itunes"}.')
+    source = (body.source or "").strip().lower()
+    if source not in ALBUM_SOURCES:
+        raise bad_request(f"source is required for album {album_id!r}: one of "
+                          f"{', '.join(ALBUM_SOURCES)}.")
+    if source not in core.search.names():
+        raise ApiError(503, "NOT_AVAILABLE", f"The metadata source {source!r} is not installed: "
+                       f"album {album_id!r} cannot be fetched from it.")
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str) or not data["name"].strip():
+        # Only the id: the metadata source says what the album is (and that it exists).
+        found = await album_from_body(core.search, DownloadBody(album_id=album_id, source=source))
+        data = {"id": album_id, "name": found.name, "artists": found.artists,
+                "release_date": found.release_date, "album_type": found.album_type,
+                "image_url": found.image_url, "total_tracks": len(found.tracks)}
+    try:
+        entry, created = await core.wishlist.add_album(
+            {**data, "id": album_id}, source, failure_reason=body.failure_reason or "Added via API",
+            source_type=(body.source_type or "").strip() or "api", source_info=body.source_info,
+            profile_id=profile_of(request))
+    except WishlistInputError as exc:
+        raise bad_request(str(exc)) from None
+    message = "Album added to wishlist." if created else "Album already on the wishlist; entry updated."
+    return ok(WishlistAdded(message, created, entry), status=201 if created else 200)
+
+
+@routes.delete("/wishlist/{track_id}", "Remove the track with that provider track id (a whole "
+               "album: album:<source>:<album id>).",
                response=Message, errors=(404,), profiled=True)
 async def remove_from_wishlist(request: web.Request) -> web.Response:
     if not await core_of(request).wishlist.remove(request.match_info["track_id"],

@@ -18,8 +18,8 @@ from soulsync_core.downloads.models import DownloadObject, Wanted
 from soulsync_core.matching import fold
 from soulsync_core.timefmt import utc_now_iso
 
-AlbumStatus = Literal["queued", "searching", "downloading", "completed", "failed"]
-ALBUM_FINISHED: tuple[str, ...] = ("completed", "failed")
+AlbumStatus = Literal["queued", "searching", "downloading", "completed", "failed", "cancelled"]
+ALBUM_FINISHED: tuple[str, ...] = ("completed", "failed", "cancelled")
 ALBUM_UNFINISHED: tuple[str, ...] = ("queued", "searching", "downloading")
 
 
@@ -70,24 +70,36 @@ class AlbumDownload(msgspec.Struct):
     created_at: str
     updated_at: str
     finished_at: str | None
+    # Per tracklist entry: the library track it has already (not fetched), else None
+    # (migration 0022; empty for rows from before it).
+    in_library: list[int | None] = msgspec.field(default_factory=list)
+
+    def owned(self, index: int) -> int | None:
+        """Return the library track id tracklist entry ``index`` already has, or None."""
+        return self.in_library[index] if index < len(self.in_library) else None
 
 
 class AlbumTrackState(msgspec.Struct):
     """One tracklist entry of an album download: its number, title and its download (null
     before it exists); ``from_folder`` true when its file comes from the chosen folder, false
-    when it is fetched on its own (the per-track fallback)."""
+    when it is fetched on its own (the per-track fallback). ``already_in_library``: the library
+    had it when the album was requested (``library_track_id``), so it is not fetched and has no
+    download."""
 
     disc_number: int | None
     track_number: int | None
     title: str
     download: DownloadObject | None
     from_folder: bool
+    already_in_library: bool = False
+    library_track_id: int | None = None
 
 
 class AlbumDownloadObject(msgspec.Struct, tag_field="kind", tag="album"):
     """An album download as the API shows it (``kind`` is always ``album``).
 
-    ``completed_tracks`` counts the tracks in the library; ``folder`` is the chosen
+    ``completed_tracks`` counts the tracks in the library (those it had already included);
+    ``folder`` is the chosen
     (peer, folder), null before one is chosen.
     """
 
@@ -131,7 +143,7 @@ def album_key(album: AlbumWanted) -> str:
 _encode = msgspec.json.Encoder().encode
 _JSON_COLUMNS: dict[str, Any] = {"album": AlbumWanted, "queries": list[str],
                                  "folders": list[FolderScore], "tried_folders": list[TriedFolder],
-                                 "tracks": list[int | None]}
+                                 "tracks": list[int | None], "in_library": list[int | None]}
 _COLUMNS = frozenset(AlbumDownload.__struct_fields__) - {"id", "created_at"}
 
 
@@ -152,15 +164,18 @@ class AlbumStore:
     def __init__(self, db: Database):
         self._db = db
 
-    async def create(self, album: AlbumWanted, client: str) -> AlbumDownload:
-        """Insert a new ``queued`` album download and return it."""
+    async def create(self, album: AlbumWanted, client: str,
+                     in_library: list[int | None] | None = None) -> AlbumDownload:
+        """Insert a new ``queued`` album download and return it (``in_library``: the library
+        track each tracklist entry has already, None for those to fetch)."""
         now = utc_now_iso()
         async with self._db.write() as conn:
             cursor = await conn.execute(
-                "INSERT INTO album_downloads (status, album_key, album, client, tracks, created_at, "
-                "updated_at) VALUES ('queued', ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO album_downloads (status, album_key, album, client, tracks, in_library, "
+                "created_at, updated_at) VALUES ('queued', ?, ?, ?, ?, ?, ?, ?)",
                 (album_key(album), _to_column("album", album), client,
-                 _to_column("tracks", [None] * len(album.tracks)), now, now))
+                 _to_column("tracks", [None] * len(album.tracks)),
+                 _to_column("in_library", in_library or [None] * len(album.tracks)), now, now))
             album_id = int(cursor.lastrowid or 0)
         found = await self.get(album_id)
         assert found is not None  # just written

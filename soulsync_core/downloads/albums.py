@@ -4,6 +4,7 @@ Statuses (stored in ``album_downloads.status``)::
 
     queued ──> searching ──tracks added──> downloading ──every track finished──> completed
                                                                             └──> failed
+    cancelled: asked for through the API (``DELETE /downloads/{id}?kind=album``) while unfinished.
 
 * **Search**: :func:`soulsync_core.matching.queries.album_search_queries` run one at a time
   through the download service's search (its bounds and retries); after each, every result
@@ -19,9 +20,18 @@ Statuses (stored in ``album_downloads.status``)::
   add_planned`) carrying the album's tags; the one monitor loop follows its transfer. Its
   candidates are its file in the chosen folder, then its file in the other accepted folders
   (a transfer given up on moves to the next folder's copy), then its own searches.
+* **Failover**: when two or more of the chosen folder's files are given up on in one monitor
+  tick (the peer rejects, errors or holds them queued), the folder has failed: the tracks still
+  waiting on it are asked of the next folder in ONE request, as the first was, and the folder
+  goes to ``tried_folders``. A single file failing moves only its track.
+* **Library**: tracks the library has already (the downloads' library matcher) are not fetched
+  (``in_library``); the folders are scored on the rest.
 * **Import**: the downloads import as any download does (the path template per track, the
   album's tags); each completed track gets the cover: the folder's cover image, else the
   metadata source's image (fetched once), saved as ``cover.jpg`` beside it and embedded.
+* **Cancel**: the search or enqueue in flight stops, every unfinished track download is
+  cancelled (its transfer removed from the client), as are the folder's transfers no track
+  download took over yet and the cover's; tracks already imported stay in the library.
 * **Status**: while ``downloading``, the album's status follows its tracks' (read on demand).
 """
 
@@ -31,7 +41,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -40,6 +50,7 @@ import aiohttp
 from soulsync_core.activity import Activity
 from soulsync_core.db import Database
 from soulsync_core.downloads.album_store import (
+    ALBUM_FINISHED,
     AlbumDownload,
     AlbumDownloadDetail,
     AlbumDownloadObject,
@@ -52,7 +63,7 @@ from soulsync_core.downloads.album_store import (
 from soulsync_core.downloads.cover_art import embed_cover
 from soulsync_core.downloads.folder_scoring import FileMatch, FolderScore, score_folders
 from soulsync_core.downloads.models import FINISHED, CandidateInfo, Download, download_object
-from soulsync_core.downloads.service import DownloadService
+from soulsync_core.downloads.service import DownloadConflict, DownloadNotFound, DownloadService
 from soulsync_core.downloads.wanted import wanted_from_track
 from soulsync_core.hooks import DownloadClient, ProviderError, RateLimited
 from soulsync_core.matching import QualityProfile, parse_quality_profile, peer_score, quality_label
@@ -73,11 +84,21 @@ class AlbumNotFound(LookupError):
     """The metadata source lists no tracks for the album; ``str()`` says which."""
 
 
+class AlbumInLibrary(Exception):
+    """The library has every track of the album already; ``track_ids`` are its tracks, in
+    tracklist order."""
+
+    def __init__(self, album: AlbumWanted, track_ids: list[int]):
+        super().__init__(f"the library has every track of {album.artist} - {album.name} already")
+        self.track_ids = track_ids
+
+
 def album_wanted(source: str, album: Album, tracks: Sequence[Track]) -> AlbumWanted:
     """Return the release to fetch from a metadata source's album and its tracks (in order).
 
     Every track gets the album's tags: album name, album artist (the album's first artist),
-    album id, total tracks, release date (the track's own when it has one), compilation.
+    album id, total tracks, total discs (the highest disc number), release date (the track's
+    own when it has one), compilation.
     Raises AlbumNotFound when no track has a title.
     """
     listed = [t for t in tracks if t.name.strip()]
@@ -87,12 +108,14 @@ def album_wanted(source: str, album: Album, tracks: Sequence[Track]) -> AlbumWan
     artists = [a for a in album.artists if a.strip()] or list(listed[0].artists)
     album_artist = artists[0] if artists else ""
     release_date = album.release_date or listed[0].release_date
+    discs = max((t.disc_number or 1 for t in listed), default=1)
     wanted = []
     for track in listed:
         item = wanted_from_track(track, source)
         item.album, item.album_artist = name, album_artist
         item.album_id = item.album_id or album.id
         item.track_total = len(listed)
+        item.disc_total = discs
         item.release_date = item.release_date or release_date
         item.compilation = album.album_type == "compilation"
         wanted.append(item)
@@ -130,16 +153,38 @@ class AlbumService:
         self.store = AlbumStore(db)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._covers: dict[int, asyncio.Lock] = {}
+        self._finished_listeners: list[Callable[[int], None]] = []
+        # Failover: one lock per album, and the next folder's transfers waiting for the track
+        # downloads that are giving up on the failed folder (download id -> file, transfer).
+        self._failover_locks: dict[int, asyncio.Lock] = {}
+        self._handover: dict[int, tuple[CandidateInfo, Transfer]] = {}
         downloads.on_completed(self._track_completed)
+        downloads.set_failover(self._failover)
+
+    def on_finished(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(album download id)`` (sync, must not raise) when an album download
+        becomes completed, failed or cancelled (the wishlist waits on it)."""
+        self._finished_listeners.append(listener)
+
+    async def _finish(self, row: AlbumDownload, status: str, **fields: object) -> None:
+        """Give ``row`` a final status and tell the listeners."""
+        await self.store.update(row, status=status, **fields)
+        for listener in self._finished_listeners:
+            try:
+                listener(row.id)
+            except Exception:
+                log.exception("album download listener failed")
 
     # ------------------------------------------------------------------------ requests
 
-    async def request(self, album: AlbumWanted) -> tuple[AlbumDownload, bool]:
+    async def request(self, album: AlbumWanted, *, force: bool = False) -> tuple[AlbumDownload, bool]:
         """Queue an album download; return ``(album download, created)``.
 
-        While an album download of the same release is unfinished, that one is returned with
-        ``created`` False. Raises NoDownloadClient when no client is configured, ValueError
-        for an album without tracks.
+        The tracks the library has already (the downloads' library matcher decides) are not
+        fetched, unless ``force``. While an album download of the same release is unfinished,
+        that one is returned with ``created`` False. Raises AlbumInLibrary when the library has
+        every track (and not ``force``), NoDownloadClient when no client is configured,
+        ValueError for an album without tracks.
         """
         if not album.tracks:
             raise ValueError(f"the album {album.name!r} has no tracks to download")
@@ -147,7 +192,13 @@ class AlbumService:
         existing = await self.store.unfinished_with_key(album_key(album))
         if existing is not None:
             return existing, False
-        row = await self.store.create(album, client.name)
+        owned: list[int | None] = [None] * len(album.tracks)
+        if not force:
+            matches = await self._downloads.in_library_many(album.tracks)
+            owned = [m.track_id if m is not None else None for m in matches]
+            if all(t is not None for t in owned):
+                raise AlbumInLibrary(album, [t for t in owned if t is not None])
+        row = await self.store.create(album, client.name, owned)
         log.info("album download %d queued: %s - %s (%d tracks)", row.id, album.artist, album.name,
                  len(album.tracks))
         self._spawn(row)
@@ -161,6 +212,51 @@ class AlbumService:
         """
         self._downloads.client()
         return await self.request(await album_from_source(self._search, source, album))
+
+    async def cancel(self, album_download_id: int) -> AlbumDownload:
+        """Cancel an unfinished album download (see the module docstring); return it.
+
+        Raises DownloadNotFound for an unknown id, DownloadConflict when it is finished.
+        """
+        row = await self.get(album_download_id)
+        if row is None:
+            raise DownloadNotFound(f"Album download {album_download_id} not found.")
+        if row.status in ALBUM_FINISHED:
+            raise DownloadConflict(f"Album download {album_download_id} is already {row.status}.")
+        task = self._tasks.get(row.id)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        row = await self.store.get(album_download_id)  # the task may have written meanwhile
+        assert row is not None
+        for download_id in row.tracks:
+            if download_id is not None:
+                # A finished track stays as it is; one being imported finishes its import.
+                with contextlib.suppress(DownloadNotFound, DownloadConflict):
+                    await self._downloads.cancel(download_id)
+        await self._cancel_unclaimed(row)
+        await self._clean_cover(row)
+        await self._finish(row, "cancelled")
+        log.info("album download %d cancelled", row.id)
+        return row
+
+    async def _cancel_unclaimed(self, row: AlbumDownload) -> None:
+        """Remove the transfers of the chosen folder that no track download follows (a cancel
+        between the folder's enqueue and the track downloads being added)."""
+        if row.chosen is None:
+            return
+        folder = row.folders[row.chosen]
+        unclaimed = {m.filename for m in folder.matched if row.tracks[m.track] is None}
+        if not unclaimed:
+            return
+        client = self._downloads.client()
+        try:
+            for transfer in await client.transfers():
+                if transfer.username == folder.username and transfer.filename in unclaimed:
+                    await client.cancel(transfer)
+        except ProviderError as exc:
+            log.warning("album download %d: could not remove its transfers from %s: %s", row.id,
+                        client.name, exc)
 
     async def get(self, album_download_id: int) -> AlbumDownload | None:
         """Return one album download (its status brought up to date with its tracks), or None."""
@@ -186,10 +282,12 @@ class AlbumService:
         tracks = []
         for index, (wanted, download_id) in enumerate(zip(row.album.tracks, row.tracks, strict=True)):
             download = downloads.get(download_id) if download_id is not None else None
+            owned = row.owned(index)
             tracks.append(AlbumTrackState(wanted.disc_number, wanted.track_number, wanted.title,
                                           download_object(download) if download else None,
-                                          index in in_folder))
-        completed = sum(t.download is not None and t.download.status == "completed" for t in tracks)
+                                          index in in_folder, owned is not None, owned))
+        completed = sum((t.download is not None and t.download.status == "completed")
+                        or t.already_in_library for t in tracks)
         return AlbumDownloadDetail(**self._object_fields(row, completed), tracks=tracks,
                                    queries=row.queries, folders=row.folders,
                                    tried_folders=row.tried_folders)
@@ -198,6 +296,7 @@ class AlbumService:
         """Return the API object of an album download (without its tracks and folders)."""
         statuses = await self._downloads.statuses(d for d in row.tracks if d is not None)
         completed = sum(status == "completed" for status in statuses.values())
+        completed += sum(row.owned(i) is not None for i in range(len(row.tracks)))
         return AlbumDownloadObject(**self._object_fields(row, completed))
 
     @staticmethod
@@ -216,17 +315,18 @@ class AlbumService:
         if row.status != "downloading":
             return
         statuses = await self._downloads.statuses(d for d in row.tracks if d is not None)
-        if len(statuses) < len(row.tracks) or any(s not in FINISHED for s in statuses.values()):
+        needed = sum(row.owned(i) is None for i in range(len(row.tracks)))
+        if len(statuses) < needed or any(s not in FINISHED for s in statuses.values()):
             return
         failed = [row.album.tracks[i].title for i, d in enumerate(row.tracks)
                   if d is not None and statuses.get(d) != "completed"]
         if failed:
-            await self.store.update(row, status="failed", error=f"{len(failed)} of "
-                                    f"{len(row.tracks)} track(s) did not download: "
+            await self._finish(row, "failed", error=f"{len(failed)} of "
+                                    f"{needed} track(s) did not download: "
                                     + ", ".join(repr(t) for t in failed))
             await self._clean_cover(row)
         else:
-            await self.store.update(row, status="completed")
+            await self._finish(row, "completed")
             await self._clean_cover(row)
             await self._activity.record("download.completed", "Album Download Completed",
                                         f"{row.album.artist} - {row.album.name}: "
@@ -266,8 +366,8 @@ class AlbumService:
         except Exception as exc:
             log.exception("album download %d failed unexpectedly", row.id)
             with contextlib.suppress(Exception):
-                await self.store.update(row, status="failed",
-                                        error=f"unexpected error ({type(exc).__name__}); see the log")
+                await self._finish(row, "failed",
+                                   error=f"unexpected error ({type(exc).__name__}); see the log")
 
     # ----------------------------------------------------------- search and choice
 
@@ -276,9 +376,11 @@ class AlbumService:
                                      fallback=self._settings.get("downloads.quality_fallback"))
 
     def _score(self, row: AlbumDownload, found: list[Candidate]) -> list[FolderScore]:
+        owned = frozenset(i for i in range(len(row.album.tracks)) if row.owned(i) is not None)
         return score_folders(found, row.album.tracks, row.album.name, self._profile(),
                              min_coverage=self._settings.get("downloads.album_min_coverage"),
-                             tolerance_s=self._settings.get("downloads.duration_tolerance_seconds"))
+                             tolerance_s=self._settings.get("downloads.duration_tolerance_seconds"),
+                             owned=owned)
 
     async def _work(self, row: AlbumDownload) -> None:
         album = row.album
@@ -366,6 +468,9 @@ class AlbumService:
         order = [i for i in order if (row.folders[i].username, row.folders[i].folder) not in given_up]
         ids: list[int | None] = []
         for index, wanted in enumerate(row.album.tracks):
+            if row.owned(index) is not None:
+                ids.append(None)  # the library has it: nothing to fetch
+                continue
             pairs: list[tuple[int, CandidateInfo]] = []
             for folder_index in order:
                 folder = row.folders[folder_index]
@@ -383,6 +488,130 @@ class AlbumService:
             download = await self._downloads.add_planned(wanted, candidates, transfer)
             ids.append(download.id)
         await self.store.update(row, tracks=ids)
+
+    # ----------------------------------------------------------------- failover
+
+    async def _failover(self, download: Download,
+                        reason: str) -> tuple[CandidateInfo, Transfer] | None:
+        """Where a track download whose transfer was given up on goes next (the download
+        service asks; see :meth:`DownloadService.set_failover`).
+
+        When two or more of the chosen folder's files fail in the same monitor tick, the
+        folder has failed (its peer went offline, rejects or stalls): the next folder is asked
+        for every track still waiting on the failed one in ONE request, like the first, and
+        each of those track downloads moves to its file there. One file failing alone moves
+        only its track, to its own next candidate (None).
+        """
+        planned = self._handover.pop(download.id, None)
+        if planned is not None:
+            return planned
+        owner = await self.store.owner_of(download.id)
+        if owner is None:
+            return None
+        async with self._failover_locks.setdefault(owner.id, asyncio.Lock()):
+            planned = self._handover.pop(download.id, None)
+            if planned is not None:
+                return planned
+            row = await self.store.get(owner.id)
+            if row is None or row.status != "downloading" or row.chosen is None:
+                return None
+            return await self._switch_folder(row, download, reason)
+
+    async def _switch_folder(self, row: AlbumDownload, download: Download,
+                             reason: str) -> tuple[CandidateInfo, Transfer] | None:
+        folder = row.folders[row.chosen] if row.chosen is not None else None
+        files = {m.filename for m in folder.matched} if folder else set()
+        if folder is None or download.username != folder.username or download.filename not in files:
+            return None
+        waiting: dict[int, Download] = {}   # tracklist entry -> its download on this folder
+        failing = 0
+        for index, download_id in enumerate(row.tracks):
+            other = download if download_id == download.id else (
+                self._downloads.followed(download_id) if download_id is not None else None)
+            if other is None or other.username != folder.username or other.filename not in files:
+                continue
+            if other is download or self._downloads.giving_up(other.id):
+                failing += 1
+                waiting[index] = other
+            elif not other.bytes_transferred:
+                waiting[index] = other      # still queued at the failed peer
+        if failing < 2:
+            return None
+        outcome = f"{failing} of its files failed at once ({reason})"
+        tried = [*row.tried_folders, TriedFolder(folder.username, folder.folder, outcome)]
+        given_up = {(t.username, t.folder) for t in tried}
+        order = [i for i, f in enumerate(row.folders) if f.accepted]
+        order += [i for i in _partial_folders(row.folders) if i not in order]
+        client = self._downloads.client()
+        for index in order:
+            nxt = row.folders[index]
+            if (nxt.username, nxt.folder) in given_up:
+                continue
+            infos: dict[int, CandidateInfo] = {}
+            for match in nxt.matched:
+                track = waiting.get(match.track)
+                info = next((c for c in track.candidates if c.key == (nxt.username, match.filename)),
+                            None) if track is not None else None
+                if info is not None and track is not None and info.key not in track.tried_keys():
+                    infos[match.track] = info
+            if not infos:
+                continue
+            asked = [info.candidate() for info in infos.values()]
+            if nxt.cover:
+                asked.append(Candidate(nxt.username, nxt.cover, nxt.cover_size))
+            try:
+                got, failures = await _enqueue_folder(client, nxt.username, asked)
+            except (ProviderError, RateLimited) as exc:
+                tried.append(TriedFolder(nxt.username, nxt.folder, str(exc)))
+                continue
+            transfers = {t.filename: t for t in got}
+            plans = {i: (info, transfers[info.filename]) for i, info in infos.items()
+                     if info.filename in transfers}
+            if not plans:
+                why = "; ".join(f"{name}: {text}" for name, text in failures[:3])
+                tried.append(TriedFolder(nxt.username, nxt.folder,
+                                         f"the peer's client enqueued none of its files ({why})"))
+                continue
+            note = (f"moved on from {folder.username} {folder.folder!r}, {outcome}; "
+                    + self._reason(row.folders, index, not nxt.accepted))
+            await self.store.update(row, chosen=index, chosen_reason=note, tried_folders=tried)
+            await self._drop_cover_transfer(folder)
+            log.info("album download %d: %s", row.id, note)
+            return await self._hand_over(row, download, waiting, plans, nxt.username)
+        await self.store.update(row, tried_folders=tried)
+        return None
+
+    async def _hand_over(self, row: AlbumDownload, download: Download, waiting: dict[int, Download],
+                         plans: dict[int, tuple[CandidateInfo, Transfer]],
+                         username: str) -> tuple[CandidateInfo, Transfer] | None:
+        """Give each waiting track download its file in the new folder; return the asking
+        download's."""
+        mine = None
+        for index, plan in plans.items():
+            track = waiting[index]
+            if track is download:
+                mine = plan
+            elif self._downloads.giving_up(track.id):
+                self._handover[track.id] = plan     # taken when its give-up asks
+            elif not await self._downloads.move(track.id, *plan,
+                                                reason=f"the album moved to {username}'s folder"):
+                # It started other work meanwhile: the new transfer would be left unfollowed.
+                with contextlib.suppress(ProviderError):
+                    await self._downloads.client().cancel(plan[1])
+        return mine
+
+    async def _drop_cover_transfer(self, folder: FolderScore) -> None:
+        """Remove a given-up folder's cover transfer from the client (failures only logged)."""
+        if folder.cover is None:
+            return
+        client = self._downloads.client()
+        try:
+            for transfer in await client.transfers():
+                if (transfer.username, transfer.filename) == (folder.username, folder.cover):
+                    await client.cancel(transfer)
+        except ProviderError as exc:
+            log.warning("could not remove the cover transfer of %s from %s: %s", folder.username,
+                        client.name, exc)
 
     # ------------------------------------------------------------------- covers
 

@@ -179,8 +179,13 @@ def _cover(files: Sequence[Candidate]) -> Candidate | None:
 
 def score_folder(username: str, folder: str, files: Sequence[Candidate], tracks: Sequence[Wanted],
                  album: str, profile: QualityProfile, *, min_coverage: float,
-                 tolerance_s: float) -> FolderScore:
-    """Return the verdict on one folder for the tracklist ``tracks`` of ``album``."""
+                 tolerance_s: float, owned: frozenset[int] = frozenset()) -> FolderScore:
+    """Return the verdict on one folder for the tracklist ``tracks`` of ``album``.
+
+    ``owned`` are the tracklist entries the library has already: they take part in the
+    assignment (so their files are not taken for other tracks) but are neither needed from
+    the folder nor counted in its coverage, ``matched`` or ``missing``.
+    """
     audio = [c for c in files if audio_format(c) is not None]
     paths = [parse_remote_path(c.filename) for c in audio]
     pairs = [[pair_score(t, c, tolerance_s, p) for c, p in zip(audio, paths, strict=True)]
@@ -194,15 +199,18 @@ def score_folder(username: str, folder: str, files: Sequence[Candidate], tracks:
             match.track = index
             matched.append(match)
     used = {m.filename for m in matched}
-    missing = [i for i in range(len(tracks)) if i not in {m.track for m in matched}]
+    matched = [m for m in matched if m.track not in owned]
+    needed = [i for i in range(len(tracks)) if i not in owned]
+    missing = [i for i in needed if i not in {m.track for m in matched}]
     extra = [c.filename for c in audio if c.filename not in used]
-    coverage = round(len(matched) / len(tracks), 3) if tracks else 0.0
+    coverage = (round(len(matched) / len(needed), 3) if needed else 1.0) if tracks else 0.0
     by_name = {c.filename: c for c in audio}
     taken = [by_name[m.filename] for m in matched]
     reasons: list[str] = []
     if coverage < min_coverage:
-        reasons.append(f"covers {len(matched)} of {len(tracks)} tracks (downloads.album_min_coverage "
-                       f"is {min_coverage:g})")
+        have = f", {len(owned)} more in the library" if owned else ""
+        reasons.append(f"covers {len(matched)} of {len(needed)} tracks{have} "
+                       f"(downloads.album_min_coverage is {min_coverage:g})")
     qualities = sorted({_quality_key(c) for c in taken})
     if len(qualities) > 1:
         reasons.append(f"mixes formats or bitrates: {', '.join(qualities)}")
@@ -238,10 +246,12 @@ def _edition_reasons(folder: str, album: str) -> list[str]:
 
 
 def score_folders(found: Iterable[Candidate], tracks: Sequence[Wanted], album: str,
-                  profile: QualityProfile, *, min_coverage: float, tolerance_s: float) -> list[FolderScore]:
-    """Return every folder's verdict, accepted ones first, best first (see the module docstring)."""
+                  profile: QualityProfile, *, min_coverage: float, tolerance_s: float,
+                  owned: frozenset[int] = frozenset()) -> list[FolderScore]:
+    """Return every folder's verdict, accepted ones first, best first (see the module
+    docstring; ``owned`` as in :func:`score_folder`)."""
     scored = [score_folder(user, folder, files, tracks, album, profile, min_coverage=min_coverage,
-                           tolerance_s=tolerance_s)
+                           tolerance_s=tolerance_s, owned=owned)
               for (user, folder), files in group_folders(found).items()]
     scored.sort(key=lambda f: (not f.accepted, f.quality_rank if f.quality_rank is not None else 99,
                                -f.coverage, -f.peer_score, f.username, f.folder))

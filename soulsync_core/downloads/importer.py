@@ -99,7 +99,8 @@ def tag_set(wanted: Wanted) -> TagSet:
                   album_artist=wanted.album_artist or wanted.artists[0],
                   album=wanted.album or wanted.title, track_number=wanted.track_number,
                   track_total=wanted.track_total, disc_number=wanted.disc_number,
-                  date=wanted.release_date, isrc=wanted.isrc, custom=custom or None)
+                  disc_total=wanted.disc_total, date=wanted.release_date, isrc=wanted.isrc,
+                  custom=custom or None)
 
 
 def template_values(wanted: Wanted, ext: str) -> dict[str, str]:

@@ -48,6 +48,8 @@ class Wanted(msgspec.Struct, omit_defaults=True):
     album_id: str | None = None
     source: str | None = None
     compilation: bool = False
+    # The release's number of discs (album requests know it from the tracklist).
+    disc_total: int | None = None
 
     def track_info(self) -> TrackInfo:
         """Return the wanted track as the matching module compares it."""

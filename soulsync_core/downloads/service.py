@@ -94,6 +94,9 @@ FINISH_EVENTS = {"completed": "download.completed", "failed": "download.failed",
                  "not_found": "download.failed", "cancelled": "download.cancelled"}
 
 CompletedListener = Callable[[Download], Awaitable[None] | None]
+# Asked when a transfer is given up on, before the download moves on by itself: the file to
+# take instead and its transfer (already enqueued), or None (see set_failover).
+FailoverHandler = Callable[[Download, str], Awaitable[tuple[CandidateInfo, Transfer] | None]]
 
 
 class NoDownloadClient(Exception):
@@ -153,6 +156,8 @@ class DownloadService:
         self._recover_lock = asyncio.Lock()
         self._recovered = False
         self._cancelling: set[int] = set()
+        self._giving_up: set[int] = set()
+        self._failover: FailoverHandler | None = None
         settings.on_change("downloads.", lambda _changed: self._wake.set())
 
     # ------------------------------------------------------------------------ requests
@@ -179,6 +184,49 @@ class DownloadService:
         a listener that raises is logged and does not affect the download or other listeners.
         """
         self._listeners.append(listener)
+
+    def set_failover(self, handler: FailoverHandler) -> None:
+        """Let ``handler(download, reason)`` decide first where a download whose transfer was
+        given up on goes next (album downloads move a failed folder in one batch). Its answer,
+        ``(candidate, transfer)``, becomes the download's next attempt; None leaves the
+        download to its own next candidate. A handler that raises is logged and ignored."""
+        self._failover = handler
+
+    def giving_up(self, download_id: int) -> bool:
+        """True while the download's current transfer is being given up on (this tick's)."""
+        return download_id in self._giving_up
+
+    def followed(self, download_id: int) -> Download | None:
+        """Return the download the monitor follows (``downloading``), as it is in memory."""
+        download = self._active.get(download_id)
+        return download if download is not None and download.status == "downloading" else None
+
+    async def move(self, download_id: int, info: CandidateInfo, transfer: Transfer,
+                   reason: str) -> bool:
+        """Move a followed download with no work in flight to ``info``'s file, whose
+        ``transfer`` someone enqueued already: its current transfer is removed and recorded as
+        tried with ``reason``. Return False (nothing done) when it is not in that state."""
+        download = self.followed(download_id)
+        if download is None or download_id in self._tasks or download_id in self._cancelling:
+            return False
+        self._spawn(download, self._moved(download, info, transfer, reason))
+        return True
+
+    async def _moved(self, download: Download, info: CandidateInfo, transfer: Transfer,
+                     reason: str) -> None:
+        await self._remove_transfer(self._clients.get(download.client), download, None)
+        await self._record_attempt(download, reason)
+        await self._adopt(download, info, transfer)
+
+    async def _adopt(self, download: Download, info: CandidateInfo, transfer: Transfer) -> None:
+        """Make ``transfer`` (of ``info``'s file, enqueued already) the download's attempt."""
+        await self.store.update(
+            download, status="downloading", attempts=download.attempts + 1,
+            username=info.username, filename=info.filename, size=info.size, quality=info.quality,
+            transfer_id=transfer.id, transfer_state=transfer.state, progress=0.0,
+            bytes_transferred=0, speed=0.0, final_path=None, tagged=False)
+        self._watches[download.id] = Watch(enqueued_at=self.clock())
+        log.info("download %d: moved to %s %s", download.id, info.username, info.filename)
 
     async def request(self, wanted: Wanted) -> tuple[Download, bool]:
         """Queue a download of ``wanted``; return ``(download, created)``.
@@ -239,6 +287,10 @@ class DownloadService:
         ``POST /downloads`` asks this first, so a track the library has is not fetched again.
         """
         return await self._matcher.match(wanted)
+
+    async def in_library_many(self, wanted: Sequence[Wanted]) -> list[LibraryMatch | None]:
+        """Return the library's track for each of ``wanted`` (one batch), None where it has none."""
+        return await self._matcher.match_many(wanted)
 
     async def get(self, download_id: int) -> Download | None:
         """Return one download as stored (the monitor saves progress every tick), or None."""
@@ -651,6 +703,7 @@ class DownloadService:
                 assert transfer is not None
                 self._spawn(download, self._import(download, transfer))
             elif verdict.action == "give_up":
+                self._giving_up.add(download.id)
                 self._spawn(download, self._give_up(download, transfer, verdict.reason or "given up"))
         return changed
 
@@ -672,15 +725,28 @@ class DownloadService:
                         state, size=download.size or 0)  # type: ignore[arg-type]
 
     async def _give_up(self, download: Download, transfer: Transfer | None, reason: str) -> None:
-        """Drop the current transfer and move on to the next candidate (or finish)."""
-        client = self._clients[download.client]
-        if transfer is None and await self._arrived_anyway(client, download):
-            # It completed and was cleared from slskd's list before a tick saw it completed.
-            await self._import(download, self._transfer_of(download, "completed"))
-            return
-        await self._remove_transfer(client, download, transfer)
-        await self._record_attempt(download, reason)
-        await self._pursue(download)
+        """Drop the current transfer and move on: where the failover handler says, else to
+        the next candidate (or finish)."""
+        try:
+            client = self._clients[download.client]
+            if transfer is None and await self._arrived_anyway(client, download):
+                # It completed and was cleared from slskd's list before a tick saw it completed.
+                await self._import(download, self._transfer_of(download, "completed"))
+                return
+            await self._remove_transfer(client, download, transfer)
+            await self._record_attempt(download, reason)
+            plan = None
+            if self._failover is not None:
+                try:
+                    plan = await self._failover(download, reason)
+                except Exception:
+                    log.exception("download %d: the failover handler failed", download.id)
+            if plan is not None:
+                await self._adopt(download, *plan)
+                return
+            await self._pursue(download)
+        finally:
+            self._giving_up.discard(download.id)
 
     async def _arrived_anyway(self, client: DownloadClient, download: Download) -> bool:
         """True when the vanished transfer's file is in the client's folder at its full size."""

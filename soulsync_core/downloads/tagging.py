@@ -4,7 +4,7 @@ Both functions are blocking (they open and rewrite the file): run them in a thre
 
 The tags written are exactly those the library scanner reads back
 (:mod:`soulsync_core.library.tags`): title, artists, album artist, album, track number/total,
-disc, date, ISRC, and the provider ids under the names of
+disc number/total, date, ISRC, and the provider ids under the names of
 :data:`~soulsync_core.library.tags.PROVIDER_TAGS` — ``TXXX:<name>`` in ID3 (MP3, WAV, AIFF),
 ``<name>`` in Vorbis comments (FLAC, Ogg, Opus), ``----:com.apple.iTunes:<name>`` in MP4.
 A peer's own text tags are removed first (they are unchecked and often wrong); embedded cover
@@ -69,6 +69,7 @@ class TagSet:
     track_total: int | None = None
     disc_number: int | None = None
     date: str | None = None
+    disc_total: int | None = None
     isrc: str | None = None
     custom: dict[str, str] | None = None
 
@@ -127,7 +128,7 @@ def _write_id3(frames: Any, tags: TagSet) -> None:
             del frames[key]
     texts = {"TIT2": tags.title, "TPE2": tags.album_artist, "TALB": tags.album,
              "TRCK": _number(tags.track_number, tags.track_total),
-             "TPOS": _number(tags.disc_number, None), "TDRC": tags.date, "TSRC": tags.isrc}
+             "TPOS": _number(tags.disc_number, tags.disc_total), "TDRC": tags.date, "TSRC": tags.isrc}
     frames.add(id3.TPE1(encoding=3, text=[_text(a) for a in tags.artists]))
     for frame_id, value in texts.items():
         if value:
@@ -144,6 +145,9 @@ def _write_vorbis(comments: Any, tags: TagSet) -> None:
               "TRACKNUMBER": str(tags.track_number) if tags.track_number else None,
               "TRACKTOTAL": str(tags.track_total) if tags.track_number and tags.track_total else None,
               "DISCNUMBER": str(tags.disc_number) if tags.disc_number else None,
+              # Both names: players read one or the other (foobar2000 TOTALDISCS, others DISCTOTAL).
+              "DISCTOTAL": str(tags.disc_total) if tags.disc_number and tags.disc_total else None,
+              "TOTALDISCS": str(tags.disc_total) if tags.disc_number and tags.disc_total else None,
               "DATE": tags.date, "ISRC": tags.isrc, **(tags.custom or {})}
     comments["ARTIST"] = [_text(a) for a in tags.artists]
     for key, value in values.items():
@@ -162,7 +166,7 @@ def _write_mp4(atoms: Any, tags: TagSet) -> None:
     if tags.track_number:
         atoms["trkn"] = [(tags.track_number, tags.track_total or 0)]
     if tags.disc_number:
-        atoms["disk"] = [(tags.disc_number, 0)]
+        atoms["disk"] = [(tags.disc_number, tags.disc_total or 0)]
     if tags.date:
         atoms["\xa9day"] = [_text(tags.date)]
     custom = {"ISRC": tags.isrc, **(tags.custom or {})}
