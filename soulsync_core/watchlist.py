@@ -34,6 +34,7 @@ import msgspec
 
 from soulsync_core.activity import Activity
 from soulsync_core.db import Database, Row
+from soulsync_core.downloads.albums import AlbumInLibrary
 from soulsync_core.events import EventBus
 from soulsync_core.jobs import JobConflict, JobContext, JobInfo, JobRunner
 from soulsync_core.library.folding import fold as library_fold
@@ -564,6 +565,9 @@ class _Scan:
         assert albums is not None  # checked by the caller
         try:
             await albums.request_from_source(source, album)
+        except AlbumInLibrary:
+            log.info("watchlist: the library already has every track of the new release %s (%s)",
+                     album.name, album.id)
         except Exception as exc:
             log.warning("watchlist: the new release %s (%s) could not be requested as an album: "
                         "%s; its tracks stay on the wishlist", album.name, album.id, exc)
