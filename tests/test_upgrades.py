@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import shutil
 import sqlite3
 import tempfile
@@ -25,6 +26,7 @@ import soulsync_slskd.plugin
 from soulsync_core.db import DB_FILENAME
 from soulsync_core.downloads import upgrades as upgrades_module
 from soulsync_core.downloads.upgrades import JOB_KIND
+from soulsync_core.library.tags import TrackRecord
 from soulsync_core.matching import parse_quality_profile
 from soulsync_core.matching.quality import cutoff_rule, quality_rank
 from soulsync_core.playlists import m3u
@@ -551,6 +553,66 @@ async def test_the_cutoff_list_is_paged(make_api, music):
                                         "has_next": True, "has_prev": False}
     second = await api.get(UPGRADES, params={"limit": "2", "page": "2"})
     assert [t["title"] for t in second.data["tracks"]] == ["Song 4"]
+
+
+def varied_library(count: int = 240) -> list[TrackRecord]:
+    """Records of every kind of file, over artists and albums whose names sort unlike their
+    insertion order (a fixed seed)."""
+    rng = random.Random(14)
+    kinds = [("FLAC", None, 24, 96000), ("FLAC", 900, 16, 44100), ("FLAC", None, None, None),
+             ("MP3", 320, None, 44100), ("MP3", 256, None, 44100), ("MP3", 192, None, 44100),
+             ("MP3", 128, None, None), ("AAC", 256, None, 44100), ("OGG", 160, None, 44100),
+             ("OPUS", 128, None, 48000), ("ALAC", None, 16, 44100), ("WAV", None, 16, 44100)]
+    records = []
+    for number in range(count):
+        fmt, kbps, depth, rate = rng.choice(kinds)
+        artist = rng.choice(["Zed", "björk", "The Alpha", "Ångström", "alpha"])
+        album = rng.choice(["B-Sides", "a Record", "Live", "Ö"])
+        records.append(TrackRecord(
+            folder=f"/srv/music/{artist}/{album}", file_name=f"{number:03d}.{fmt.lower()}",
+            file_size=1000 + number, file_mtime=number, title=f"Song {number}", artist=artist, track_artist=artist,
+            album=album, format=fmt, track_number=rng.randint(1, 12),
+            disc_number=rng.choice([1, 1, 2]), duration=180_000, bitrate=kbps,
+            sample_rate=rate, bit_depth=depth).finish())
+    return records
+
+
+async def ranked_every_row(api, offset: int, limit: int) -> tuple[list[int], int]:
+    """The cutoff list as it was computed before ranks were stored: every row ranked."""
+    upgrades = api.core.upgrades
+    profile, cutoff = upgrades.profile(), upgrades.cutoff()
+    unmet = [f.track_id for f in await upgrades.store.library_files()
+             if upgrades_module.file_rank(profile, f).rule > cutoff]
+    return unmet[offset:offset + limit], len(unmet)
+
+
+async def test_the_stored_ranks_give_the_answers_ranking_every_row_gave(make_api):
+    api = await make_api(upgrade_until="mp3>=320",
+                         quality_profile="flac>=24bit,flac,mp3>=320,mp3>=256")
+    store = api.core.library.store
+    await store.save(varied_library())
+
+    async def same_answers() -> None:
+        for offset, limit in ((0, 10), (0, 1000), (37, 25), (230, 50)):
+            tracks, total = await api.core.upgrades.cutoff_unmet(offset, limit)
+            assert ([t.track_id for t in tracks], total) == await ranked_every_row(api, offset, limit)
+
+    await same_answers()
+    assert 0 < (await api.core.upgrades.cutoff_unmet(0, 1))[1] < 240
+    assert await api.core.upgrades.refresh_ranks() == 0  # nothing ranked twice
+    # A file rewritten with other figures is ranked again (the trigger dropped its rank).
+    await api.core.db.execute("UPDATE tracks SET format = 'MP3', bitrate = 128, bit_depth = NULL "
+                              "WHERE id IN (SELECT id FROM tracks WHERE format = 'FLAC' LIMIT 20)")
+    await api.core.db.execute("DELETE FROM tracks WHERE id % 7 = 0")
+    await same_answers()
+    # Another cutoff and another profile.
+    await api.core.settings.apply({"downloads.upgrade_until": "flac"})
+    await same_answers()
+    await api.core.settings.apply({"downloads.quality_profile": ["mp3>=320", "flac"],
+                                   "downloads.upgrade_until": "mp3>=320"})
+    await same_answers()
+    assert await api.core.db.fetchval("SELECT count(*) FROM track_quality") == \
+        await api.core.db.fetchval("SELECT count(*) FROM tracks")
 
 
 # ------------------------------------------------------------------- as a NAS user
