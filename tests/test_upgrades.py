@@ -570,8 +570,9 @@ def varied_library(count: int = 240) -> list[TrackRecord]:
         album = rng.choice(["B-Sides", "a Record", "Live", "Ö"])
         records.append(TrackRecord(
             folder=f"/srv/music/{artist}/{album}", file_name=f"{number:03d}.{fmt.lower()}",
-            file_size=1000 + number, file_mtime=number, title=f"Song {number}", artist=artist, track_artist=artist,
-            album=album, format=fmt, track_number=rng.randint(1, 12),
+            file_size=1000 + number, file_mtime=number, title=f"Song {number}", artist=artist,
+            track_artist=artist, album=album, format=fmt,
+            track_number=rng.choice([None, *range(1, 13)]),
             disc_number=rng.choice([1, 1, 2]), duration=180_000, bitrate=kbps,
             sample_rate=rate, bit_depth=depth).finish())
     return records

@@ -4,6 +4,7 @@ files, the stored quality ranks of library files and the upgrades' transfers in 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from soulsync_core.db import Database
 
@@ -97,10 +98,11 @@ class UpgradeStore:
 
     # ------------------------------------------------------------- the stored ranks
 
-    async def rank_profile(self) -> str | None:
-        """Return the profile (as :meth:`set_rank_profile` stored it) of the stored ranks."""
-        row = await self._db.fetchone("SELECT profile FROM upgrade_rank_profile WHERE id = 1")
-        return None if row is None else str(row[0])
+    async def rank_state(self) -> tuple[str | None, int | None]:
+        """Return ``(profile, cutoff)`` the stored ranks and ``below`` flags were made under
+        (as :meth:`set_rank_profile` / :meth:`set_cutoff` stored them)."""
+        row = await self._db.fetchone("SELECT profile, cutoff FROM upgrade_rank_profile WHERE id = 1")
+        return (None, None) if row is None else (str(row[0]), row[1])
 
     async def set_rank_profile(self, profile: str) -> None:
         """Drop every stored rank and note that new ones are computed under ``profile``."""
@@ -110,32 +112,50 @@ class UpgradeStore:
                 "INSERT INTO upgrade_rank_profile (id, profile) VALUES (1, ?) "
                 "ON CONFLICT (id) DO UPDATE SET profile = excluded.profile", (profile,))
 
-    async def unranked(self) -> list[tuple[int, str, int | None, int | None, int | None]]:
-        """Return ``(track_id, format, bitrate, bit_depth, sample_rate)`` of the tracks
-        without a stored rank (new files, changed figures, a new profile)."""
-        rows = await self._db.fetchall(
-            "SELECT t.id, t.format, t.bitrate, t.bit_depth, t.sample_rate FROM tracks t "
-            "LEFT JOIN track_quality q ON q.track_id = t.id WHERE q.track_id IS NULL")
-        return [(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+    async def set_cutoff(self, cutoff: int) -> None:
+        """Set every stored ``below`` flag for a new cutoff (one statement, no ranking)."""
+        async with self._db.write() as conn:
+            await conn.execute("UPDATE track_quality SET below = rule > ?", (cutoff,))
+            await conn.execute("UPDATE upgrade_rank_profile SET cutoff = ? WHERE id = 1", (cutoff,))
 
-    async def store_ranks(self, ranks: list[tuple[int, int]]) -> None:
-        """Store ``(track_id, rule)`` pairs, a chunk per transaction (the loop keeps serving)."""
+    async def all_ranked(self) -> bool:
+        """True when every track has a stored rank (two counts: the rows of a track that
+        went are dropped with it, so equal counts mean none is missing)."""
+        row = await self._db.fetchone(
+            "SELECT (SELECT count(*) FROM tracks) = (SELECT count(*) FROM track_quality)")
+        return bool(row and row[0])
+
+    async def unranked(self) -> list[tuple[Any, ...]]:
+        """Return ``(track_id, format, bitrate, bit_depth, sample_rate, artist name_key,
+        album title_key, disc_number, track_number)`` of the tracks without a stored rank
+        (new files, changed figures or places, a new profile)."""
+        rows = await self._db.fetchall(
+            "SELECT t.id, t.format, t.bitrate, t.bit_depth, t.sample_rate, ar.name_key, "
+            "al.title_key, t.disc_number, t.track_number FROM tracks t "
+            "JOIN albums al ON al.id = t.album_id JOIN artists ar ON ar.id = t.artist_id "
+            "LEFT JOIN track_quality q ON q.track_id = t.id WHERE q.track_id IS NULL")
+        return [tuple(row) for row in rows]
+
+    async def store_ranks(self, ranks: list[tuple[Any, ...]]) -> None:
+        """Store ``(track_id, rule, below, name_key, title_key, disc_number, track_number)``
+        rows, a chunk per transaction (the loop keeps serving)."""
         for start in range(0, len(ranks), RANK_CHUNK):
             async with self._db.write() as conn:
                 await conn.executemany(
-                    "INSERT INTO track_quality (track_id, rule) VALUES (?, ?) "
-                    "ON CONFLICT (track_id) DO UPDATE SET rule = excluded.rule",
+                    "INSERT OR REPLACE INTO track_quality (track_id, rule, below, name_key, "
+                    "title_key, disc_number, track_number) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     ranks[start:start + RANK_CHUNK])
 
-    async def below(self, cutoff: int, offset: int, limit: int) -> tuple[list[LibraryFile], int]:
-        """Return ``(files whose stored rule is above cutoff, from offset, total)``, by
-        artist, album, disc and track number (ranks must be up to date: see the service)."""
+    async def below(self, offset: int, limit: int) -> tuple[list[LibraryFile], int]:
+        """Return ``(files flagged below the cutoff, from offset, total)``, by artist, album,
+        disc and track number: a range of the ``track_quality_below`` index (the flags must
+        be up to date: see the service)."""
         rows = await self._db.fetchall(
             f"SELECT {_FILE_COLUMNS} FROM track_quality q JOIN tracks t ON t.id = q.track_id "
-            f"{_FILE_JOINS.removeprefix('FROM tracks t')} WHERE q.rule > ? {_FILE_ORDER} "
-            "LIMIT ? OFFSET ?", (cutoff, limit, offset))
-        total = await self._db.fetchone("SELECT count(*) FROM track_quality WHERE rule > ?",
-                                        (cutoff,))
+            f"{_FILE_JOINS.removeprefix('FROM tracks t')} WHERE q.below = 1 "
+            "ORDER BY q.name_key, q.title_key, q.disc_number, q.track_number, q.track_id "
+            "LIMIT ? OFFSET ?", (limit, offset))
+        total = await self._db.fetchone("SELECT count(*) FROM track_quality WHERE below = 1")
         return [LibraryFile(*row) for row in rows], int(total[0]) if total else 0
 
     async def album_sizes(self, album_ids: list[int]) -> dict[int, int]:

@@ -334,33 +334,47 @@ class UpgradeService:
             raise UpgradesOff(str(exc)) from None
 
     async def refresh_ranks(self) -> int:
-        """Store the rank of every library file that has none (new or changed files, all of
-        them under a new quality profile); return how many were ranked.
+        """Bring the stored ranks up to date; return how many files were ranked.
 
-        Files written or rescanned lose their stored rank (the triggers of migration 0023),
-        so each call ranks only what changed since the last; the cutoff is compared in SQL.
+        Ranks only the files without one (new or changed files; all of them under a new
+        quality profile): files written or rescanned lose their stored rank through the
+        triggers of migration 0023. A new cutoff only resets the ``below`` flags in SQL.
+        Nothing is done when upgrades are off.
         """
+        cutoff = self.cutoff()
+        if cutoff is None:
+            return 0
         async with self._rank_lock:
             profile = self.profile()
             key = json.dumps([self._settings.get("downloads.quality_profile"),
                               self._settings.get("downloads.quality_fallback")])
-            if await self.store.rank_profile() != key:
+            stored_profile, stored_cutoff = await self.store.rank_state()
+            if stored_profile != key:
                 await self.store.set_rank_profile(key)
-            unranked = await self.store.unranked()
-            if not unranked:
+                stored_cutoff = None
+            if stored_cutoff != cutoff:
+                await self.store.set_cutoff(cutoff)
+            if await self.store.all_ranked():
                 return 0
+            unranked = await self.store.unranked()
+
+            def rank() -> list[tuple[Any, ...]]:
+                rows = []
+                for track_id, fmt, kbps, depth, rate, *place in unranked:
+                    rule = quality_rank(profile, fmt, kbps, depth, rate).rule
+                    rows.append((track_id, rule, int(rule > cutoff), *place))
+                return rows
+
             # Ranking many files is CPU work: not on the event loop.
-            ranks = await asyncio.to_thread(
-                lambda: [(row[0], quality_rank(profile, *row[1:]).rule) for row in unranked])
+            ranks = await asyncio.to_thread(rank)
             await self.store.store_ranks(ranks)
             return len(ranks)
 
     async def _unmet(self) -> list[LibraryFile]:
-        cutoff = self.cutoff()
-        if cutoff is None:
+        if self.cutoff() is None:
             return []
         await self.refresh_ranks()
-        files, _total = await self.store.below(cutoff, 0, -1)
+        files, _total = await self.store.below(0, -1)
         return files
 
     async def cutoff_unmet(self, offset: int, limit: int) -> tuple[list[UpgradeTrack], int]:
@@ -368,11 +382,10 @@ class UpgradeService:
         track; ``([], 0)`` when upgrades are off. Raises UpgradesOff (see :meth:`cutoff`).
 
         A paged indexed query on the stored ranks (:meth:`refresh_ranks` first)."""
-        cutoff = self.cutoff()
-        if cutoff is None:
+        if self.cutoff() is None:
             return [], 0
         await self.refresh_ranks()
-        files, total = await self.store.below(cutoff, offset, limit)
+        files, total = await self.store.below(offset, limit)
         page = [UpgradeTrack(f.track_id, f.title, f.artist, f.album, f.path,
                              _label(f.format, f.bitrate, f.bit_depth, f.sample_rate),
                              f.format.lower(), f.bitrate, f.bit_depth, f.sample_rate)
