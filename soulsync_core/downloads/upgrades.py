@@ -9,8 +9,9 @@ takes up to ``downloads.upgrades_per_run`` of them and for each:
 1. searches Soulseek (:func:`~soulsync_core.matching.search_queries`, one query at a time),
    ranks the results as downloads do and keeps the accepted ones that rank strictly higher
    than the library's file and were never refused before;
-2. downloads the best one and follows its transfer with the monitor's own verdicts
-   (:func:`~soulsync_core.downloads.transfers.judge`: queued/stalled timeouts, failures);
+2. downloads the best one and follows its transfer with the monitor's own verdicts and
+   limits (:func:`~soulsync_core.downloads.transfers.judge`: queued/stalled timeouts,
+   failures), one transfer list per tick for all of a run's transfers;
 3. checks the file: it opens as audio, its length is within
    ``downloads.duration_tolerance_seconds`` of the track's, and its *real* stream ranks higher
    than the library's file (the peer's figures are only a claim);
@@ -26,8 +27,17 @@ remembered per (peer, file) in ``upgrade_refused`` and never asked for again, so
 not loop. Trashed files are deleted ``downloads.trash_days`` days later by the daily
 ``trash_purge`` schedule (and at the start of each run).
 
-Album-wise acquisition (a whole album below the cutoff fetched as one folder) is the album
-requests' part; until then such an album's tracks are upgraded one by one.
+A whole album below the cutoff (every library track of it) is fetched as one peer's folder:
+one album search, the folders scored by :mod:`.folder_scoring`, the better files asked for in
+one batch (:meth:`AlbumService.enqueue_folder`), each replaced as above; tracks the folder
+does not give are upgraded on their own, and a folder tried is remembered per (peer, folder).
+
+Every file asked for is recorded in ``upgrade_transfers`` (with its transfer id) until it is
+in place or given up, so a run the daemon's stop interrupted is resumed at the next start
+(:meth:`UpgradeService.resume`): the transfer is picked up again, never asked for twice.
+The cutoff list reads the ranks stored in ``track_quality`` (:meth:`refresh_ranks`).
+Events: ``upgrade.run.started``, ``upgrade.started``, ``upgrade.completed``,
+``upgrade.failed``, ``upgrade.run.finished`` (docs/events.md).
 """
 
 from __future__ import annotations
