@@ -176,7 +176,8 @@ class Core:
         core.backups = BackupService(db, settings, core.jobs, data_dir)
         core.upgrades = UpgradeService(db, settings, core.jobs, activity, core.library,
                                        core.downloads.client, data_dir,
-                                       core.playlists.track_file_replaced)
+                                       core.playlists.track_file_replaced, events=events,
+                                       enqueue_folder=core.albums.enqueue_folder)
         core._listen()
         return core
 

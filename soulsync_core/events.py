@@ -35,6 +35,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "wishlist.added", "wishlist.removed", "wishlist.processed",
     "watchlist.release_found", "watchlist.scan.finished",
     "playlist.sync.progress", "playlist.sync.finished",
+    "upgrade.run.started", "upgrade.started", "upgrade.completed", "upgrade.failed",
+    "upgrade.run.finished",
     "service.up", "service.down",
     "settings.changed",
     "api_key.created", "api_key.revoked",

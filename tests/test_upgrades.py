@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import shutil
 import sqlite3
 import tempfile
@@ -17,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import mutagen
 import pytest
 
@@ -24,6 +26,7 @@ import soulsync_slskd.plugin
 from soulsync_core.db import DB_FILENAME
 from soulsync_core.downloads import upgrades as upgrades_module
 from soulsync_core.downloads.upgrades import JOB_KIND
+from soulsync_core.library.tags import TrackRecord
 from soulsync_core.matching import parse_quality_profile
 from soulsync_core.matching.quality import cutoff_rule, quality_rank
 from soulsync_core.playlists import m3u
@@ -43,7 +46,7 @@ from tests.download_fixtures import (
     flac,
     open_api,
 )
-from tests.fakes.slskd import Peer, SharedFile, SlskdFake, make_app
+from tests.fakes.slskd import Peer, SharedFile, SlskdFake, album_peer, make_app
 from tests.test_import_filesystem import NEEDS_ROOT, owned_by_nobody, run_as_nobody
 
 UPGRADES = "/api/v1/library/upgrades"
@@ -343,6 +346,171 @@ async def test_trash_is_purged_after_trash_days(make_api, fake, music, tmp_path)
     assert await api.core.db.fetchval("SELECT count(*) FROM upgrade_trash") == 0
 
 
+# ------------------------------------------------------------------- album-wise
+
+BATCH = ("POST", "/api/v0/transfers/downloads/batches")
+SEARCH = ("POST", "/api/v0/searches")
+ALBUM_TITLES = [TITLE, "Aerodynamic", "Digital Love"]
+ALBUM_FOLDER = f"{ARTIST}\\{ALBUM} (2001) [FLAC]"
+
+
+async def library_album(api, music: Path, kbps: int = 192) -> list[tuple[int, Path]]:
+    """Put the three tracks of :data:`ALBUM_TITLES` in the library as MP3s of ``kbps``."""
+    folder = music / ARTIST / ALBUM
+    folder.mkdir(parents=True)
+    tracks = []
+    for number, title in enumerate(ALBUM_TITLES, start=1):
+        path = audio.write_mp3(folder / f"0{number} - {title}.mp3", seconds=SECONDS, kbps=kbps)
+        audio.tag(path, title=title, artist=ARTIST, albumartist=ARTIST, album=ALBUM,
+                  tracknumber=f"{number}/3", date="2001")
+        tracks.append((await api.core.library.import_file(path), path))
+    return tracks
+
+
+def recorded_events(api) -> list[tuple[str, dict[str, Any]]]:
+    """Record every event the core publishes from now on, as ``(type, data)``."""
+    bus = api.core.events
+    seen: list[tuple[str, dict[str, Any]]] = []
+    publish = bus.publish
+
+    def record(type: str, data: Any, **kwargs: Any) -> Any:
+        seen.append((type, msgspec.to_builtins(data)))
+        return publish(type, data, **kwargs)
+
+    bus.publish = record
+    return seen
+
+
+async def test_a_whole_album_below_the_cutoff_comes_as_one_folder_in_one_batch(api, fake, music,
+                                                                              tmp_path):
+    fake.version = "0.26.1"
+    fake.peers.append(album_peer("flac_album", ALBUM_FOLDER, ALBUM_TITLES))
+    tracks = await library_album(api, music)
+    m3u8 = playlist(music, tracks[0][1])
+    events = recorded_events(api)
+
+    status = await run_upgrades(api, fake)
+    assert (status["tracks"], status["upgraded"], status["failed"]) == (3, 3, 0)
+    assert fake.count(*SEARCH) == 1 and fake.count(*BATCH) == 1 and fake.count(*ENQUEUE) == 0
+    for (track_id, old), title in zip(tracks, ALBUM_TITLES, strict=True):
+        track = (await api.get(f"/api/v1/library/tracks/{track_id}")).data["track"]
+        assert (track["format"], track["title"]) == ("FLAC", title)
+        assert old.with_suffix(".flac").is_file() and not old.exists()
+    assert sorted(p.name for p in trash_files(tmp_path)) == sorted(p.name for _i, p in tracks)
+    assert f"../{ARTIST}/{ALBUM}/{tracks[0][1].with_suffix('.flac').name}" in m3u8.read_text()
+    completed = [data for kind, data in events if kind == "upgrade.completed"]
+    assert sorted(d["track_id"] for d in completed) == sorted(i for i, _p in tracks)
+    assert {(d["old_quality"], d["new_quality"]) for d in completed} == {
+        ("mp3 192 kbps", "flac 16/44.1 kHz")}
+    started = [data for kind, data in events if kind == "upgrade.started"]
+    assert {d["album_folder"] for d in started} == {f"@@flac_album\\Music\\{ALBUM_FOLDER}"}
+    kinds = [kind for kind, _data in events]
+    assert kinds[0] == "upgrade.run.started" and kinds[-1] == "upgrade.run.finished"
+    assert await api.core.db.fetchval("SELECT count(*) FROM upgrade_transfers") == 0
+
+
+async def test_tracks_the_folder_lacks_are_upgraded_on_their_own(api, fake, music):
+    fake.version = "0.26.1"
+    fake.peers += [album_peer("flac_album", ALBUM_FOLDER, ALBUM_TITLES[1:], numbers=[2, 3]),
+                   flac_peer()]
+    tracks = await library_album(api, music)
+
+    status = await run_upgrades(api, fake)
+    assert status["upgraded"] == 3
+    assert fake.count(*BATCH) == 1 and fake.count(*ENQUEUE) == 1  # the folder, then track 1
+    users = {u["track_id"]: u for u in status["upgrades"]}
+    assert set(users) == {i for i, _p in tracks}
+    assert [tuple(row) for row in await api.core.db.fetchall(
+        "SELECT username, folder FROM upgrade_refused_folders")] == [
+        ("flac_album", f"@@flac_album\\Music\\{ALBUM_FOLDER}")]
+
+
+async def test_a_folder_tried_and_refused_is_not_tried_again(api, fake, music, tmp_path):
+    fake.version = "0.26.1"
+    fake.peers.append(album_peer("flac_album", ALBUM_FOLDER, ALBUM_TITLES))
+    tracks = await library_album(api, music)
+
+    def lie() -> None:  # the peer listed 3 s; the files it sends last 30 s
+        for file in fake.peer("flac_album").files:
+            file.length = 30
+
+    status = await run_upgrades(api, fake, before_delivery=lie)
+    assert (status["upgraded"], status["no_better"]) == (0, 3)
+    assert fake.count(*BATCH) == 1
+    assert all(p.is_file() for _i, p in tracks) and trash_files(tmp_path) == []
+    assert await api.core.db.fetchval("SELECT count(*) FROM upgrade_refused") == 3
+
+    status = await run_upgrades(api, fake)
+    assert status["no_better"] == 3
+    assert fake.count(*BATCH) == 1 and fake.count(*ENQUEUE) == 0  # neither folder nor files
+
+
+async def test_a_better_album_below_the_cutoff_only_partly_is_upgraded_track_by_track(
+        make_api, fake, music):
+    # One of the album's tracks is FLAC already: the album is not wholly below the cutoff.
+    api = await make_api()
+    fake.version = "0.26.1"
+    fake.peers.append(album_peer("flac_album", ALBUM_FOLDER, ALBUM_TITLES))
+    folder = music / ARTIST / ALBUM
+    folder.mkdir(parents=True)
+    for number, title in enumerate(ALBUM_TITLES, start=1):
+        name = folder / f"0{number} - {title}"
+        path = (audio.write_flac(name.with_suffix(".flac"), seconds=SECONDS) if number == 3
+                else audio.write_mp3(name.with_suffix(".mp3"), seconds=SECONDS, kbps=192))
+        audio.tag(path, title=title, artist=ARTIST, album=ALBUM, tracknumber=str(number))
+        await api.core.library.import_file(path)
+
+    status = await run_upgrades(api, fake)
+    assert (status["tracks"], status["upgraded"]) == (2, 2)
+    assert fake.count(*BATCH) == 0 and fake.count(*ENQUEUE) == 2
+
+
+# ------------------------------------------------------------------- restarts
+
+
+@pytest.mark.parametrize("saved_id", [True, False], ids=["transfer-id-saved", "stopped-before-id"])
+async def test_an_upgrade_in_flight_at_a_stop_is_resumed_after_the_restart(make_api, fake, music,
+                                                                          tmp_path, saved_id):
+    api = await make_api()
+    fake.peers.append(flac_peer())
+    track_id, old = await library_mp3(api, music, 192)
+    before = old.read_bytes()
+
+    assert (await api.post(RUN)).status == 202
+    for _ in range(2000):
+        if await api.core.db.fetchval("SELECT transfer_id FROM upgrade_transfers"):
+            break
+        await asyncio.sleep(0.005)
+    [transfer] = fake.transfers.values()
+    await fake.tick()  # under way at the peer, not complete
+    await api.client.close()  # the daemon stops mid-transfer
+    assert old.read_bytes() == before and trash_files(tmp_path) == []
+    assert not list(old.parent.glob(".soulsync-upgrade-*"))
+    with sqlite3.connect(tmp_path / "data" / DB_FILENAME) as conn:
+        [(row_track, row_transfer)] = conn.execute(
+            "SELECT track_id, transfer_id FROM upgrade_transfers").fetchall()
+        assert (row_track, row_transfer) == (track_id, transfer.id)
+        if not saved_id:  # stopped between asking slskd and saving its answer
+            conn.execute("UPDATE upgrade_transfers SET transfer_id = NULL")
+
+    api = await make_api(key=api.key)
+    jobs = api.core.jobs
+    for _ in range(4000):
+        if jobs.running(JOB_KIND) is None and (await jobs.latest(JOB_KIND)).params == {
+                "reason": "resume"}:
+            break
+        await fake.tick()
+        await asyncio.sleep(0.005)
+    status = (await api.get(RUN)).data
+    assert (status["state"], status["upgraded"]) == ("completed", 1), status
+    assert fake.count(*ENQUEUE) == 1  # picked up again, never asked twice
+    assert old.with_suffix(".flac").is_file() and not old.exists()
+    [trashed] = trash_files(tmp_path)
+    assert trashed.read_bytes() == before
+    assert (await api.get(f"/api/v1/library/tracks/{track_id}")).data["track"]["format"] == "FLAC"
+    assert await api.core.db.fetchval("SELECT count(*) FROM upgrade_transfers") == 0
+
+
 # --------------------------------------------------------------------------- the API
 
 
@@ -385,6 +553,67 @@ async def test_the_cutoff_list_is_paged(make_api, music):
                                         "has_next": True, "has_prev": False}
     second = await api.get(UPGRADES, params={"limit": "2", "page": "2"})
     assert [t["title"] for t in second.data["tracks"]] == ["Song 4"]
+
+
+def varied_library(count: int = 240) -> list[TrackRecord]:
+    """Records of every kind of file, over artists and albums whose names sort unlike their
+    insertion order (a fixed seed)."""
+    rng = random.Random(14)
+    kinds = [("FLAC", None, 24, 96000), ("FLAC", 900, 16, 44100), ("FLAC", None, None, None),
+             ("MP3", 320, None, 44100), ("MP3", 256, None, 44100), ("MP3", 192, None, 44100),
+             ("MP3", 128, None, None), ("AAC", 256, None, 44100), ("OGG", 160, None, 44100),
+             ("OPUS", 128, None, 48000), ("ALAC", None, 16, 44100), ("WAV", None, 16, 44100)]
+    records = []
+    for number in range(count):
+        fmt, kbps, depth, rate = rng.choice(kinds)
+        artist = rng.choice(["Zed", "björk", "The Alpha", "Ångström", "alpha"])
+        album = rng.choice(["B-Sides", "a Record", "Live", "Ö"])
+        records.append(TrackRecord(
+            folder=f"/srv/music/{artist}/{album}", file_name=f"{number:03d}.{fmt.lower()}",
+            file_size=1000 + number, file_mtime=number, title=f"Song {number}", artist=artist,
+            track_artist=artist, album=album, format=fmt,
+            track_number=rng.choice([None, *range(1, 13)]),
+            disc_number=rng.choice([1, 1, 2]), duration=180_000, bitrate=kbps,
+            sample_rate=rate, bit_depth=depth).finish())
+    return records
+
+
+async def ranked_every_row(api, offset: int, limit: int) -> tuple[list[int], int]:
+    """The cutoff list as it was computed before ranks were stored: every row ranked."""
+    upgrades = api.core.upgrades
+    profile, cutoff = upgrades.profile(), upgrades.cutoff()
+    unmet = [f.track_id for f in await upgrades.store.library_files()
+             if upgrades_module.file_rank(profile, f).rule > cutoff]
+    return unmet[offset:offset + limit], len(unmet)
+
+
+async def test_the_stored_ranks_give_the_answers_ranking_every_row_gave(make_api):
+    api = await make_api(upgrade_until="mp3>=320",
+                         quality_profile="flac>=24bit,flac,mp3>=320,mp3>=256")
+    store = api.core.library.store
+    await store.save(varied_library())
+
+    async def same_answers() -> None:
+        for offset, limit in ((0, 10), (0, 1000), (37, 25), (230, 50)):
+            tracks, total = await api.core.upgrades.cutoff_unmet(offset, limit)
+            assert ([t.track_id for t in tracks], total) == await ranked_every_row(api, offset, limit)
+
+    await same_answers()
+    assert 0 < (await api.core.upgrades.cutoff_unmet(0, 1))[1] < 240
+    assert await api.core.upgrades.refresh_ranks() == 0  # nothing ranked twice
+    # A file rewritten with other figures is ranked again (the trigger dropped its rank).
+    await api.core.db.execute("UPDATE tracks SET format = 'MP3', bitrate = 128, bit_depth = NULL "
+                              "WHERE id IN (SELECT id FROM tracks WHERE format = 'FLAC' LIMIT 20)")
+    await api.core.db.execute("DELETE FROM tracks WHERE id % 7 = 0")
+    await same_answers()
+    # Another cutoff and another profile.
+    await api.core.settings.apply({"downloads.upgrade_until": "flac"})
+    await same_answers()
+    await api.core.settings.apply({"downloads.quality_profile": ["mp3>=320", "flac"],
+                                   "downloads.upgrade_until": "mp3>=320"})
+    await same_answers()
+    assert await api.core.db.fetchval("SELECT count(*) FROM track_quality") == \
+        await api.core.db.fetchval("SELECT count(*) FROM tracks")
 
 
 # ------------------------------------------------------------------- as a NAS user

@@ -704,6 +704,16 @@ class AlbumService:
                         url, exc)
             return None
 
+    async def enqueue_folder(self, username: str, files: list[Candidate],
+                             ) -> tuple[list[Transfer], list[tuple[str, str]]]:
+        """Ask the download client for ``username``'s ``files`` in one request (a batch when
+        the client can, else file by file); return ``(transfers, (filename, why) failures)``.
+
+        Raises ProviderError / RateLimited when the whole request is refused. Quality
+        upgrades fetch a whole album's folder with it.
+        """
+        return await _enqueue_folder(self._downloads.client(), username, files)
+
 
 def _partial_folders(folders: list[FolderScore]) -> list[int]:
     """The folders refused only for their coverage, most tracks first."""
