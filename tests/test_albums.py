@@ -373,3 +373,21 @@ async def test_an_extra_disc_is_allowed_and_not_downloaded(api, fake, music):
         ["CD2", "01 - Bonus One.flac"], ["CD2", "02 - Bonus Two.flac"]]
     assert len(list((music / ARTIST / ALBUM).glob("*.flac"))) == 4
     assert not any("Bonus" in (t["download"]["filename"] or "") for t in album["tracks"])
+
+
+async def test_tracks_finishing_at_once_finish_the_album_once(api, fake):
+    queued = await request_album(api, {"album": ALBUM_OBJECT, "source": "itunes"})
+    await run_to_end(api, fake)
+    albums = api.core.albums
+    row = await albums.store.get(queued["id"])
+    assert row is not None and row.status == "completed"
+    finished: list[int] = []
+    albums.on_finished(finished.append)
+    # As when two track imports end in one tick: both find every track done.
+    await albums.store.update(row, status="downloading")
+    first, second = await albums.store.get(row.id), await albums.store.get(row.id)
+    await asyncio.gather(albums._refresh(first), albums._refresh(second))
+    assert finished == [row.id]
+    assert first.status == second.status == "completed"
+    items, _ = await api.core.activity.page(0, 50)
+    assert sum(i.title == "Album Download Completed" for i in items) == 2  # the first end, and this

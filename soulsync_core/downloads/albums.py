@@ -157,6 +157,7 @@ class AlbumService:
         # Failover: one lock per album, and the next folder's transfers waiting for the track
         # downloads that are giving up on the failed folder (download id -> file, transfer).
         self._failover_locks: dict[int, asyncio.Lock] = {}
+        self._refresh_locks: dict[int, asyncio.Lock] = {}
         self._handover: dict[int, tuple[CandidateInfo, Transfer]] = {}
         downloads.on_completed(self._track_completed)
         downloads.set_failover(self._failover)
@@ -314,6 +315,18 @@ class AlbumService:
         """Finish a ``downloading`` album download whose tracks have all finished."""
         if row.status != "downloading":
             return
+        # Two tracks completing at once both find every track finished: one lock per album,
+        # and the stored status read again inside it, so the album finishes (and is recorded
+        # in the activity feed, and told to the wishlist) exactly once.
+        async with self._refresh_locks.setdefault(row.id, asyncio.Lock()):
+            stored = await self.store.get(row.id)
+            if stored is not None and stored.status != "downloading":
+                row.status, row.error, row.finished_at = stored.status, stored.error, stored.finished_at
+                row.updated_at = stored.updated_at
+                return
+            await self._finish_when_done(row)
+
+    async def _finish_when_done(self, row: AlbumDownload) -> None:
         statuses = await self._downloads.statuses(d for d in row.tracks if d is not None)
         needed = sum(row.owned(i) is None for i in range(len(row.tracks)))
         if len(statuses) < needed or any(s not in FINISHED for s in statuses.values()):
