@@ -229,7 +229,7 @@ async def post_json(session: aiohttp.ClientSession, url: str, body: Any, *,
     try:
         check_url(url, allow_private=allow_private)
     except UrlRefused as exc:
-        return DeliveryResult(False, 0, None, str(exc))
+        return DeliveryResult(False, 0, None, _redact(str(exc), url))
     payload: dict[str, Any] = {"json": body}
     if isinstance(body, bytes):
         payload = {"data": body}
@@ -257,10 +257,15 @@ async def post_json(session: aiohttp.ClientSession, url: str, body: Any, *,
             status, error = None, f"no answer within {timeout_seconds:g} s"
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, AddressRefused):
-                return DeliveryResult(False, attempts, None, str(exc.os_error))
+                return DeliveryResult(False, attempts, None, _redact(str(exc.os_error), url))
             status, error = None, f"could not be reached ({exc.os_error.strerror or exc.os_error})"
-        except (aiohttp.ClientError, OSError) as exc:
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            # ValueError: a host name the IDNA codec refuses (a UnicodeError) escapes aiohttp.
             status, error = None, f"could not be reached ({exc or type(exc).__name__})"
+        # Exception texts (aiohttp's InvalidURL is just the URL) and refusals may quote the
+        # URL, whose path or query can hold the receiver's token: the result reaches the
+        # delivery log, so only the origin stays.
+        error = _redact(error, url)
         if attempts > retries:
             return DeliveryResult(False, attempts, status, error)
         log.info("POST to %s failed (%s); trying again", _origin(url), error)
@@ -273,3 +278,18 @@ def _origin(url: str) -> str:
     carry a receiver's token."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+
+
+def _redact(text: str, url: str) -> str:
+    """Return ``text`` with ``url`` (and its user info, path and query) cut to its origin."""
+    try:
+        parts = urlsplit(url)
+        origin = _origin(url)
+    except ValueError:  # not even splittable: nothing of it is shown
+        return text.replace(url, "the URL")
+    text = text.replace(url, origin + "/…")
+    for piece in (parts.path + (f"?{parts.query}" if parts.query else ""), parts.query,
+                  parts.username or "", parts.password or ""):
+        if len(piece) > 1:
+            text = text.replace(piece, "…")
+    return text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -176,3 +177,18 @@ async def test_stats_count_unfinished_downloads(api):
     for status in ("queued", "downloading", "completed", "failed"):
         await add(api, status, status)
     assert (await api.get("/api/v1/system/stats")).data["downloads"] == {"active": 2, "failed": 1}
+
+
+async def test_a_request_returns_the_unfinished_download_of_its_track_and_inserts_once(api):
+    store = api.core.downloads.store
+    wanted = Wanted("Once", ["Artist"])
+    # Many at once (as a flood of POSTs): one row, the others get it back.
+    results = await asyncio.gather(*(store.create_unless_unfinished(wanted, "~once", "soulseek")
+                                     for _ in range(20)))
+    assert sum(created for _d, created in results) == 1
+    assert len({d.id for d, _c in results}) == 1
+    first = results[0][0]
+    assert (first.status, first.wanted.title, first.track_key) == ("queued", "Once", "~once")
+    await store.update(first, status="completed")
+    again, created = await store.create_unless_unfinished(wanted, "~once", "soulseek")
+    assert created and again.id != first.id  # a finished one does not count

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import tempfile
 import types
@@ -209,6 +210,22 @@ async def test_slskd_up_and_its_folder_visible_are_ok(make, slskd, downloads):
     _level, checks = await health(api)
     assert checks["service:soulseek"]["level"] == "ok"
     assert checks["download_folder:soulseek"]["level"] == "ok"
+
+
+async def test_slskd_answering_with_a_skewed_date_warns_of_the_clock(make, slskd, downloads):
+    api = await make(SLSKD_PLUGIN, **slskd_env(str(slskd.make_url("/")), downloads))
+    await api.core.health.check_all()
+    _level, checks = await health(api)
+    # The fake answers with aiohttp's Date header (this machine's clock): in agreement.
+    assert checks["clock"]["level"] == "ok" and "soulseek" in checks["clock"]["message"]
+    slskd.app[FAULTS].clock_skew = -300.0  # slskd's clock 5 minutes behind ours
+    await api.core.health.check_all()
+    _level, checks = await health(api)
+    assert checks["clock"]["level"] == "warning"
+    # The header has whole seconds and the check's time is a moment after the answer.
+    assert re.fullmatch(r"This machine's clock is 30[01] s ahead of soulseek's\.",
+                        checks["clock"]["message"])
+    assert "NTP" in checks["clock"]["hint"]
 
 
 async def test_slskd_refusing_the_key_is_an_error_that_never_shows_the_key(make, slskd, downloads):

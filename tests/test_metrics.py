@@ -81,6 +81,17 @@ async def test_without_a_key_401_with_a_wrong_one_403_with_a_good_one_200(api, k
     assert (await scrape(api, use_key=False, params={"api_key": key}))[0] == 200
 
 
+async def test_it_takes_a_key_exactly_as_the_api_does_so_no_x_api_key(api, key):
+    # The API reads a key from Authorization: Bearer and ?api_key= only (api/middlewares.py,
+    # presented_key); /metrics uses the same check, so an X-API-Key header is no key there
+    # either: both answer 401 with the message naming the two ways.
+    async with api.client.get("/metrics", headers={"X-API-Key": key}) as response:
+        assert response.status == 401
+        assert "Authorization: Bearer" in await response.text()
+    async with api.client.get("/api/v1/system/status", headers={"X-API-Key": key}) as response:
+        assert response.status == 401
+
+
 async def test_the_answer_is_prometheus_text_that_parses(api, key):
     async with api.client.get("/metrics", headers={"Authorization": f"Bearer {key}"}) as response:
         assert response.status == 200

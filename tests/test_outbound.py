@@ -241,3 +241,16 @@ async def test_refused_urls_are_never_posted_to(receiver):
     assert "hooks.example.net (127.0.0.1) is a loopback address" in named.error
     assert by_name.delivered
     assert hook.bodies == [{"n": 1}]
+
+
+@pytest.mark.parametrize("url", [
+    "http://[::1/hook?token=sekret123",          # refused by check_url (quotes the URL)
+    "http://host:99999/hook?token=sekret123",    # refused by check_url (quotes the URL)
+    "http://a..b/hook?token=sekret123",          # IDNA refuses the name inside aiohttp
+    "http://exa mple.com/hook/sekret123",        # aiohttp's InvalidURL is the URL itself
+])
+async def test_a_token_in_the_url_never_reaches_the_error(url):
+    async with guarded_session(allow_private=True) as session:
+        result = await post_json(session, url, {}, allow_private=True, retries=0)
+    assert not result.delivered and result.error
+    assert "sekret123" not in result.error

@@ -9,6 +9,7 @@ import importlib
 import logging
 import time
 import tomllib
+from email.utils import parsedate_to_datetime
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -529,9 +530,14 @@ async def test_country_code_is_read_per_request(connected, settings, fake):
 async def test_health_with_and_without_an_account(provider, settings, fake):
     settings["tidal.client_secret"] = CLIENT_SECRET
     health = await provider.health()
+    # server_date: the token endpoint's Date header, for the health list's clock check.
+    date = health.details.pop("server_date")
+    assert abs(parsedate_to_datetime(date).timestamp() - time.time()) < 5
     assert health.ok and health.details == {"account_connected": False, "account": None}
     await log_in(provider)
     health = await provider.health()
+    assert "server_date" in health.details
+    del health.details["server_date"]
     assert health.ok and health.details == {"account_connected": True, "account": USERNAME}
     assert api_calls(fake, "/v2/users/me")
 

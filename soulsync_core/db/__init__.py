@@ -152,9 +152,19 @@ class Database:
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one write statement in its own transaction; return the number of rows it changed."""
-        async with self.write() as conn:
-            cursor = await conn.execute(sql, params)
+        async with self._write_lock:
+            # One statement needs no BEGIN/COMMIT: SQLite makes it a transaction of its own
+            # (autocommit). That is one round trip to the writer's thread instead of three, and
+            # under load each round trip waits for a turn of the event loop while every other
+            # writer waits for the lock (a flood of POST /downloads queued for seconds).
+            cursor = await self._writer.execute(sql, params)
             return cursor.rowcount
+
+    async def execute_returning(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Run one write statement with ``RETURNING`` in its own transaction (one round trip,
+        as :meth:`execute`); return the rows it returned."""
+        async with self._write_lock:
+            return list(await self._writer.execute_fetchall(sql, params))
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one write statement for each parameter row, all in one transaction."""

@@ -39,6 +39,12 @@ def _marks(count: int) -> str:
     return ", ".join("?" * count)
 
 
+_INSERT = ("INSERT INTO downloads (status, track_key, track_name, artist_name, album_name, "
+           "wanted, client, created_at, updated_at, status_changed_at)")
+_UNFINISHED_WITH_KEY = (f"SELECT * FROM downloads WHERE track_key = ? AND status IN "
+                        f"({_marks(len(UNFINISHED))}) ORDER BY id LIMIT 1")
+
+
 def _from_row(row: Row) -> Download:
     values = {key: row[key] for key in row.keys()}
     for column, kind in _JSON_COLUMNS.items():
@@ -59,18 +65,36 @@ class DownloadStore:
 
     async def create(self, wanted: Wanted, track_key: str, client: str) -> Download:
         """Insert a new ``queued`` download and return it."""
+        rows = await self._db.execute_returning(
+            f"{_INSERT} VALUES ('queued', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+            self._values(wanted, track_key, client, utc_now_iso()))
+        return _from_row(rows[0])
+
+    async def create_unless_unfinished(self, wanted: Wanted, track_key: str,
+                                       client: str) -> tuple[Download, bool]:
+        """Insert a new ``queued`` download and return ``(it, True)``, unless one of
+        ``track_key`` is unfinished: then return ``(the oldest such, False)``.
+
+        The look-up and the insert are one statement, so two requests of one track never both
+        insert, and the writer is held for one round trip (see :meth:`Database.execute`).
+        """
         now = utc_now_iso()
-        async with self._db.write() as conn:
-            cursor = await conn.execute(
-                "INSERT INTO downloads (status, track_key, track_name, artist_name, album_name, "
-                "wanted, client, created_at, updated_at, status_changed_at) "
-                "VALUES ('queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (track_key, wanted.title, wanted.artist, wanted.album or None,
-                 _to_column("wanted", wanted), client, now, now, time.time()))
-            download_id = cursor.lastrowid
-        found = await self.get(int(download_id or 0))
-        assert found is not None  # just written
-        return found
+        while True:
+            rows = await self._db.execute_returning(
+                f"{_INSERT} SELECT 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS "
+                f"(SELECT 1 FROM downloads WHERE track_key = ? AND status IN "
+                f"({_marks(len(UNFINISHED))})) RETURNING *",
+                (*self._values(wanted, track_key, client, now), track_key, *UNFINISHED))
+            if rows:
+                return _from_row(rows[0]), True
+            existing = await self.unfinished_with_key(track_key)
+            if existing is not None:  # else it finished meanwhile: insert after all
+                return existing, False
+
+    @staticmethod
+    def _values(wanted: Wanted, track_key: str, client: str, now: str) -> tuple[Any, ...]:
+        return (track_key, wanted.title, wanted.artist, wanted.album or None,
+                _to_column("wanted", wanted), client, now, now, time.time())
 
     async def get(self, download_id: int) -> Download | None:
         """Return one download, or None."""
@@ -90,9 +114,7 @@ class DownloadStore:
 
     async def unfinished_with_key(self, track_key: str) -> Download | None:
         """Return the oldest download of ``track_key`` that has not finished, or None."""
-        row = await self._db.fetchone(
-            f"SELECT * FROM downloads WHERE track_key = ? AND status IN ({_marks(len(UNFINISHED))}) "
-            "ORDER BY id LIMIT 1", (track_key, *UNFINISHED))
+        row = await self._db.fetchone(_UNFINISHED_WITH_KEY, (track_key, *UNFINISHED))
         return _from_row(row) if row else None
 
     async def page(self, statuses: Sequence[str], offset: int, limit: int) -> tuple[list[Download], int]:

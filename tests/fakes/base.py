@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,8 @@ class Faults:
     body: str = ""                # answer 200 with this body (as JSON: malformed, wrong shape) …
     body_count: int = 0           # … for this many requests
     huge_count: int = 0           # answer 200 with HUGE_BYTES streamed (chunked), this many times
+    clock_skew: float = 0.0       # seconds every answer's Date header is off (real services
+    #                               send Date; aiohttp stamps it with this machine's clock)
     requests: int = 0             # requests seen (read-only, for tests)
 
     def take(self, name: str) -> bool:
@@ -81,7 +85,10 @@ async def _fault_middleware(request: web.Request, handler: Callable) -> web.Stre
         return web.Response(text=faults.body, content_type="application/json")
     if faults.take("huge_count"):
         return await _huge(request)
-    return await handler(request)
+    response = await handler(request)
+    if faults.clock_skew and not response.prepared:
+        response.headers["Date"] = formatdate(time.time() + faults.clock_skew, usegmt=True)
+    return response
 
 
 async def _huge(request: web.Request) -> web.StreamResponse:

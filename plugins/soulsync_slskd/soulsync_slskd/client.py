@@ -68,6 +68,9 @@ class SlskdClient:
         server = answer.body if isinstance(answer.body, dict) else {}
         state = str(server.get("state") or "unknown")
         details = {"state": state, "server": str(server.get("address") or "")}
+        if self._transport.server_date:
+            # Read by the health list's clock check (soulsync_core.health_checks.SERVER_DATE).
+            details["server_date"] = self._transport.server_date
         if server.get("isConnected") and server.get("isLoggedIn"):
             return Health(ok=True, details=details)
         return Health(ok=False, message=f"{NOT_CONNECTED} (state: {state})", details=details)

@@ -62,6 +62,9 @@ class SlskdTransport:
     def __init__(self, settings: SettingsReader):
         self._settings = settings
         self._session: aiohttp.ClientSession | None = None
+        # The Date header of slskd's last answer (None before one), for the health list's
+        # clock check: OAuth logins fail when this machine's clock is off.
+        self.server_date: str | None = None
 
     async def start(self) -> None:
         """Open the HTTP session (no request is sent, so this cannot fail on a down slskd)."""
@@ -99,6 +102,7 @@ class SlskdTransport:
                 log.debug("%s %s -> HTTP %d", method, API + path, response.status)
                 answer = Answer(response.status, _decode(raw, response.status))
                 retry_after = response.headers.get("Retry-After")
+                self.server_date = response.headers.get("Date") or self.server_date
         except TimeoutError:
             raise ProviderError(f"slskd did not answer within {timeout:g} s") from None
         except aiohttp.ClientError as exc:

@@ -56,6 +56,9 @@ class TidalHttp:
     def __init__(self, settings: SettingsReader):
         self._settings = settings
         self._session: aiohttp.ClientSession | None = None
+        # The Date header of TIDAL's last answer (None before one), for the health list's clock
+        # check: TIDAL refuses tokens when this machine's clock is off.
+        self.server_date: str | None = None
         self._limiter: AsyncLimiter | None = None
 
     async def start(self) -> None:
@@ -114,6 +117,7 @@ class TidalHttp:
             async with self._session_for_call() as session, session.get(
                     url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
                 body = await read_bounded(response, "TIDAL")
+                self.server_date = response.headers.get("Date") or self.server_date
                 log.debug("GET %s -> HTTP %d", url.path, response.status)
                 return _document(response.status, response.headers, body)
         except TimeoutError:
@@ -142,6 +146,7 @@ class TidalHttp:
                     url, data=dict(form), headers=headers,
                     timeout=aiohttp.ClientTimeout(total=timeout)) as response:
                 body = await read_bounded(response, "TIDAL's login service")
+                self.server_date = response.headers.get("Date") or self.server_date
                 log.debug("POST token (%s) -> HTTP %d", form.get("grant_type"), response.status)
                 status, headers = response.status, response.headers
         except TimeoutError:

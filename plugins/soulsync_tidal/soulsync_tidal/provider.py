@@ -173,7 +173,17 @@ class TidalProvider:
     # --- health -----------------------------------------------------------------------------
 
     async def health(self) -> Health:
-        """Read ``/users/me`` when an account is connected, else obtain a catalogue token."""
+        """Read ``/users/me`` when an account is connected, else obtain a catalogue token.
+
+        ``details`` carry ``server_date``, the Date header of TIDAL's last answer, when there
+        was one (the health list's clock check reads it).
+        """
+        health = await self._health()
+        if self._http.server_date:
+            health.details["server_date"] = self._http.server_date
+        return health
+
+    async def _health(self) -> Health:
         try:
             self._account.client_id()
             tokens = await self._account.stored_tokens()
