@@ -60,6 +60,9 @@ async def _serve(lock: DataDirLock, data_dir: Path, config_path: Path | None, ho
                            access_log_class=AccessLogger,
                            access_log=logging.getLogger(ACCESS_LOGGER))
     await runner.setup()
+    # Before the first request can be answered: whoever sees this daemon answer (a second
+    # serve, the CLI) also finds its address in the lock file.
+    await asyncio.to_thread(lock.update, host, port)
     try:
         await web.TCPSite(runner, host, port).start()
     except OSError as exc:
@@ -68,7 +71,6 @@ async def _serve(lock: DataDirLock, data_dir: Path, config_path: Path | None, ho
         return 1
     log.info("SoulSync %s listening on http://%s:%d (data in %s)", __version__, host, port,
              data_dir)
-    await asyncio.to_thread(lock.update, host, port)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

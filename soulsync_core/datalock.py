@@ -75,8 +75,9 @@ class DataDirLock:
         """Rewrite the holder description (the listen address once it is known)."""
         assert self._fd is not None, "acquire() first"
         text = json.dumps({"pid": os.getpid(), "host": host, "port": port}).encode()
-        os.ftruncate(self._fd, 0)
+        # Written over the old text, then cut to length: a reader never finds the file empty.
         os.pwrite(self._fd, text, 0)
+        os.ftruncate(self._fd, len(text))
 
     def release(self) -> None:
         """Drop the lock (the file stays; an unlocked file means nobody holds it)."""
