@@ -36,16 +36,14 @@ _TRACK_JOINS = ("JOIN folders f ON f.id = t.folder_id JOIN albums al ON al.id = 
 # of :data:`_FEW` says the artists' tracks are few. Album artists go through artists_fts, then
 # the album index and the track index, which holds title_fold: the title is tested without
 # reading the track rows. Track artists go through the small tracks_artist_fts (migration
-# 0005). The UNION drops a track found both ways. ``c`` (one row) is the outer loop of each
-# branch, so ``c.few`` is tested before the branch reads anything: a constant WHERE term
-# ``(SELECT few FROM c)`` was not, SQLite ran the FTS lookups first (measured: a false guard
-# on the tracks_fts branch still cost ~6 ms).
+# 0005). The UNION drops a track found both ways.
 _ARTIST_TRACKS = (
-    "SELECT t2.id AS id FROM c CROSS JOIN albums al2 CROSS JOIN tracks t2 ON t2.album_id = al2.id "
-    "WHERE c.few AND al2.artist_id IN (SELECT rowid FROM artists_fts WHERE artists_fts MATCH ?) "
+    "SELECT t2.id AS id FROM albums al2 CROSS JOIN tracks t2 ON t2.album_id = al2.id "
+    "WHERE (SELECT few FROM c) "
+    "AND al2.artist_id IN (SELECT rowid FROM artists_fts WHERE artists_fts MATCH ?) "
     "AND instr(t2.title_fold, ?) > 0 "
-    "UNION SELECT t3.id AS id FROM c CROSS JOIN tracks_artist_fts y CROSS JOIN tracks t3 "
-    "ON t3.id = y.rowid WHERE c.few AND tracks_artist_fts MATCH ? AND instr(t3.title_fold, ?) > 0"
+    "UNION SELECT t3.id AS id FROM tracks_artist_fts y CROSS JOIN tracks t3 ON t3.id = y.rowid "
+    "WHERE (SELECT few FROM c) AND tracks_artist_fts MATCH ? AND instr(t3.title_fold, ?) > 0"
 )
 # Whether the tracks of the artists whose folded name contains an FTS phrase are few
 # (parameters: phrase, phrase, _ARTIST_FIRST_MAX, _ARTIST_FIRST_SHARE): at most
@@ -403,9 +401,10 @@ class LibraryQueries:
             # are few (_FEW), walk them through the indexes; else read the matches of both
             # terms in tracks_fts, cheaper than walking a common artist's tracks but dearer
             # than those few (a common title term's doclists would all be read). Each branch
-            # of the UNION ALL tests the choice first (see _ARTIST_TRACKS).
+            # of the UNION ALL carries the choice as a constant WHERE term, which SQLite tests
+            # once before running the branch at all.
             source = (f"(SELECT * FROM ({_ARTIST_TRACKS}) UNION ALL SELECT x.rowid AS id FROM "
-                      "c CROSS JOIN tracks_fts x WHERE NOT c.few AND tracks_fts MATCH ?) m "
+                      "tracks_fts x WHERE NOT (SELECT few FROM c) AND tracks_fts MATCH ?) m "
                       "CROSS JOIN tracks t ON t.id = m.id")
             phrase = fts_phrase(artist)
             few_params = [phrase, phrase, _ARTIST_FIRST_MAX, _ARTIST_FIRST_SHARE]
