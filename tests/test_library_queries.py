@@ -217,49 +217,22 @@ async def test_artist_search_gives_the_same_page_both_ways(core, monkeypatch):
     assert pages[0] == ([], 11)  # "nightly 2" and "nightly 20" to "nightly 29"
 
 
-async def few_artist_tracks(db, artist: str) -> bool:
-    """The track search's own decision (queries._FEW), asked alone."""
-    from soulsync_core.library import queries as queries_module
-    from soulsync_core.library.folding import fts_phrase
-
-    phrase = fts_phrase(artist)
-    return bool(await db.fetchval(
-        f"WITH {queries_module._FEW} SELECT few FROM c",
-        (phrase, phrase, queries_module._ARTIST_FIRST_MAX, queries_module._ARTIST_FIRST_SHARE)))
-
-
 async def test_a_title_and_artist_search_walks_the_artists_up_to_a_share_of_the_library(
         core, monkeypatch):
     """The bound on the artists' tracks to walk grows with the library (the trigram index's cost
     does): with a floor of 1 track and a share of 1/2, the 6 tracks of "Artist 1" of the 49 are
-    walked, the 48 of all "Artist" names are not. Both ways give the same tracks, and the
-    choice is made inside the one statement of the search."""
+    walked, the 48 of all "Artist" names are not. Both ways give the same tracks."""
     from soulsync_core.library import queries as queries_module
 
-    queries, db = core.library.queries, core.db
+    queries = core.library.queries
     monkeypatch.setattr(queries_module, "_ARTIST_FIRST_MAX", 1)
     monkeypatch.setattr(queries_module, "_ARTIST_FIRST_SHARE", 2)
-    assert await few_artist_tracks(db, "artist 1") is True
-    assert await few_artist_tracks(db, "artist") is False
-    fetchval = db.fetchval
-    calls = []
-
-    async def counting(sql, params=()):
-        calls.append(sql)
-        return await fetchval(sql, params)
-
-    monkeypatch.setattr(db, "fetchval", counting)
+    assert await queries._few_artist_tracks("artist 1") is True
+    assert await queries._few_artist_tracks("artist") is False
     walked = await queries.search_tracks("night", "artist", 50)
-    assert len(calls) == 1
-    few = await queries.search_tracks("night", "artist 1", 50)
-    assert len(few) == 6 and all('"artist_name":"Artist 1"' in track for track in few)
     monkeypatch.setattr(queries_module, "_ARTIST_FIRST_SHARE", 1)
-    assert await few_artist_tracks(db, "artist") is True
+    assert await queries._few_artist_tracks("artist") is True
     assert await queries.search_tracks("night", "artist", 50) == walked and len(walked) == 48
-    monkeypatch.setattr(queries_module, "_ARTIST_FIRST_MAX", 0)
-    monkeypatch.setattr(queries_module, "_ARTIST_FIRST_SHARE", 10**9)
-    assert await few_artist_tracks(db, "artist 1") is False
-    assert await queries.search_tracks("night", "artist 1", 50) == few
 
 
 def test_the_answer_cache_is_bounded_in_bytes(tmp_path):

@@ -32,28 +32,16 @@ _TRACK_JOINS = ("JOIN folders f ON f.id = t.folder_id JOIN albums al ON al.id = 
                 "JOIN artists ar ON ar.id = t.artist_id")
 
 # The ids of the tracks whose album artist or own artist contains an FTS phrase and whose
-# title contains a folded term (parameters: phrase, title, phrase, title), when the CTE ``c``
-# of :data:`_FEW` says the artists' tracks are few. Album artists go through artists_fts, then
-# the album index and the track index, which holds title_fold: the title is tested without
-# reading the track rows. Track artists go through the small tracks_artist_fts (migration
-# 0005). The UNION drops a track found both ways.
+# title contains a folded term (parameters: phrase, title, phrase, title). Album artists go
+# through artists_fts, then the album index and the track index, which holds title_fold: the
+# title is tested without reading the track rows. Track artists go through the small
+# tracks_artist_fts (migration 0005). The UNION drops a track found both ways.
 _ARTIST_TRACKS = (
     "SELECT t2.id AS id FROM albums al2 CROSS JOIN tracks t2 ON t2.album_id = al2.id "
-    "WHERE (SELECT few FROM c) "
-    "AND al2.artist_id IN (SELECT rowid FROM artists_fts WHERE artists_fts MATCH ?) "
+    "WHERE al2.artist_id IN (SELECT rowid FROM artists_fts WHERE artists_fts MATCH ?) "
     "AND instr(t2.title_fold, ?) > 0 "
     "UNION SELECT t3.id AS id FROM tracks_artist_fts y CROSS JOIN tracks t3 ON t3.id = y.rowid "
-    "WHERE (SELECT few FROM c) AND tracks_artist_fts MATCH ? AND instr(t3.title_fold, ?) > 0"
-)
-# Whether the tracks of the artists whose folded name contains an FTS phrase are few
-# (parameters: phrase, phrase, _ARTIST_FIRST_MAX, _ARTIST_FIRST_SHARE): at most
-# _ARTIST_FIRST_MAX or 1/_ARTIST_FIRST_SHARE of the library's tracks, whichever is more.
-# Counted from the maintained per-artist track counts and the small tracks_artist_fts.
-_FEW = (
-    "c(few) AS (SELECT (SELECT coalesce(sum(a.track_count), 0) FROM artists_fts x CROSS JOIN "
-    "artists a ON a.id = x.rowid WHERE artists_fts MATCH ?) + (SELECT count(*) FROM "
-    "tracks_artist_fts WHERE tracks_artist_fts MATCH ?) <= max(?, (SELECT s.tracks "
-    "FROM library_stats s WHERE s.id = 1) / ?))"
+    "WHERE tracks_artist_fts MATCH ? AND instr(t3.title_fold, ?) > 0"
 )
 # Up to this many tracks of the matching artists, a title-and-artist search walks the artist's
 # tracks (about 0.5 us each) rather than the trigram index of the title (whose cost grows with
@@ -395,21 +383,12 @@ class LibraryQueries:
         if len(artist) >= TRIGRAM:
             phrases.append(f"{{artist_fold track_artist_fold}} : {fts_phrase(artist)}")
         source = "tracks t"
-        few_params: list[Any] = []
-        if len(phrases) == 2:
-            # Two ways, chosen inside the statement (one round trip): when the artists' tracks
-            # are few (_FEW), walk them through the indexes; else read the matches of both
-            # terms in tracks_fts, cheaper than walking a common artist's tracks but dearer
-            # than those few (a common title term's doclists would all be read). Each branch
-            # of the UNION ALL carries the choice as a constant WHERE term, which SQLite tests
-            # once before running the branch at all.
-            source = (f"(SELECT * FROM ({_ARTIST_TRACKS}) UNION ALL SELECT x.rowid AS id FROM "
-                      "tracks_fts x WHERE NOT (SELECT few FROM c) AND tracks_fts MATCH ?) m "
-                      "CROSS JOIN tracks t ON t.id = m.id")
-            phrase = fts_phrase(artist)
-            few_params = [phrase, phrase, _ARTIST_FIRST_MAX, _ARTIST_FIRST_SHARE]
+        if len(phrases) == 2 and await self._few_artist_tracks(artist):
+            # The artist is rare: its tracks, walked through the indexes, are fewer than the
+            # matches of a common title term in tracks_fts (whose doclists would all be read).
+            source = f"({_ARTIST_TRACKS}) m CROSS JOIN tracks t ON t.id = m.id"
             # The source's parameters come before the filter's (none here), as in the SQL.
-            filt.params = [phrase, title, phrase, title, " AND ".join(phrases), *filt.params]
+            filt.params = [fts_phrase(artist), title, fts_phrase(artist), title, *filt.params]
         elif phrases:
             source = "tracks_fts x CROSS JOIN tracks t ON t.id = x.rowid"
             filt.add("tracks_fts MATCH ?", " AND ".join(phrases))
@@ -429,16 +408,31 @@ class LibraryQueries:
                  "ELSE 2 END, CASE WHEN t.artist_fold = ?3 OR t.track_artist_fold = ?3 THEN 0 "
                  "ELSE 1 END, t.title_fold, t.artist_fold, t.id")
         # Numbered parameters: the order is used twice (ranking the matches, then ordering the
-        # page's objects); ?1-?3 are its terms, the CTE's, the source's and the filter's
-        # follow from ?4 (in that order, as in the SQL), then the limit.
-        params = [*few_params, *filt.params]
-        source_where = _renumber(f"{'WITH ' + _FEW if few_params else ''} SELECT t.id AS id "
-                                 f"FROM {source} {filt.where}", start=4)
-        inner = f"{source_where} ORDER BY {order} LIMIT ?{4 + len(params)}"
+        # page's objects); ?1-?3 are its terms, the source's and the filter's follow from ?4
+        # (in filt.params, in that order), then the limit.
+        source_where = _renumber(f"{source} {filt.where}", start=4)
+        inner = (f"SELECT t.id AS id FROM {source_where} ORDER BY {order} "
+                 f"LIMIT ?{4 + len(filt.params)}")
         return await self._objects(
             f"SELECT {json_sql('track', wanted)} AS o FROM ({inner}) s CROSS JOIN tracks t "
             f"ON t.id = s.id {_TRACK_JOINS} ORDER BY {order}",
-            [title, len(title), artist, *params, limit])
+            [title, len(title), artist, *filt.params, limit])
+
+    async def _few_artist_tracks(self, artist: str) -> bool:
+        """Whether the tracks of the artists whose folded name contains ``artist`` are few.
+
+        Few is at most ``_ARTIST_FIRST_MAX`` or 1/``_ARTIST_FIRST_SHARE`` of the library's
+        tracks, whichever is more. Counted from the maintained per-artist track counts and the
+        small tracks_artist_fts.
+        """
+        phrase = fts_phrase(artist)
+        few = await self._db.fetchval(
+            "SELECT (SELECT coalesce(sum(a.track_count), 0) FROM artists_fts x CROSS JOIN "
+            "artists a ON a.id = x.rowid WHERE artists_fts MATCH ?1) + (SELECT count(*) FROM "
+            "tracks_artist_fts WHERE tracks_artist_fts MATCH ?1) <= max(?2, (SELECT s.tracks "
+            "FROM library_stats s WHERE s.id = 1) / ?3)",
+            (phrase, _ARTIST_FIRST_MAX, _ARTIST_FIRST_SHARE))
+        return bool(few)
 
     async def recently_added(self, kind: Literal["artists", "albums", "tracks"], limit: int,
                              wanted: Wanted = None) -> list[str]:
