@@ -263,21 +263,25 @@ class LibraryQueries:
         matches (its total is needed anyway): for a common term, walk the name index in order,
         testing each name, and stop at the end of the page (about ``(offset + limit) x
         artists / matches`` names, ~0.15 us each); for a rarer one, read every FTS match and
-        sort them (~1 us each). Each branch of the UNION ALL carries the choice as a constant
-        WHERE term, which SQLite tests once before running the branch at all.
+        sort them (~1 us each). Each branch of the UNION ALL tests the choice before reading
+        anything (see below).
         """
         order = "a.name_fold, a.id"
-        walk = (f"SELECT a.id AS id FROM artists a INDEXED BY artists_name WHERE (SELECT walk FROM c) "
-                f"AND instr(a.name_fold, ?2) > 0 ORDER BY {order} LIMIT ?3 OFFSET ?4")
-        fts = (f"SELECT a.id AS id FROM artists_fts x CROSS JOIN artists a ON a.id = x.rowid "
-               f"WHERE NOT (SELECT walk FROM c) AND artists_fts MATCH ?1 ORDER BY {order} "
-               f"LIMIT ?3 OFFSET ?4")
+        # The choice, tested in the loop of the one library_stats row that drives each branch:
+        # a term of that row alone is tested before the inner loop starts (a constant WHERE
+        # subquery was not: the FTS branch ran even when walking), and a one-row outer loop
+        # keeps the walk in the name index's order, so it still stops at the end of the page.
+        walk = f"(SELECT total FROM n) * (SELECT total FROM n) * {_WALK_RATIO} >= (?3 + ?4) * s.artists"
+        walked = (f"SELECT a.id AS id FROM library_stats s CROSS JOIN artists a INDEXED BY "
+                  f"artists_name WHERE s.id = 1 AND {walk} AND instr(a.name_fold, ?2) > 0 "
+                  f"ORDER BY {order} LIMIT ?3 OFFSET ?4")
+        fts = (f"SELECT a.id AS id FROM library_stats s CROSS JOIN artists_fts x CROSS JOIN "
+               f"artists a ON a.id = x.rowid WHERE s.id = 1 AND NOT {walk} "
+               f"AND artists_fts MATCH ?1 ORDER BY {order} LIMIT ?3 OFFSET ?4")
         row = await self._db.fetchone(
-            "WITH n(total) AS (SELECT count(*) FROM artists_fts WHERE artists_fts MATCH ?1), "
-            f"c(walk) AS (SELECT n.total * n.total * {_WALK_RATIO} >= (?3 + ?4) * s.artists "
-            "FROM n, library_stats s WHERE s.id = 1) "
+            "WITH n(total) AS (SELECT count(*) FROM artists_fts WHERE artists_fts MATCH ?1) "
             f"SELECT group_concat(q.o, char(0)), (SELECT total FROM n) FROM (SELECT "
-            f"{json_sql('artist', wanted)} AS o FROM (SELECT * FROM ({walk}) UNION ALL "
+            f"{json_sql('artist', wanted)} AS o FROM (SELECT * FROM ({walked}) UNION ALL "
             f"SELECT * FROM ({fts})) p CROSS JOIN artists a ON a.id = p.id ORDER BY {order}) q",
             (fts_phrase(term), term, limit, offset))
         assert row is not None  # an aggregate query always yields its row
