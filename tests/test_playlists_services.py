@@ -19,6 +19,7 @@ from soulsync_core.api.openapi import build_openapi
 from soulsync_core.core import Core
 from soulsync_core.playlists import m3u
 from soulsync_core.testing import ApiClient, OpenApiChecker
+from tests.daemon_process import free_port
 from tests.fakes.base import FAULTS
 from tests.fakes.spotify import CLIENT_ID, FOLLOWED, FRENCH_TOUCH, GYM, USER_NAME, make_app
 from tests.library_fixtures import record
@@ -34,6 +35,14 @@ def spotify_environ(fake: Any, music: Path) -> dict[str, str]:
     return {"SOULSYNC_SPOTIFY__CLIENT_ID": CLIENT_ID, "SOULSYNC_SPOTIFY__API_URL": base,
             "SOULSYNC_SPOTIFY__ACCOUNTS_URL": base, "SOULSYNC_LIBRARY__MUSIC_DIR": str(music),
             "SOULSYNC_PLAYLIST_SYNC__DOWNLOAD_MISSING": "false"}
+
+
+def cli_environ(fake: Any, music: Path) -> dict[str, str]:
+    """The environment of a ``soulsync auth spotify`` child: on a port nobody listens on, so a
+    SoulSync already running on this machine (on 8008) draws no "other data directory"
+    warning into the output the tests compare."""
+    return {**os.environ, **spotify_environ(fake, music), "SOULSYNC_PLUGINS": "spotify",
+            "SOULSYNC_SERVER__PORT": str(free_port())}
 
 
 @pytest.fixture
@@ -97,7 +106,7 @@ async def test_login_list_read_and_sync_a_spotify_playlist(api, music):
 
 
 async def test_soulsync_auth_on_the_command_line(fake, music, tmp_path):
-    env = {**os.environ, **spotify_environ(fake, music), "SOULSYNC_PLUGINS": "spotify"}
+    env = cli_environ(fake, music)
     command = [sys.executable, "-m", "soulsync_core", "auth", "spotify", "--data-dir",
                str(tmp_path / "data")]
     process = await asyncio.create_subprocess_exec(

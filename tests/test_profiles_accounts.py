@@ -5,7 +5,6 @@ own wishlist."""
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from soulsync_core.api.openapi import build_openapi
 from soulsync_core.core import Core
 from soulsync_core.testing import ApiClient, OpenApiChecker
 from tests.fakes.spotify import FOLLOWED, FRENCH_TOUCH, FRIEND_ID, GYM, SPOTIFY, USER_ID, USER_NAME, make_app
-from tests.test_playlists_services import ROOT, A, P, approve, spotify_environ
+from tests.test_playlists_services import ROOT, A, P, approve, cli_environ, spotify_environ
 
 KID = {"X-Profile-Id": "2"}
 
@@ -41,7 +40,7 @@ async def api(aiohttp_client, tmp_path, fake, music) -> ApiClient:
 
 
 async def auth_cli(fake: Any, music: Path, tmp_path: Path, *extra: str) -> tuple[int, str]:
-    env = {**os.environ, **spotify_environ(fake, music), "SOULSYNC_PLUGINS": "spotify"}
+    env = cli_environ(fake, music)
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "soulsync_core", "auth", "spotify", "--data-dir",
         str(tmp_path / "data"), *extra, stdout=asyncio.subprocess.PIPE,
