@@ -12,6 +12,7 @@ import base64
 import logging
 import time
 from collections.abc import AsyncIterator
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -22,6 +23,7 @@ import pytest
 import soulsync_spotify.plugin
 from soulsync_core.accounts import Accounts
 from soulsync_core.db import Database
+from soulsync_core.health_checks import clock_skew
 from soulsync_core.hooks import AccountLogin, LoginFailed, NotAuthenticated, PlaylistSource, RateLimited
 from soulsync_core.models import Account, LoginStart
 from soulsync_spotify import mapping
@@ -474,10 +476,13 @@ async def test_search_with_the_users_token_when_there_is_no_secret(make_provider
 async def test_health_reports_the_account(provider, make_provider, fake):
     health = await provider.health()
     assert health.ok and "no Spotify account is connected" in health.message
+    # server_date: the Date header of Spotify's last answer, for the health list's clock check.
+    assert health.details.pop("server_date").endswith(" GMT")
     assert health.details == {"account_connected": False, "account": None}
     await log_in(provider)
     health = await provider.health()
     assert health.ok and "Music Fan" in health.message
+    health.details.pop("server_date")
     assert health.details == {"account_connected": True, "account": USER_NAME}
 
     pkce = make_provider(secret=False)
@@ -537,3 +542,12 @@ async def test_one_object_is_metadata_provider_and_playlist_source(soulsync_fact
     good = await api.patch("/api/v1/settings", {"spotify.redirect_uri": "https://nas.example/cb"})
     assert good.status == 200, good.json
     assert (await source.begin_login(CALLBACK)).redirect_uri == "https://nas.example/cb"
+
+
+async def test_health_carries_spotifys_date_so_a_skewed_clock_is_seen(provider, fake):
+    fake.app[FAULTS].clock_skew = -300.0  # Spotify's clock 5 minutes behind ours
+    health = await provider.health()
+    date = parsedate_to_datetime(health.details["server_date"])
+    assert 290 <= time.time() - date.timestamp() <= 310
+    check = clock_skew({"spotify": (health.details["server_date"], time.time())})
+    assert check.level == "warning" and "spotify" in check.message

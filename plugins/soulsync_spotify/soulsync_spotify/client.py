@@ -122,7 +122,9 @@ def _bounded_body(response: requests.Response, *args: Any, **kwargs: Any) -> Non
     response._content_consumed = True
 
 
-def _session() -> requests.Session:
+def _session(on_date: Callable[[str], None] | None = None) -> requests.Session:
+    """A session without retries, failing on 429/5xx, reading bodies bounded; ``on_date``
+    is given each answer's ``Date`` header (the health list's clock check)."""
     session = requests.Session()
     # No retries at all: urllib3 would otherwise sleep for Retry-After inside the call.
     adapter = HTTPAdapter(max_retries=Retry(total=0, read=False, respect_retry_after_header=False))
@@ -130,6 +132,14 @@ def _session() -> requests.Session:
     session.mount("https://", adapter)
     session.hooks["response"].append(_stop_on_429_and_5xx)
     session.hooks["response"].append(_bounded_body)
+    if on_date is not None:
+        def note_date(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+            date = response.headers.get("Date")
+            if date:
+                on_date(date)
+
+        # First: a 429 or 5xx raises in the hooks after it, and its Date counts too.
+        session.hooks["response"].insert(0, note_date)
     return session
 
 
@@ -160,7 +170,9 @@ class SpotifyApi:
         for name in ("spotipy.client", "spotipy.oauth2"):
             logging.getLogger(name).addFilter(_QUIET)  # a no-op when already there
         self.config = config
-        self._session = _session()
+        # The Date header of Spotify's last answer (API or accounts service), or None.
+        self.server_date: str | None = None
+        self._session = _session(self._note_date)
         self._auth: SpotifyClientCredentials | None = None
         self._spotify: spotipy.Spotify | None = None
         if config.client_secret:
@@ -234,6 +246,9 @@ class SpotifyApi:
         with self._translated():
             self._auth.get_access_token(as_dict=False, check_cache=False)
 
+    def _note_date(self, date: str) -> None:
+        self.server_date = date
+
     # --- a user's tokens ---------------------------------------------------------------------
 
     def _oauth(self, redirect_uri: str, scope: str, pkce: bool) -> SpotifyOAuth | SpotifyPKCE:
@@ -243,7 +258,7 @@ class SpotifyApi:
         """
         common: dict[str, Any] = dict(
             client_id=self.config.client_id, redirect_uri=redirect_uri, scope=scope,
-            requests_session=_session(), requests_timeout=self.config.timeout,
+            requests_session=_session(self._note_date), requests_timeout=self.config.timeout,
             cache_handler=MemoryCacheHandler(), open_browser=False)
         auth: SpotifyOAuth | SpotifyPKCE = (
             SpotifyPKCE(**common) if pkce

@@ -172,7 +172,8 @@ class SpotifyProvider:
         """Check the token the provider would use for metadata: a new app token when a client
         secret is set, else the account's token (renewed when due) against ``/me``.
 
-        ``details`` hold ``account_connected`` and ``account`` (the display name or None).
+        ``details`` hold ``account_connected``, ``account`` (the display name or None) and
+        ``server_date``, the Date header of Spotify's last answer, when there was one.
         """
         ok, message = True, ""
         try:
@@ -195,8 +196,11 @@ class SpotifyProvider:
             message += (f"; account {self._account.display_name} is connected" if connected else
                         "; no Spotify account is connected (playlists need one: run "
                         "`soulsync auth spotify`)")
-        return Health(ok=ok, message=message, details={
-            "account_connected": connected, "account": self._account.display_name})
+        details: dict[str, Any] = {"account_connected": connected,
+                                   "account": self._account.display_name}
+        if self._api is not None and self._api.server_date:
+            details["server_date"] = self._api.server_date  # for the health list's clock check
+        return Health(ok=ok, message=message, details=details)
 
     # --- calls -----------------------------------------------------------------------------
 
