@@ -410,11 +410,7 @@ class WishlistService:
                     "album_name = ?, is_album = ?, provider = ?, match_key = ?, "
                     "failure_reason = coalesce(?, failure_reason), source_type = ?, "
                     "source_info = ? WHERE id = ?", (*values, row_id))
-        added = await self.get(int(row_id or 0), profile_id)
-        assert added is not None  # just written
-        if created:
-            self._events.publish("wishlist.added", added)
-        return added, created
+        return await self._written(int(row_id or 0), profile_id, created)
 
     async def add_album(self, data: Any, source: str, *, failure_reason: str | None = None,
                         source_type: str = "api", source_info: dict[str, Any] | None = None,
@@ -451,7 +447,12 @@ class WishlistService:
                     "album_name = ?, provider = ?, match_key = ?, "
                     "failure_reason = coalesce(?, failure_reason), source_type = ?, "
                     "source_info = ? WHERE id = ?", (*values, row_id))
-        added = await self.get(int(row_id or 0), profile_id)
+        return await self._written(int(row_id or 0), profile_id, created)
+
+    async def _written(self, row_id: int, profile_id: int,
+                       created: bool) -> tuple[WishlistTrack, bool]:
+        """Return ``(the entry just written, created)``, announcing a new one."""
+        added = await self.get(row_id, profile_id)
         assert added is not None  # just written
         if created:
             self._events.publish("wishlist.added", added)
