@@ -430,19 +430,11 @@ class AlbumService:
         for index in order:
             folder = row.folders[index]
             asked = [files[(folder.username, m.filename)] for m in folder.matched]
-            if folder.cover:
-                asked.append(Candidate(folder.username, folder.cover, folder.cover_size))
-            try:
-                got, failures = await _enqueue_folder(client, folder.username, asked)
-            except (ProviderError, RateLimited) as exc:
-                tried.append(TriedFolder(folder.username, folder.folder, str(exc)))
+            answer = await _ask_folder(client, folder, asked)
+            if isinstance(answer, str):
+                tried.append(TriedFolder(folder.username, folder.folder, answer))
                 continue
-            transfers = {t.filename: t for t in got}
-            if not any(m.filename in transfers for m in folder.matched):
-                reasons = "; ".join(f"{name}: {why}" for name, why in failures[:3])
-                tried.append(TriedFolder(folder.username, folder.folder,
-                                         f"the peer's client enqueued none of its files ({reasons})"))
-                continue
+            transfers = answer
             chosen = index
             break
         reason = self._reason(row.folders, chosen, fallback) if chosen is not None else None
@@ -569,22 +561,12 @@ class AlbumService:
                     infos[match.track] = info
             if not infos:
                 continue
-            asked = [info.candidate() for info in infos.values()]
-            if nxt.cover:
-                asked.append(Candidate(nxt.username, nxt.cover, nxt.cover_size))
-            try:
-                got, failures = await _enqueue_folder(client, nxt.username, asked)
-            except (ProviderError, RateLimited) as exc:
-                tried.append(TriedFolder(nxt.username, nxt.folder, str(exc)))
+            answer = await _ask_folder(client, nxt, [info.candidate() for info in infos.values()])
+            if isinstance(answer, str):
+                tried.append(TriedFolder(nxt.username, nxt.folder, answer))
                 continue
-            transfers = {t.filename: t for t in got}
-            plans = {i: (info, transfers[info.filename]) for i, info in infos.items()
-                     if info.filename in transfers}
-            if not plans:
-                why = "; ".join(f"{name}: {text}" for name, text in failures[:3])
-                tried.append(TriedFolder(nxt.username, nxt.folder,
-                                         f"the peer's client enqueued none of its files ({why})"))
-                continue
+            plans = {i: (info, answer[info.filename]) for i, info in infos.items()
+                     if info.filename in answer}
             note = (f"moved on from {folder.username} {folder.folder!r}, {outcome}; "
                     + self._reason(row.folders, index, not nxt.accepted))
             await self.store.update(row, chosen=index, chosen_reason=note, tried_folders=tried)
@@ -734,6 +716,24 @@ def _partial_folders(folders: list[FolderScore]) -> list[int]:
                if f.matched and all(r.startswith("covers ") for r in f.reasons)]
     return sorted(partial, key=lambda i: (-folders[i].coverage, folders[i].quality_rank or 0,
                                           -folders[i].peer_score))
+
+
+async def _ask_folder(client: DownloadClient, folder: FolderScore,
+                      asked: list[Candidate]) -> dict[str, Transfer] | str:
+    """Ask ``folder``'s peer for ``asked`` and the folder's cover in one request; return the
+    transfers by file name, or why the folder is given up (the client's error, or the peer
+    enqueued none of ``asked``)."""
+    files = [*asked, Candidate(folder.username, folder.cover, folder.cover_size)] \
+        if folder.cover else asked
+    try:
+        got, failures = await _enqueue_folder(client, folder.username, files)
+    except (ProviderError, RateLimited) as exc:
+        return str(exc)
+    transfers = {t.filename: t for t in got}
+    if not any(c.filename in transfers for c in asked):
+        reasons = "; ".join(f"{name}: {why}" for name, why in failures[:3])
+        return f"the peer's client enqueued none of its files ({reasons})"
+    return transfers
 
 
 async def _enqueue_folder(client: DownloadClient, username: str,
