@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from soulsync_core.library.objects import EMPTY
 from tests.library_fixtures import open_core, record
 
 A = "/api/v1/library"
@@ -214,7 +215,7 @@ async def test_artist_search_gives_the_same_page_both_ways(core, monkeypatch):
             pages.append(await queries.artists(search=term, letter="all", watchlist="all",
                                                offset=offset, limit=limit))
         assert pages[0] == pages[1], term
-    assert pages[0] == ([], 11)  # "nightly 2" and "nightly 20" to "nightly 29"
+    assert pages[0] == (EMPTY, 11)  # "nightly 2" and "nightly 20" to "nightly 29"
 
 
 async def test_a_title_and_artist_search_walks_the_artists_up_to_a_share_of_the_library(

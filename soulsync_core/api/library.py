@@ -18,6 +18,7 @@ from soulsync_core.downloads.service import NoDownloadClient
 from soulsync_core.downloads.upgrades import UpgradeRunStatus, UpgradesOff, UpgradeTrack
 from soulsync_core.jobs import JobConflict
 from soulsync_core.library.objects import (
+    EMPTY,
     Fields,
     LibraryAlbum,
     LibraryArtist,
@@ -263,7 +264,7 @@ async def get_album(request: web.Request, query: FieldsQuery) -> web.Response:
     album = await queries.album(album_id, fields.wanted("album"))
     if album is None:
         raise not_found(f"Album {album_id} not found.")
-    tracks = await queries.album_tracks(album_id, fields.wanted("track")) or []
+    tracks = await queries.album_tracks(album_id, fields.wanted("track")) or EMPTY
     return ok({"album": raw(album), "tracks": raw_list(tracks)})
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -23,6 +22,8 @@ import aiosqlite
 
 from soulsync_core.db.changes import ChangeCounter
 from soulsync_core.db.migrate import migrate
+from soulsync_core.db.readers import ReadPool
+from soulsync_core.db.readers import Row as ReadRow
 from soulsync_core.db.snapshot import BACKUPS_DIRNAME, PRE_MIGRATION, backup_name, write_snapshot
 from soulsync_core.paths import make_private_dir, make_private_file, tighten_if_exists
 
@@ -34,8 +35,8 @@ logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 DB_FILENAME = "soulsync.db"
 BUSY_TIMEOUT_MS = 5000
-# Read connections, each with its own aiosqlite thread. SQLite releases the GIL while it works,
-# so two let a slow query (a big search) run beside quick ones on a 2-core NAS.
+# Reader processes, each with one read-only connection: two let a slow query (a big search)
+# run beside quick ones.
 READERS = 2
 # Page cache of each read connection, in KiB (SQLite's default is 2 MiB). A track search walks
 # a few thousand index entries spread over the file; with 2 MiB those pages keep being evicted
@@ -43,23 +44,24 @@ READERS = 2
 # allocated as they are read, so an idle daemon does not pay for it.
 READER_CACHE_KIB = 8192
 
-Row = sqlite3.Row
+# What reads return (a tuple also indexed by column name), and what the writer's RETURNING does.
+Row = ReadRow | sqlite3.Row
 
 
-async def _connect(path: Path, *, readonly: bool) -> aiosqlite.Connection:
+_READER_SETUP = (f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}", "PRAGMA foreign_keys = ON",
+                 "PRAGMA query_only = ON", f"PRAGMA cache_size = -{READER_CACHE_KIB}")
+
+
+async def _connect_writer(path: Path) -> aiosqlite.Connection:
     # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE in write()), never implicit.
     conn = await aiosqlite.connect(path, isolation_level=None)
     conn.row_factory = sqlite3.Row
     await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     await conn.execute("PRAGMA foreign_keys = ON")
-    if readonly:
-        await conn.execute("PRAGMA query_only = ON")
-        await conn.execute(f"PRAGMA cache_size = -{READER_CACHE_KIB}")
-    else:
-        await conn.execute("PRAGMA journal_mode = WAL")
-        # NORMAL is durable in WAL mode against process crashes; only an OS crash may lose
-        # the last commits, which is the usual trade for a NAS disk.
-        await conn.execute("PRAGMA synchronous = NORMAL")
+    await conn.execute("PRAGMA journal_mode = WAL")
+    # NORMAL is durable in WAL mode against process crashes; only an OS crash may lose the
+    # last commits, which is the usual trade for a NAS disk.
+    await conn.execute("PRAGMA synchronous = NORMAL")
     return conn
 
 
@@ -102,12 +104,10 @@ def _run_statements(conn: sqlite3.Connection,
 class Database:
     """An open SoulSync database. Create with :meth:`open`, release with :meth:`close`."""
 
-    def __init__(self, path: Path, writer: aiosqlite.Connection,
-                 readers: list[aiosqlite.Connection]):
+    def __init__(self, path: Path, writer: aiosqlite.Connection, readers: ReadPool):
         self.path = path
         self._writer = writer
         self._readers = readers
-        self._next_reader = itertools.cycle(readers)
         self._write_lock = asyncio.Lock()
         # Single write statements waiting for the writer, run together (see _statements).
         self._queued: list[_Statement] = []
@@ -132,7 +132,7 @@ class Database:
         """
         path = data_dir / DB_FILENAME
         await asyncio.to_thread(_prepare_private, path)
-        writer = await _connect(path, readonly=False)
+        writer = await _connect_writer(path)
 
         async def back_up(version: int) -> None:
             target = data_dir / BACKUPS_DIRNAME / backup_name(datetime.now(UTC),
@@ -143,7 +143,7 @@ class Database:
 
         try:
             await migrate(writer, before_upgrade=back_up)
-            readers = [await _connect(path, readonly=True) for _ in range(READERS)]
+            readers = await ReadPool.open(path, READERS, _READER_SETUP)
         except BaseException:
             await writer.close()
             raise
@@ -158,8 +158,7 @@ class Database:
                 return
             self._closed = True
             self.changes.close()
-            for reader in self._readers:
-                await reader.close()
+            await self._readers.close()
             try:
                 await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
@@ -229,12 +228,12 @@ class Database:
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         """Return the first row of a read query, or None when it yields no row."""
-        rows = await next(self._next_reader).execute_fetchall(sql, params)
+        rows = await self._readers.fetchall(sql, params)
         return next(iter(rows), None)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        """Return every row of a read query (one round trip to the database thread)."""
-        return list(await next(self._next_reader).execute_fetchall(sql, params))
+        """Return every row of a read query (run on a reader thread, see :mod:`readers`)."""
+        return await self._readers.fetchall(sql, params)
 
     async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Return the first column of the first row, or None when the query yields no row."""

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from soulsync_core.db import Database, Row
 from soulsync_core.db.changes import ChangeCounter
 from soulsync_core.library.folding import PREFIX_END, TRIGRAM, fold, fts_phrase
-from soulsync_core.library.objects import IS_WATCHED, Wanted, json_sql
+from soulsync_core.library.objects import EMPTY, IS_WATCHED, JsonArray, Wanted, json_sql
 
 Watchlist = Literal["all", "watched", "unwatched"]
 Kind = Literal["artist", "album", "track"]
@@ -87,23 +87,22 @@ class _Filter:
         return f"WHERE {' AND '.join(self.terms)}" if self.terms else ""
 
 
-# The objects of a list come back as one text, joined by NUL (which JSON text never holds
-# raw): one row crosses from SQLite to Python instead of one per object, so the database
-# thread takes the GIL once per query instead of once per row.
-_SEPARATOR = "\0"
+# The objects of a list come back as one JSON array, built by SQLite and handed over as a BLOB
+# (the UTF-8 bytes the response sends): one row crosses from SQLite to Python instead of one
+# per object, and Python neither splits nor joins nor encodes anything.
+def _array(column: str) -> str:
+    """Return the SQL aggregate of ``column`` (one JSON object per row) as a JSON array BLOB."""
+    return f"CAST('[' || coalesce(group_concat({column}, ','), '') || ']' AS BLOB)"
 
 
 def _joined(sql: str) -> str:
-    """Return ``sql`` (whose one column ``o`` is an object, rows in order) as one joined row.
+    """Return ``sql`` (whose one column ``o`` is an object, rows in order) as one row: the JSON
+    array of its objects and their number.
 
     The rows of the sub-select reach group_concat() in its ORDER BY order: SQLite does not
     flatten an ordered sub-select into an aggregate query.
     """
-    return f"SELECT group_concat(q.o, char(0)) FROM ({sql}) q"
-
-
-def _split(text: str | None) -> list[str]:
-    return text.split(_SEPARATOR) if text else []
+    return f"SELECT {_array('q.o')}, count(*) FROM ({sql}) q"
 
 
 def _artist(wanted: Wanted, where: str) -> str:
@@ -206,32 +205,35 @@ class LibraryQueries:
         self._db = db
         self.cache = AnswerCache(db.changes, cache_bytes)
 
-    async def _objects(self, sql: str, params: list[Any] | tuple[Any, ...]) -> list[str]:
+    async def _objects(self, sql: str, params: list[Any] | tuple[Any, ...]) -> JsonArray:
         """Return the objects of ``sql`` (one column ``o``), in order, in one round trip."""
-        return _split(await self._db.fetchval(_joined(sql), params))
+        row = await self._db.fetchone(_joined(sql), params)
+        assert row is not None  # an aggregate query always yields its row
+        return JsonArray(row[0], row[1])
 
     async def _one(self, sql: str, params: tuple[Any, ...]) -> str | None:
         row = await self._db.fetchone(sql, params)
         return None if row is None else row[0]
 
     async def _page(self, kind: Kind, wanted: Wanted, source: str, count: str, filt: _Filter,
-                    order: str, offset: int, limit: int) -> tuple[list[str], int]:
+                    order: str, offset: int, limit: int) -> tuple[JsonArray, int]:
         alias, table, joins = {"artist": ("a", "artists", ""), "album": ("al", "albums", _ALBUM_JOINS),
                                "track": ("t", "tracks", _TRACK_JOINS)}[kind]
         count_params = filt.params if filt.terms else []
         inner = (f"SELECT {alias}.id AS id, ({count}) AS total FROM {source} {filt.where} "
                  f"ORDER BY {order} LIMIT ? OFFSET ?")
         row = await self._db.fetchone(
-            f"SELECT group_concat(q.o, char(0)), max(q.total) FROM (SELECT {json_sql(kind, wanted)} "
+            f"SELECT {_array('q.o')}, count(*), max(q.total) FROM (SELECT {json_sql(kind, wanted)} "
             f"AS o, s.total AS total FROM ({inner}) s CROSS JOIN {table} {alias} ON {alias}.id = s.id "
             f"{joins} ORDER BY {order}) q",
             [*count_params, *filt.params, limit, offset])
-        if row is not None and row[0] is not None:
-            return _split(row[0]), int(row[1])
-        return [], int(await self._db.fetchval(count, count_params) or 0)
+        assert row is not None  # an aggregate query always yields its row
+        if row[1]:
+            return JsonArray(row[0], row[1]), int(row[2])
+        return EMPTY, int(await self._db.fetchval(count, count_params) or 0)
 
     async def artists(self, *, search: str, letter: str, watchlist: Watchlist, offset: int,
-                      limit: int, wanted: Wanted = None) -> tuple[list[str], int]:
+                      limit: int, wanted: Wanted = None) -> tuple[JsonArray, int]:
         """Return ``(artists of the page ordered by name, total matching)``.
 
         ``letter`` is ``all``, ``a``-``z`` or ``#``; ``search`` a raw term (folded here).
@@ -256,7 +258,7 @@ class LibraryQueries:
                                 offset, limit)
 
     async def _searched_artists(self, term: str, offset: int, limit: int,
-                                wanted: Wanted) -> tuple[list[str], int]:
+                                wanted: Wanted) -> tuple[JsonArray, int]:
         """Return a page of the artists whose folded name contains ``term`` (3+ characters).
 
         Two ways to the page, chosen inside the statement once the FTS index has counted the
@@ -280,44 +282,43 @@ class LibraryQueries:
                f"AND artists_fts MATCH ?1 ORDER BY {order} LIMIT ?3 OFFSET ?4")
         row = await self._db.fetchone(
             "WITH n(total) AS (SELECT count(*) FROM artists_fts WHERE artists_fts MATCH ?1) "
-            f"SELECT group_concat(q.o, char(0)), (SELECT total FROM n) FROM (SELECT "
+            f"SELECT {_array('q.o')}, count(*), (SELECT total FROM n) FROM (SELECT "
             f"{json_sql('artist', wanted)} AS o FROM (SELECT * FROM ({walked}) UNION ALL "
             f"SELECT * FROM ({fts})) p CROSS JOIN artists a ON a.id = p.id ORDER BY {order}) q",
             (fts_phrase(term), term, limit, offset))
         assert row is not None  # an aggregate query always yields its row
-        return _split(row[0]), int(row[1])
+        return JsonArray(row[0], row[1]), int(row[2])
 
     async def artist(self, artist_id: int, wanted: Wanted = None) -> str | None:
         return await self._one(_artist(wanted, "WHERE a.id = ?"), (artist_id,))
 
     async def artist_detail(self, artist_id: int, wanted_artist: Wanted = None,
-                            wanted_album: Wanted = None) -> tuple[str, list[str]] | None:
+                            wanted_album: Wanted = None) -> tuple[str, JsonArray] | None:
         """Return ``(artist, its albums by year then title)``; None when the artist is unknown.
 
-        One statement, so one round trip to the database thread: the artist's row (k = 0)
-        and then its albums' rows (k = 1), told apart and ordered by the leading columns.
+        One statement, so one round trip to a reader: the artist's row, with its albums' array
+        built by a sub-select.
         """
-        rows = await self._db.fetchall(
-            f"SELECT 0 AS k, NULL AS y, NULL AS f, NULL AS i, {json_sql('artist', wanted_artist)} "
-            "FROM artists a WHERE a.id = ?1 "
-            f"UNION ALL SELECT 1, al.year, al.title_fold, al.id, {json_sql('album', wanted_album)} "
-            f"FROM albums al {_ALBUM_JOINS} WHERE al.artist_id = ?1 ORDER BY 1, 2, 3, 4",
+        albums = _album(wanted_album, "WHERE al.artist_id = ?1 ORDER BY al.year, al.title_fold, al.id")
+        row = await self._db.fetchone(
+            f"SELECT {json_sql('artist', wanted_artist)}, (SELECT {_array('q.o')} FROM ({albums}) q), "
+            "(SELECT count(*) FROM albums c WHERE c.artist_id = ?1) FROM artists a WHERE a.id = ?1",
             (artist_id,))
-        if not rows or rows[0][0] != 0:
+        if row is None:
             return None
-        return rows[0][4], [row[4] for row in rows[1:]]
+        return row[0], JsonArray(row[1], row[2])
 
-    async def artist_albums(self, artist_id: int, wanted: Wanted = None) -> list[str] | None:
+    async def artist_albums(self, artist_id: int, wanted: Wanted = None) -> JsonArray | None:
         """Return the artist's albums by year then title; None when the artist is unknown."""
         objects = await self._objects(
             _album(wanted, "WHERE al.artist_id = ? ORDER BY al.year, al.title_fold, al.id"),
             (artist_id,))
-        if objects or await self._exists("artists", artist_id):
+        if objects.count or await self._exists("artists", artist_id):
             return objects
         return None
 
     async def albums(self, *, search: str, artist_id: int | None, year: int | None, offset: int,
-                     limit: int, wanted: Wanted = None) -> tuple[list[str], int]:
+                     limit: int, wanted: Wanted = None) -> tuple[JsonArray, int]:
         """Return ``(albums of the page ordered by title, total matching)``."""
         filt = _Filter()
         term = fold(search)
@@ -342,12 +343,12 @@ class LibraryQueries:
     async def album(self, album_id: int, wanted: Wanted = None) -> str | None:
         return await self._one(_album(wanted, "WHERE al.id = ?"), (album_id,))
 
-    async def album_tracks(self, album_id: int, wanted: Wanted = None) -> list[str] | None:
+    async def album_tracks(self, album_id: int, wanted: Wanted = None) -> JsonArray | None:
         """Return the album's tracks by disc, track number, title; None when the album is unknown."""
         objects = await self._objects(
             _track(wanted, "WHERE t.album_id = ? ORDER BY t.disc_number, t.track_number, t.title_fold"),
             (album_id,))
-        if objects or await self._exists("albums", album_id):
+        if objects.count or await self._exists("albums", album_id):
             return objects
         return None
 
@@ -358,7 +359,7 @@ class LibraryQueries:
         return await self._db.fetchval(f"SELECT 1 FROM {table} WHERE id = ?", (row_id,)) is not None
 
     async def search_tracks(self, title: str, artist: str, limit: int,
-                            wanted: Wanted = None) -> list[str]:
+                            wanted: Wanted = None) -> JsonArray:
         """Return up to ``limit`` tracks whose title contains ``title`` and artist ``artist``.
 
         Either may be empty (not both: the caller refuses that). Exact titles come first, then
@@ -367,15 +368,15 @@ class LibraryQueries:
         ("Song - 2011 Remaster"), the part before it is tried.
         """
         found = await self._search_tracks(fold(title), fold(artist), limit, wanted)
-        if not found and " - " in title:
+        if not found.count and " - " in title:
             found = await self._search_tracks(fold(title.split(" - ", 1)[0]), fold(artist), limit,
                                               wanted)
         return found
 
     async def _search_tracks(self, title: str, artist: str, limit: int,
-                             wanted: Wanted) -> list[str]:
+                             wanted: Wanted) -> JsonArray:
         if not title and not artist:
-            return []
+            return EMPTY
         filt = _Filter()
         phrases = []
         if len(title) >= TRIGRAM:
@@ -435,7 +436,7 @@ class LibraryQueries:
         return bool(few)
 
     async def recently_added(self, kind: Literal["artists", "albums", "tracks"], limit: int,
-                             wanted: Wanted = None) -> list[str]:
+                             wanted: Wanted = None) -> JsonArray:
         """Return the ``limit`` newest artists, albums or tracks, newest first."""
         if kind == "artists":
             sql = _artist(wanted, "ORDER BY a.id DESC LIMIT ?")
