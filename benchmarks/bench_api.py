@@ -83,14 +83,32 @@ web.run_app(app, host=sys.argv[1], port=int(sys.argv[2]), access_log=None, print
 # --------------------------------------------------------------------------- load generator
 
 
+def process_tree(pid: int) -> list[int]:
+    """Return ``pid`` and its descendants (the daemon's database reader processes among them)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                todo.extend(int(child) for child in (task / "children").read_text().split())
+            except OSError:
+                continue
+    return found
+
+
 def _process_cpu_seconds(pid: int) -> float | None:
-    """Return user+system CPU seconds used so far by ``pid`` (None when not readable)."""
+    """Return user+system CPU seconds used so far by ``pid`` and its descendants (None when
+    not readable)."""
+    total = 0
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        for member in process_tree(pid):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            # After the ")" closing the command name, utime and stime are the 12th and 13th.
+            total += int(fields[11]) + int(fields[12])
     except (OSError, IndexError):
         return None
-    # After the ")" closing the command name, utime and stime are the 12th and 13th fields.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def _load(config: dict[str, Any]) -> dict[str, Any]:
@@ -270,12 +288,23 @@ def bootstrap_key(base: str) -> str:
     return str(answer["data"]["key"])
 
 
+def status_mb(pid: int, field: str = "VmRSS") -> float:
+    """Return a memory figure of ``/proc/<pid>/status`` (``VmRSS``, ``VmHWM``) in MB (MiB),
+    summed over ``pid`` and its descendants (each reader process is a Python of its own)."""
+    total = 0.0
+    for member in process_tree(pid):
+        for line in Path(f"/proc/{member}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                total += int(line.split()[1]) / 1024
+                break
+        else:
+            raise RuntimeError(f"no {field} for pid {member}")
+    return total
+
+
 def rss_mb(pid: int) -> float:
-    """Return the resident set size of ``pid`` in MB (MiB, as ``VmRSS`` counts kB)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    """Return the resident set size of ``pid`` and its descendants in MB."""
+    return status_mb(pid, "VmRSS")
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:

@@ -22,7 +22,7 @@ What it does (each part can be skipped, see ``--help``):
    times a first scan of them and a rescan with nothing changed, in this process.
 
 The load generator and the daemon helpers are those of ``bench_api.py``. Goals (this
-machine): p99 under 20 ms for every library query; each library query at >= 50 % of the
+machine): p99 under 20 ms for every library query; each library query at >= 80 % of the
 ``/system/status`` requests/s; peak RSS under load <= 100 MB; a rescan of 10,000 unchanged
 files <= 2 s.
 
@@ -58,7 +58,7 @@ SEED = 20260303
 ARTISTS, ALBUMS_PER_ARTIST, TRACKS_PER_ALBUM = 10_000, 5, 10
 SCAN_FILES = 10_000
 GOAL_P99_MS = 20.0
-GOAL_RATIO = 0.5
+GOAL_RATIO = 0.8
 GOAL_PEAK_RSS_MB = 100.0
 GOAL_RESCAN_S = 2.0
 GOAL_SCALE = 1.5
@@ -172,10 +172,8 @@ def get_json(url: str, key: str) -> dict:
 
 
 def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for pid {pid}")
+    """Return the peak resident sets (VmHWM) of the daemon and its reader processes, summed."""
+    return bench_api.status_mb(pid, "VmHWM")
 
 
 def http_part(data_dir: Path, args: argparse.Namespace, tracks: int,
@@ -236,7 +234,8 @@ def http_part(data_dir: Path, args: argparse.Namespace, tracks: int,
         cpu_us = cpu_per_request_us(r)
         lines.append(f"| {name:50} | {mode or '-':8} | {r.requests_per_second:7.0f} | {r.p50_ms:7.2f} "
                      f"| {r.p99_ms:7.2f} | {ratio:8.0%} | {cpu_us:10.0f} | {'ok' if ok else 'MISSED'} |")
-    lines.append(f"peak RSS of the daemon (VmHWM): {peak:.1f} MB (goal <= {GOAL_PEAK_RSS_MB:g}): "
+    lines.append(f"peak RSS of the daemon and its readers (VmHWM, summed): {peak:.1f} MB "
+                 f"(goal <= {GOAL_PEAK_RSS_MB:g}): "
                  f"{'ok' if peak <= GOAL_PEAK_RSS_MB else 'MISSED'}")
     lines.append(f"database size: {size_mb:.1f} MB")
     if figures is not None:

@@ -233,10 +233,17 @@ async def test_phone_layout_and_keyboard_navigation(browser, api, tmp_path):
             width = await page.evaluate("document.documentElement.scrollWidth")
             assert width <= PHONE["width"], f"{route} is {width} px wide on a 390 px phone"
         await session.goto("dashboard")
-        await page.reload()  # the key is remembered; the first Tab of a fresh page
+        await page.reload()  # the key is remembered
         await expect(page.locator("h1")).to_have_text("Dashboard")
-        await page.keyboard.press("Tab")  # the skip link first, and it skips to the page
-        await expect(page.locator(".skip")).to_be_focused()
+        # The skip link comes first in the tab order: the first focusable element of the
+        # document. (Checked in the document, not by a fresh page's first Tab: where that Tab
+        # starts differs between Chromium releases; 150 starts after the link of the page.)
+        first = await page.evaluate(
+            "[...document.querySelectorAll('a[href], button, input, select, textarea, [tabindex]')]"
+            ".find((e) => e.tabIndex >= 0 && !e.disabled && e.getClientRects().length).className")
+        assert first == "skip"
+        await page.focus(".skip")
+        await expect(page.locator(".skip")).to_be_visible()  # shown when focused
         await page.keyboard.press("Enter")
         await expect(page.locator("#main")).to_be_focused()
         await expect(page.locator("h1")).to_have_text("Dashboard")

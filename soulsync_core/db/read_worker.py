@@ -11,8 +11,10 @@ payload:
 
 Every request that has fully arrived is run before the answers go back in one ``send``: a
 burst of reads costs one wake-up of each process. The process ends when the socket closes
-(its daemon stopped or died) and ignores SIGINT (a Ctrl-C in a terminal reaches the whole
-process group; the daemon decides when this process ends).
+(its daemon stopped or died) and ignores SIGINT, SIGTERM and SIGHUP: a Ctrl-C in a terminal
+reaches the whole process group, and systemd's stop sends SIGTERM to every process of the
+service, while the daemon may still be answering its last requests. The daemon decides when
+this process ends (SIGKILL still ends it).
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ def serve(sock: socket.socket, conn: sqlite3.Connection) -> None:
 
 
 def main(argv: list[str]) -> int:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, signal.SIG_IGN)
     fd, path, setup = int(argv[1]), argv[2], json.loads(argv[3])
     sock = socket.socket(fileno=fd)
     # isolation_level=None: no implicit transactions, so no read transaction stays open

@@ -101,7 +101,12 @@ class _Reader(asyncio.Protocol):
         self._transport = transport
 
     def send(self, sql: str, params: Sequence[Any]) -> asyncio.Future[list[Row]]:
-        """Queue one statement; return the future of its rows."""
+        """Queue one statement; return the future of its rows.
+
+        Raises :class:`sqlite3.OperationalError` when the reader has ended.
+        """
+        if self.lost:
+            raise sqlite3.OperationalError("the database reader process ended")
         loop = asyncio.get_running_loop()
         request_id = next(self._ids)
         try:
@@ -230,9 +235,13 @@ class ReadPool:
                     self._readers[position] = await self._start()
 
     async def close(self) -> None:
-        """Stop the readers (reads still waiting fail); wait for their processes to end."""
+        """Stop the readers once the reads already asked are answered (for up to
+        ``_STOP_TIMEOUT_S``; later ones fail); wait for their processes to end."""
         self._closed = True
         readers, self._readers = self._readers, []
+        waiting = [future for reader in readers for future in reader.waiting.values()]
+        if waiting:
+            await asyncio.wait(waiting, timeout=_STOP_TIMEOUT_S)
         await asyncio.gather(*(_stop(reader) for reader in readers))
 
 
