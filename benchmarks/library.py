@@ -11,7 +11,8 @@ What it does (each part can be skipped, see ``--help``):
 2. Starts the real daemon on that database (``python -m soulsync_core serve``, rate limits
    raised) and loads each library query over HTTP at concurrency 16 for 20 s (after 2 s of
    warm-up), with ``/system/status`` in the same run as the baseline: requests/s, p50, p99.
-   The daemon's peak resident set (``VmHWM``) and the database size are reported. The library
+   The peak resident sets (``VmHWM``) of the daemon and its reader processes, summed, and the
+   database size are reported; the server CPU counts the reader processes too. The library
    queries run twice (``--cache both``, the default): answered from the daemon's answer cache
    (repeated requests, database unchanged) and computed afresh (each request sent with
    ``Cache-Control: no-cache``, which bypasses the cache); ``/system/status`` runs once per round.
