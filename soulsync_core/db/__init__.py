@@ -232,7 +232,7 @@ class Database:
         return next(iter(rows), None)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        """Return every row of a read query (run on a reader thread, see :mod:`readers`)."""
+        """Return every row of a read query (run by a reader process, see :mod:`readers`)."""
         return await self._readers.fetchall(sql, params)
 
     async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:

@@ -179,12 +179,11 @@ class _Reader(asyncio.Protocol):
 class ReadPool:
     """Reader processes of one database; create with :meth:`open`, end with :meth:`close`."""
 
-    def __init__(self, path: Path, count: int, setup: Sequence[str]):
+    def __init__(self, path: Path, setup: Sequence[str]):
         self._path = path
-        self._count = count
         self._setup = list(setup)
         self._readers: list[_Reader] = []
-        self._starting: asyncio.Lock | None = None
+        self._replacing = asyncio.Lock()  # one replacement of lost readers at a time
         self._closed = False
 
     @classmethod
@@ -193,7 +192,7 @@ class ReadPool:
 
         Raises :class:`sqlite3.Error` when a reader cannot open the database.
         """
-        pool = cls(path, count, setup)
+        pool = cls(path, setup)
         try:
             for _ in range(count):
                 pool._readers.append(await pool._start())
@@ -228,7 +227,7 @@ class ReadPool:
         return reader
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        """Return every row of ``sql`` (read-only), run by the least busy reader."""
+        """Return every row of ``sql`` (read-only), run by the first reader not held up."""
         if self._closed:
             raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
         if any(reader.lost for reader in self._readers):
@@ -244,9 +243,7 @@ class ReadPool:
         return await reader.send(sql, params)
 
     async def _replace_lost(self) -> None:
-        if self._starting is None:
-            self._starting = asyncio.Lock()
-        async with self._starting:
+        async with self._replacing:
             for position, reader in enumerate(self._readers):
                 if reader.lost and not self._closed:
                     log.warning("a database reader process ended (exit code %s); starting another",

@@ -10,9 +10,7 @@ Struct types below only describe them for the OpenAPI document, every field opti
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -166,10 +164,6 @@ class JsonArray:
 
     def __len__(self) -> int:
         return self.count
-
-    def objects(self) -> list[dict[str, Any]]:
-        """Return the objects parsed (for callers that look inside; the API never does)."""
-        return list(json.loads(self.data))
 
 
 EMPTY = JsonArray(b"[]", 0)

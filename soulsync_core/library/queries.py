@@ -297,12 +297,12 @@ class LibraryQueries:
         """Return ``(artist, its albums by year then title)``; None when the artist is unknown.
 
         One statement, so one round trip to a reader: the artist's row, with its albums' array
-        built by a sub-select.
+        built by a sub-select and their number from the maintained ``album_count``.
         """
         albums = _album(wanted_album, "WHERE al.artist_id = ?1 ORDER BY al.year, al.title_fold, al.id")
         row = await self._db.fetchone(
             f"SELECT {json_sql('artist', wanted_artist)}, (SELECT {_array('q.o')} FROM ({albums}) q), "
-            "(SELECT count(*) FROM albums c WHERE c.artist_id = ?1) FROM artists a WHERE a.id = ?1",
+            "a.album_count FROM artists a WHERE a.id = ?1",
             (artist_id,))
         if row is None:
             return None
