@@ -64,6 +64,43 @@ async def test_reads_asked_together_go_to_the_readers_together(db, monkeypatch):
     assert sends == [200]
 
 
+def _count_to(n: int) -> str:
+    """Return a read that counts to ``n`` (about 1 ms per 25,000 on this machine)."""
+    return (f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) "
+            "SELECT count(*) FROM n")
+
+
+async def test_a_burst_of_slower_reads_is_shared_by_the_readers(db, monkeypatch):
+    """Reads take turns on a reader while the ones waiting on it should take under _QUEUE_S
+    by the mean time of a read, learnt from the answers; beyond, the next reader takes them."""
+    pool = db._readers
+    for _ in range(3):
+        await db.fetchval(_count_to(50_000))
+    assert pool._cost.seconds > 0  # the readers report how long each read ran
+    sends: list[tuple[int, int]] = []
+    flush = readers_module._Reader._flush
+
+    def counted(reader: readers_module._Reader) -> None:
+        sends.append((pool._readers.index(reader), len(reader._outgoing)))
+        flush(reader)
+
+    monkeypatch.setattr(readers_module._Reader, "_flush", counted)
+    pool._cost.seconds = readers_module._QUEUE_S / 2  # two reads fill a reader
+    assert await asyncio.gather(*(db.fetchval("SELECT ?", (n,)) for n in range(6))) == list(range(6))
+    assert sorted(sends) == [(0, 3), (1, 3)]  # 2 each by the bound, then the least waited on
+
+
+async def test_a_reader_sends_the_first_answers_of_a_slow_burst_before_the_rest(db, monkeypatch):
+    """Answers that take over FLUSH_S together go back as they come: the daemon answers the
+    first requests of a slow burst while the reader runs the others."""
+    monkeypatch.setattr(readers_module, "_QUEUE_S", 3600.0)  # all to the first reader
+    reads = [asyncio.ensure_future(db.fetchval(_count_to(n))) for n in (1_000_000, 6_000_000, 3)]
+    assert await reads[0] == 1_000_000
+    assert not reads[1].done() and not reads[2].done()  # still running in the same reader
+    assert await asyncio.gather(*reads[1:]) == [6_000_000, 3]
+    assert {len(reader.waiting) for reader in db._readers._readers} == {0}
+
+
 async def test_a_slow_statement_does_not_hold_up_the_quick_reads_after_it(db):
     slow = asyncio.ensure_future(db.fetchall(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000000) "

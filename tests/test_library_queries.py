@@ -13,6 +13,7 @@ Dropping an index or writing a query that reads a whole table fails this test.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -202,6 +203,56 @@ async def test_stored_json_stays_equal_to_the_built_objects(core):
     assert '"is_watched":true' in watched[0][0]
 
 
+async def album_titles_and_tracks(db) -> list[tuple[list[str], list[str]]]:
+    """Return, per album, its stored titles text and its tracks' folded titles, both sorted."""
+    rows = await db.fetchall("SELECT y.titles, (SELECT json_group_array(t.title_fold) FROM tracks t "
+                             "WHERE t.album_id = al.id) FROM albums al JOIN album_titles y "
+                             "ON y.artist_id = al.artist_id AND y.album_id = al.id ORDER BY al.id")
+    assert len(rows) == await db.fetchval("SELECT count(*) FROM album_titles") == await db.fetchval(
+        "SELECT count(*) FROM albums")
+    return [(sorted(filter(None, text.split("\n"))), sorted(filter(None, json.loads(titles))))
+            for text, titles in rows]
+
+
+async def test_album_titles_follow_their_tracks(core, monkeypatch):
+    """The per-album titles text (migration 0024) holds exactly its tracks' titles through
+    new tracks, a retitled file, a move and removals, and the title-and-artist search that
+    filters by it finds a retitled track by its new title only."""
+    from dataclasses import replace
+
+    from soulsync_core.library import queries as queries_module
+
+    store, db, queries = core.library.store, core.db, core.library.queries
+    monkeypatch.setattr(queries_module, "_ARTIST_FIRST_MAX", 10**6)  # always the album walk
+
+    def same_everywhere(pairs: list[tuple[list[str], list[str]]]) -> bool:
+        return all(text == titles for text, titles in pairs)
+
+    async def titles(title: str, artist: str) -> list[str]:
+        return [t["title"] for t in json.loads(
+            (await queries.search_tracks(title, artist, 50)).data)]
+
+    before = await album_titles_and_tracks(db)
+    assert same_everywhere(before) and sum(len(titles) for _, titles in before) == 49
+    old = record("Artist 1", "Album 0", "Harbor Night 1 0 2", number=2, genres=["Rock"])
+    assert await titles("night 1 0 2", "artist 1") == ["Harbor Night 1 0 2"]
+    # The same file, retagged: its row is updated in place, with a new title.
+    await store.save([replace(old, title="Lighthouse Keeper").finish(),
+                      record("Artist 1", "Album 0", "Brand New", number=7)])
+    moved_id = await store.track_id("/music/Artist 2/Album 1", "01 - Harbor Night 2 1 1.flac")
+    assert moved_id is not None
+    await store.save([], moved={moved_id: record("Artist 3", "Album 9", "Moved Harbor", year=1990)})
+    removed = await db.fetchall("SELECT id FROM tracks WHERE artist_id = "
+                                "(SELECT id FROM artists WHERE name = 'Artist 4')")
+    await store.remove_tracks([row[0] for row in removed][:4])  # an album and a half
+    after = await album_titles_and_tracks(db)
+    assert same_everywhere(after) and ["lighthouse keeper"] in [
+        [t for t in titles if t.startswith("lighthouse")] for _, titles in after]
+    assert await titles("lighthouse", "artist 1") == ["Lighthouse Keeper"]
+    assert await titles("night 1 0 2", "artist 1") == []
+    assert await titles("moved harbor", "artist 3") == ["Moved Harbor"]
+
+
 async def test_artist_search_gives_the_same_page_both_ways(core, monkeypatch):
     from soulsync_core.library import queries as queries_module
 
@@ -222,18 +273,24 @@ async def test_a_title_and_artist_search_walks_the_artists_up_to_a_share_of_the_
         core, monkeypatch):
     """The bound on the artists' tracks to walk grows with the library (the trigram index's cost
     does): with a floor of 1 track and a share of 1/2, the 6 tracks of "Artist 1" of the 49 are
-    walked, the 48 of all "Artist" names are not. Both ways give the same tracks."""
+    walked, the 48 of all "Artist" names go to the trigram index of tracks. Both ways give the
+    same tracks; emptying that index shows which way each search took."""
     from soulsync_core.library import queries as queries_module
 
     queries = core.library.queries
     monkeypatch.setattr(queries_module, "_ARTIST_FIRST_MAX", 1)
     monkeypatch.setattr(queries_module, "_ARTIST_FIRST_SHARE", 2)
-    assert await queries._few_artist_tracks("artist 1") is True
-    assert await queries._few_artist_tracks("artist") is False
-    walked = await queries.search_tracks("night", "artist", 50)
+    by_index = await queries.search_tracks("night", "artist", 50)
+    one_artist = await queries.search_tracks("night", "artist 1", 50)
     monkeypatch.setattr(queries_module, "_ARTIST_FIRST_SHARE", 1)
-    assert await queries._few_artist_tracks("artist") is True
-    assert await queries.search_tracks("night", "artist", 50) == walked and len(walked) == 48
+    walked = await queries.search_tracks("night", "artist", 50)
+    assert walked == by_index and len(walked) == 48 and len(one_artist) == 6
+
+    await core.db.execute("INSERT INTO tracks_fts (tracks_fts) VALUES ('delete-all')")
+    assert await queries.search_tracks("night", "artist", 50) == walked  # share 1/1: walked
+    monkeypatch.setattr(queries_module, "_ARTIST_FIRST_SHARE", 2)
+    assert await queries.search_tracks("night", "artist 1", 50) == one_artist  # walked
+    assert await queries.search_tracks("night", "artist", 50) == EMPTY  # the emptied index
 
 
 def test_the_answer_cache_is_bounded_in_bytes(tmp_path):

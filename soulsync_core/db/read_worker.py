@@ -6,11 +6,14 @@ and holds ~10 MB). Frames both ways are a 4-byte little-endian length and a ``ma
 payload:
 
 - request ``(id, sql, params)``;
-- answer ``(id, 0, columns, rows)``, or ``(id, 1, exception class name, message)`` when the
-  statement failed.
+- answer ``(id, 0, columns, rows, seconds)``, or ``(id, 1, exception class name, message,
+  seconds)`` when the statement failed; ``seconds`` is how long it ran (the daemon estimates
+  from it how much work a reader has queued).
 
-Every request that has fully arrived is run before the answers go back in one ``send``: a
-burst of reads costs one wake-up of each process. The process ends when the socket closes
+Every request that has fully arrived is run, and the answers go back together: in one
+``send`` when they take under ``FLUSH_S`` together, so a burst of quick reads costs one
+wake-up of each process; otherwise every ``FLUSH_S``, so the daemon starts on the first
+answers of a slow burst while the reader runs the rest. The process ends when the socket closes
 (its daemon stopped or died) and ignores SIGINT, SIGTERM and SIGHUP: a Ctrl-C in a terminal
 reaches the whole process group, and systemd's stop sends SIGTERM to every process of the
 service, while the daemon may still be answering its last requests. The daemon decides when
@@ -25,10 +28,12 @@ import signal
 import socket
 import sqlite3
 import sys
+import time
 from typing import Any
 
 HEADER = 4
 RECEIVE_BYTES = 1 << 16
+FLUSH_S = 0.0002
 
 
 def frame(value: Any) -> bytes:
@@ -40,6 +45,7 @@ def frame(value: Any) -> bytes:
 def answer(conn: sqlite3.Connection, request: tuple[int, str, Any]) -> bytes:
     """Run one request; return its answer frame."""
     request_id, sql, params = request
+    start = time.perf_counter()
     try:
         cursor = conn.execute(sql, params)
         try:
@@ -47,9 +53,9 @@ def answer(conn: sqlite3.Connection, request: tuple[int, str, Any]) -> bytes:
             columns = tuple(d[0] for d in cursor.description) if cursor.description else ()
         finally:
             cursor.close()
-        return frame((request_id, 0, columns, rows))
+        return frame((request_id, 0, columns, rows, time.perf_counter() - start))
     except Exception as exc:  # every failure goes back to its caller, none ends the process
-        return frame((request_id, 1, type(exc).__name__, str(exc)))
+        return frame((request_id, 1, type(exc).__name__, str(exc), time.perf_counter() - start))
 
 
 def serve(sock: socket.socket, conn: sqlite3.Connection) -> None:
@@ -59,6 +65,7 @@ def serve(sock: socket.socket, conn: sqlite3.Connection) -> None:
         pending += data
         answers = []
         start = 0
+        sent_at = time.perf_counter()
         while len(pending) - start >= HEADER:
             size = int.from_bytes(pending[start:start + HEADER], "little")
             end = start + HEADER + size
@@ -66,6 +73,10 @@ def serve(sock: socket.socket, conn: sqlite3.Connection) -> None:
                 break
             answers.append(answer(conn, marshal.loads(pending[start + HEADER:end])))
             start = end
+            if time.perf_counter() - sent_at >= FLUSH_S:
+                sock.sendall(b"".join(answers))
+                answers.clear()
+                sent_at = time.perf_counter()
         del pending[:start]
         if answers:
             sock.sendall(b"".join(answers))

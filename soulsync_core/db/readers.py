@@ -42,6 +42,13 @@ _HEADER = read_worker.HEADER
 # A reader that has answered nothing for this long while reads wait on it is running a slow
 # statement: later reads go to the next reader. Most library reads take under 1 ms.
 _HELD_UP_S = 0.002
+# A reader takes more reads while the reads waiting on it should take less than this in all
+# (by the recent mean time of a read): a burst of quick reads goes to one reader, so one
+# wake-up of each process answers it, and a burst of slower ones is shared, so both readers
+# run while the loop answers the first of them.
+_QUEUE_S = 0.0005
+# Weight of the newest read in the mean time of a read.
+_COST_WEIGHT = 0.05
 # How long a reader may take to stop after its socket closes before it is killed.
 _STOP_TIMEOUT_S = 5.0
 
@@ -86,11 +93,22 @@ def _error(name: str, message: str) -> Exception:
     return sqlite3.OperationalError(f"{name}: {message}")
 
 
+class _ReadCost:
+    """The recent mean time a read takes in a reader (a moving average), shared by a pool."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.seconds += (seconds - self.seconds) * _COST_WEIGHT
+
+
 class _Reader(asyncio.Protocol):
     """One reader process and the loop's end of its socket."""
 
-    def __init__(self, process: subprocess.Popen[bytes]):
+    def __init__(self, process: subprocess.Popen[bytes], cost: _ReadCost):
         self.process = process
+        self.cost = cost
         self.waiting: dict[int, asyncio.Future[list[Row]]] = {}
         self.lost = False
         self._transport: asyncio.Transport | None = None
@@ -105,6 +123,11 @@ class _Reader(asyncio.Protocol):
     def held_up(self, now: float) -> bool:
         """Whether reads have waited on this reader for over ``_HELD_UP_S`` with no answer."""
         return bool(self.waiting) and now - self._progress_at > _HELD_UP_S
+
+    def has_room(self, now: float) -> bool:
+        """Whether this reader should take another read: not held up, and the reads waiting
+        on it should take under ``_QUEUE_S`` in all."""
+        return not self.held_up(now) and len(self.waiting) * self.cost.seconds < _QUEUE_S
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -153,6 +176,7 @@ class _Reader(asyncio.Protocol):
                 break
             answer = marshal.loads(received[start + _HEADER:end])
             start = end
+            self.cost.observe(answer[4])
             future = self.waiting.pop(answer[0], None)
             if future is None or future.done():
                 continue  # its caller was cancelled
@@ -183,6 +207,7 @@ class ReadPool:
         self._path = path
         self._setup = list(setup)
         self._readers: list[_Reader] = []
+        self._cost = _ReadCost()
         self._replacing = asyncio.Lock()  # one replacement of lost readers at a time
         self._closed = False
 
@@ -217,7 +242,7 @@ class ReadPool:
             raise
         finally:
             child.close()
-        reader = _Reader(process)
+        reader = _Reader(process, self._cost)
         try:
             await asyncio.get_running_loop().create_unix_connection(lambda: reader, sock=parent)
         except BaseException:
@@ -232,12 +257,12 @@ class ReadPool:
             raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
         if any(reader.lost for reader in self._readers):
             await self._replace_lost()
-        # The first reader that is not held up by a slow statement takes the read: under load
-        # one reader then answers many reads per wake-up (spreading them evenly cost each
-        # request twice the wake-ups), and a slow search does not delay the quick reads
-        # behind it, which go to the next reader.
+        # The first reader with room takes the read (see _Reader.has_room): under load one
+        # reader then answers many quick reads per wake-up (spreading them evenly cost each
+        # request twice the wake-ups), slower ones keep both readers busy, and a slow search
+        # does not delay the quick reads behind it, which go to the next reader.
         now = asyncio.get_running_loop().time()
-        reader = next((r for r in self._readers if not r.held_up(now)), None)
+        reader = next((r for r in self._readers if r.has_room(now)), None)
         if reader is None:
             reader = min(self._readers, key=lambda r: len(r.waiting))
         return await reader.send(sql, params)

@@ -31,17 +31,34 @@ _ALBUM_JOINS = "JOIN artists ar ON ar.id = al.artist_id"
 _TRACK_JOINS = ("JOIN folders f ON f.id = t.folder_id JOIN albums al ON al.id = t.album_id "
                 "JOIN artists ar ON ar.id = t.artist_id")
 
-# The ids of the tracks whose album artist or own artist contains an FTS phrase and whose
-# title contains a folded term (parameters: phrase, title, phrase, title). Album artists go
-# through artists_fts, then the album index and the track index, which holds title_fold: the
-# title is tested without reading the track rows. Track artists go through the small
-# tracks_artist_fts (migration 0005). The UNION drops a track found both ways.
-_ARTIST_TRACKS = (
-    "SELECT t2.id AS id FROM albums al2 CROSS JOIN tracks t2 ON t2.album_id = al2.id "
-    "WHERE al2.artist_id IN (SELECT rowid FROM artists_fts WHERE artists_fts MATCH ?) "
-    "AND instr(t2.title_fold, ?) > 0 "
-    "UNION SELECT t3.id AS id FROM tracks_artist_fts y CROSS JOIN tracks t3 ON t3.id = y.rowid "
-    "WHERE tracks_artist_fts MATCH ? AND instr(t3.title_fold, ?) > 0"
+# The tracks of a search by title and artist, both terms of 3+ characters, as rows ``m(id)``.
+# Two ways, chosen inside the statement:
+#
+# - walk the artists: the albums of the artists whose name contains the artist term
+#   (artists_fts), through their albums' titles texts (album_titles, migration 0024), so that
+#   only the albums whose text contains the title term are walked, in the track index, which
+#   holds title_fold (no album or track row is read); and the tracks whose own artist matches
+#   (the small tracks_artist_fts, migration 0005). The UNION drops a track found both ways.
+# - or, when those artists have many tracks, tracks_fts with both terms.
+#
+# The choice (``way.walk``) is made once, from the maintained per-artist track counts: the
+# one-row ``way`` drives each branch, so a branch not chosen stops before reading anything,
+# and the matching artists are found once for both the choice and the walk. Parameters, in
+# order: artist phrase, artist phrase, _ARTIST_FIRST_MAX, _ARTIST_FIRST_SHARE, title, title,
+# artist phrase, title, the tracks_fts query.
+_TITLE_AND_ARTIST = (
+    "(WITH wa(id, tracks) AS MATERIALIZED (SELECT a.id, a.track_count FROM artists_fts x "
+    "CROSS JOIN artists a ON a.id = x.rowid WHERE artists_fts MATCH ?), "
+    "way(walk) AS MATERIALIZED (SELECT (SELECT coalesce(sum(tracks), 0) FROM wa) + "
+    "(SELECT count(*) FROM tracks_artist_fts WHERE tracks_artist_fts MATCH ?) "
+    "<= max(?, s.tracks / ?) FROM library_stats s WHERE s.id = 1) "
+    "SELECT t2.id AS id FROM way CROSS JOIN album_titles y2 CROSS JOIN tracks t2 "
+    "ON t2.album_id = y2.album_id WHERE way.walk AND y2.artist_id IN (SELECT id FROM wa) "
+    "AND instr(y2.titles, ?) > 0 AND instr(t2.title_fold, ?) > 0 "
+    "UNION SELECT t3.id AS id FROM way CROSS JOIN tracks_artist_fts y CROSS JOIN tracks t3 "
+    "ON t3.id = y.rowid WHERE way.walk AND tracks_artist_fts MATCH ? AND instr(t3.title_fold, ?) > 0 "
+    "UNION ALL SELECT x.rowid AS id FROM way CROSS JOIN tracks_fts x "
+    "WHERE NOT way.walk AND tracks_fts MATCH ?) m"
 )
 # Up to this many tracks of the matching artists, a title-and-artist search walks the artist's
 # tracks (about 0.5 us each) rather than the trigram index of the title (whose cost grows with
@@ -384,12 +401,14 @@ class LibraryQueries:
         if len(artist) >= TRIGRAM:
             phrases.append(f"{{artist_fold track_artist_fold}} : {fts_phrase(artist)}")
         source = "tracks t"
-        if len(phrases) == 2 and await self._few_artist_tracks(artist):
-            # The artist is rare: its tracks, walked through the indexes, are fewer than the
-            # matches of a common title term in tracks_fts (whose doclists would all be read).
-            source = f"({_ARTIST_TRACKS}) m CROSS JOIN tracks t ON t.id = m.id"
+        if len(phrases) == 2:
+            # A rare artist's tracks, walked through the indexes, are fewer than the matches
+            # of a common title term in tracks_fts (whose doclists would all be read).
+            source = f"{_TITLE_AND_ARTIST} CROSS JOIN tracks t ON t.id = m.id"
             # The source's parameters come before the filter's (none here), as in the SQL.
-            filt.params = [fts_phrase(artist), title, fts_phrase(artist), title, *filt.params]
+            phrase = fts_phrase(artist)
+            filt.params = [phrase, phrase, _ARTIST_FIRST_MAX, _ARTIST_FIRST_SHARE, title, title,
+                           phrase, title, " AND ".join(phrases), *filt.params]
         elif phrases:
             source = "tracks_fts x CROSS JOIN tracks t ON t.id = x.rowid"
             filt.add("tracks_fts MATCH ?", " AND ".join(phrases))
@@ -418,22 +437,6 @@ class LibraryQueries:
             f"SELECT {json_sql('track', wanted)} AS o FROM ({inner}) s CROSS JOIN tracks t "
             f"ON t.id = s.id {_TRACK_JOINS} ORDER BY {order}",
             [title, len(title), artist, *filt.params, limit])
-
-    async def _few_artist_tracks(self, artist: str) -> bool:
-        """Whether the tracks of the artists whose folded name contains ``artist`` are few.
-
-        Few is at most ``_ARTIST_FIRST_MAX`` or 1/``_ARTIST_FIRST_SHARE`` of the library's
-        tracks, whichever is more. Counted from the maintained per-artist track counts and the
-        small tracks_artist_fts.
-        """
-        phrase = fts_phrase(artist)
-        few = await self._db.fetchval(
-            "SELECT (SELECT coalesce(sum(a.track_count), 0) FROM artists_fts x CROSS JOIN "
-            "artists a ON a.id = x.rowid WHERE artists_fts MATCH ?1) + (SELECT count(*) FROM "
-            "tracks_artist_fts WHERE tracks_artist_fts MATCH ?1) <= max(?2, (SELECT s.tracks "
-            "FROM library_stats s WHERE s.id = 1) / ?3)",
-            (phrase, _ARTIST_FIRST_MAX, _ARTIST_FIRST_SHARE))
-        return bool(few)
 
     async def recently_added(self, kind: Literal["artists", "albums", "tracks"], limit: int,
                              wanted: Wanted = None) -> JsonArray:
