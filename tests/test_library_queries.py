@@ -272,9 +272,10 @@ async def test_artist_search_gives_the_same_page_both_ways(core, monkeypatch):
 async def test_a_title_and_artist_search_walks_the_artists_up_to_a_share_of_the_library(
         core, monkeypatch):
     """The bound on the artists' tracks to walk grows with the library (the trigram index's cost
-    does): with a floor of 1 track and a share of 1/2, the 6 tracks of "Artist 1" of the 49 are
-    walked, the 48 of all "Artist" names go to the trigram index of tracks. Both ways give the
-    same tracks; emptying that index shows which way each search took."""
+    does). The tracks are estimated from the library's mean, 49 tracks / 9 artists = 5 each:
+    with a floor of 1 track and a share of 1/2 (24), "Artist 1" (5) is walked, the 8 "Artist"
+    names (40) go to the trigram index of tracks. Both ways give the same tracks; emptying that
+    index shows which way each search took."""
     from soulsync_core.library import queries as queries_module
 
     queries = core.library.queries
@@ -282,7 +283,7 @@ async def test_a_title_and_artist_search_walks_the_artists_up_to_a_share_of_the_
     monkeypatch.setattr(queries_module, "_ARTIST_FIRST_SHARE", 2)
     by_index = await queries.search_tracks("night", "artist", 50)
     one_artist = await queries.search_tracks("night", "artist 1", 50)
-    monkeypatch.setattr(queries_module, "_ARTIST_FIRST_SHARE", 1)
+    monkeypatch.setattr(queries_module, "_ARTIST_FIRST_SHARE", 1)  # 49
     walked = await queries.search_tracks("night", "artist", 50)
     assert walked == by_index and len(walked) == 48 and len(one_artist) == 6
 

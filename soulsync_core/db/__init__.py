@@ -41,7 +41,9 @@ READERS = 2
 # Page cache of each read connection, in KiB (SQLite's default is 2 MiB). A track search walks
 # a few thousand index entries spread over the file; with 2 MiB those pages keep being evicted
 # and read again through the OS (a 500,000-track search cost ~5 ms instead of ~3). Pages are
-# allocated as they are read, so an idle daemon does not pay for it.
+# allocated as they are read, so an idle daemon does not pay for it. A query whose pages do
+# not fit misses on nearly every page (the cache is LRU and the query reads them in the same
+# order each time), so a statement is written to touch few pages, not only few rows.
 READER_CACHE_KIB = 8192
 
 # What reads return (a tuple also indexed by column name), and what the writer's RETURNING does.

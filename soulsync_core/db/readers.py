@@ -9,8 +9,9 @@ writes requests to a socket and reads the answers as it reads HTTP requests, and
 on another core.
 
 Requests made in the same turn of the loop go out in one ``send``; the process answers all
-that have arrived in one ``send`` too (see :mod:`read_worker`), so a burst of reads costs
-one wake-up of each side. Each statement still runs on its own: a failing one fails only its
+that have arrived in one ``send`` too when they are quick (see :mod:`read_worker`), so a burst
+of reads costs one wake-up of each side, and a burst of slower reads is shared by the readers
+(see ``_QUEUE_S``). Each statement still runs on its own: a failing one fails only its
 caller, with the ``sqlite3`` exception class it raised in the reader.
 
 A reader that ends (killed, out of memory) fails the reads it held with

@@ -9,7 +9,7 @@ range or the FTS matches, never from counting a whole table.
 A list query has two levels: the inner one finds, filters, orders and limits ids only; the
 outer one builds the JSON objects (:func:`objects.json_sql`) of just those rows and orders
 them again (a few dozen rows). A paged query carries its total as a column, so a page costs
-one round trip to the database thread; only an empty page asks for the total separately.
+one round trip to a reader process; only an empty page asks for the total separately.
 Joins driven by an FTS match are written ``CROSS JOIN``, which SQLite never reorders: the
 matches drive, instead of one FTS lookup per row of another index.
 """
@@ -41,16 +41,18 @@ _TRACK_JOINS = ("JOIN folders f ON f.id = t.folder_id JOIN albums al ON al.id = 
 #   (the small tracks_artist_fts, migration 0005). The UNION drops a track found both ways.
 # - or, when those artists have many tracks, tracks_fts with both terms.
 #
-# The choice (``way.walk``) is made once, from the maintained per-artist track counts: the
-# one-row ``way`` drives each branch, so a branch not chosen stops before reading anything,
-# and the matching artists are found once for both the choice and the walk. Parameters, in
-# order: artist phrase, artist phrase, _ARTIST_FIRST_MAX, _ARTIST_FIRST_SHARE, title, title,
-# artist phrase, title, the tracks_fts query.
+# The choice (``way.walk``) is made once, from the number of matching artists times the
+# library's mean tracks per artist, plus the matching track artists: an estimate, which reads
+# no artist row (summing the artists' own track counts read one row per artist, and at
+# 1,000,000 tracks those pages pushed the rest of the search out of the reader's page cache:
+# 4.4 ms instead of 2.1). The one-row ``way`` drives each branch, so a branch not chosen stops
+# before reading anything; the matching artists are found once for the choice and the walk.
+# Parameters, in order: artist phrase, artist phrase, _ARTIST_FIRST_MAX, _ARTIST_FIRST_SHARE,
+# title, title, artist phrase, title, the tracks_fts query.
 _TITLE_AND_ARTIST = (
-    "(WITH wa(id, tracks) AS MATERIALIZED (SELECT a.id, a.track_count FROM artists_fts x "
-    "CROSS JOIN artists a ON a.id = x.rowid WHERE artists_fts MATCH ?), "
-    "way(walk) AS MATERIALIZED (SELECT (SELECT coalesce(sum(tracks), 0) FROM wa) + "
-    "(SELECT count(*) FROM tracks_artist_fts WHERE tracks_artist_fts MATCH ?) "
+    "(WITH wa(id) AS MATERIALIZED (SELECT rowid FROM artists_fts WHERE artists_fts MATCH ?), "
+    "way(walk) AS MATERIALIZED (SELECT (SELECT count(*) FROM wa) * s.tracks / max(s.artists, 1) "
+    "+ (SELECT count(*) FROM tracks_artist_fts WHERE tracks_artist_fts MATCH ?) "
     "<= max(?, s.tracks / ?) FROM library_stats s WHERE s.id = 1) "
     "SELECT t2.id AS id FROM way CROSS JOIN album_titles y2 CROSS JOIN tracks t2 "
     "ON t2.album_id = y2.album_id WHERE way.walk AND y2.artist_id IN (SELECT id FROM wa) "
@@ -60,9 +62,10 @@ _TITLE_AND_ARTIST = (
     "UNION ALL SELECT x.rowid AS id FROM way CROSS JOIN tracks_fts x "
     "WHERE NOT way.walk AND tracks_fts MATCH ?) m"
 )
-# Up to this many tracks of the matching artists, a title-and-artist search walks the artist's
-# tracks (about 0.5 us each) rather than the trigram index of the title (whose cost grows with
-# how common the title term is: ~10 ms for a term in 13,000 of 500,000 titles).
+# Up to this many tracks of the matching artists (estimated), a title-and-artist search walks
+# the artists' albums (about 0.07 us a track of theirs, through the albums' titles texts) rather than the
+# trigram index of the title (whose cost grows with how common the title term is: ~10 ms for
+# a term in 13,000 of 500,000 titles).
 _ARTIST_FIRST_MAX = 10_000
 # ... or up to this share of the library's tracks, whichever is more: the trigram index's cost
 # grows with the library, as the matches of a title term do. A fixed bound alone sent the
