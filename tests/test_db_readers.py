@@ -65,7 +65,7 @@ async def test_reads_asked_together_go_to_the_readers_together(db, monkeypatch):
 
 
 def _count_to(n: int) -> str:
-    """Return a read that counts to ``n`` (about 1 ms per 25,000 on this machine)."""
+    """Return a read that counts to ``n``: its run time grows with ``n``."""
     return (f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) "
             "SELECT count(*) FROM n")
 

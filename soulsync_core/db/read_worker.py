@@ -33,6 +33,7 @@ from typing import Any
 
 HEADER = 4
 RECEIVE_BYTES = 1 << 16
+# Answers that have taken this long together go back at once (see the module docstring).
 FLUSH_S = 0.0002
 
 

@@ -63,9 +63,9 @@ _TITLE_AND_ARTIST = (
     "WHERE NOT way.walk AND tracks_fts MATCH ?) m"
 )
 # Up to this many tracks of the matching artists (estimated), a title-and-artist search walks
-# the artists' albums (about 0.07 us a track of theirs, through the albums' titles texts) rather than the
-# trigram index of the title (whose cost grows with how common the title term is: ~10 ms for
-# a term in 13,000 of 500,000 titles).
+# the artists' albums (about 0.07 us a track of theirs, through the albums' titles texts)
+# rather than the trigram index of the title (whose cost grows with how common the title term
+# is: ~10 ms for a term in 13,000 of 500,000 titles).
 _ARTIST_FIRST_MAX = 10_000
 # ... or up to this share of the library's tracks, whichever is more: the trigram index's cost
 # grows with the library, as the matches of a title term do. A fixed bound alone sent the
