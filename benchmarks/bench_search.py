@@ -167,6 +167,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--concurrency", type=int, default=16)
+    bench_api.add_loadgen_argument(parser)
     return run(parser.parse_args())
 
 

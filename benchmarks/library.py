@@ -149,9 +149,21 @@ async def load_library(data_dir: Path, tracks: int) -> float:
             await store.save(batch)
             if number % 10 == 0:
                 print(f"  loaded {number * len(batch):,} tracks", flush=True)
+        merged = await store.merge_search_indexes()  # as the end of a scan does
+        print(f"  merged the search indexes ({merged})", flush=True)
     finally:
         await db.close()
     return time.perf_counter() - started
+
+
+async def merge_indexes(data_dir: Path) -> dict[str, int]:
+    """Merge a reused library's search indexes as the daemon does at start-up, before it starts
+    (so that no merge runs while a query is measured); return what was merged."""
+    db = await Database.open(data_dir)
+    try:
+        return await LibraryStore(db).merge_search_indexes()
+    finally:
+        await db.close()
 
 
 async def create_key(data_dir: Path) -> str:
@@ -223,7 +235,8 @@ def http_part(data_dir: Path, args: argparse.Namespace, tracks: int,
     size_mb = sum(p.stat().st_size for p in data_dir.glob("soulsync.db*")) / 2**20
     baseline = results[(targets[0][0], "")].requests_per_second
     lines.append(f"HTTP at concurrency {args.concurrency}, {args.seconds:g} s per target "
-                 f"(best of {args.rounds}), {tracks:,} tracks")
+                 f"(best of {args.rounds}), {tracks:,} tracks, load generator "
+                 f"{bench_api.loadgen_name(args)}")
     lines.append(f"| {'query':50} | {'answer':8} | {'req/s':>7} | {'p50 ms':>7} | {'p99 ms':>7} "
                  f"| {'vs status':>9} | {'srv us/req':>10} | goals |")
     lines.append(f"|{'-' * 52}|{'-' * 10}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 11}|{'-' * 12}|-------|")
@@ -313,6 +326,8 @@ def library_http(data_dir: Path, tracks: int, args: argparse.Namespace,
     lines = []
     if (data_dir / "soulsync.db").exists():
         print(f"reusing the library in {data_dir}", flush=True)
+        if merged := asyncio.run(merge_indexes(data_dir)):
+            print(f"  merged its search indexes first ({merged})", flush=True)
     else:
         print(f"generating and loading {tracks:,} tracks...", flush=True)
         seconds = asyncio.run(load_library(data_dir, tracks))
@@ -327,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="measuring time per query (20)")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up per query (2)")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent requests (16)")
+    bench_api.add_loadgen_argument(parser)
     parser.add_argument("--rounds", type=int, default=1, help="rounds per query, best counts (1)")
     parser.add_argument("--workers", type=int, default=4, help="tag-reading threads of the scan (4)")
     parser.add_argument("--cache", choices=("both", "on", "off"), default="both",

@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="warm-up time per load target before measuring (default 1)")
     parser.add_argument("--concurrency", type=int, default=16,
                         help="concurrent connections of the load generator (default 16)")
+    bench_api.add_loadgen_argument(parser)
     parser.add_argument("--rounds", type=int, default=1,
                         help="alternating rounds; each target's best round counts (default 1)")
     return run(parser.parse_args(argv))

@@ -318,6 +318,7 @@ class Core:
             lambda: self.settings.get("health.retry_interval_seconds")), "health checks")
         self._spawn(self.keys.run_flusher(), "api key last-used flusher")
         self._spawn(self.library.run_scheduler(), "library scan schedule")
+        self._spawn(self.library.run_index_upkeep(), "library search index upkeep")
         # After the providers started: resumed downloads talk to their client at once.
         self._spawn(self.downloads.run(), "download monitor")
         self._spawn(self.albums.recover(), "album downloads")

@@ -253,6 +253,32 @@ async def test_album_titles_follow_their_tracks(core, monkeypatch):
     assert await titles("moved harbor", "artist 3") == ["Moved Harbor"]
 
 
+async def test_artist_letter_counts_follow_the_artists(api, key, core):
+    """The per-letter artist counts (migration 0025) equal counting the artists through new
+    artists, a new letter, and an artist removed with its last track; a letter page's total
+    is that count."""
+    store, db = core.library.store, core.db
+
+    async def counts_agree() -> dict[str, int]:
+        kept = dict(await db.fetchall("SELECT letter, artists FROM artist_letters WHERE artists > 0"))
+        assert kept == dict(await db.fetchall("SELECT letter, count(*) FROM artists GROUP BY letter"))
+        return kept
+
+    assert (await counts_agree())["a"] == 8
+    await store.save([record("Zebra Crossing", "Z", "Zed"), record("99 Luftballons", "N", "Nena"),
+                      record("Another Artist", "A", "Again")])
+    assert (await counts_agree())["z"] == 1
+    removed = await db.fetchall("SELECT id FROM tracks WHERE artist_id IN "
+                                "(SELECT id FROM artists WHERE name IN ('Artist 4', 'Zebra Crossing'))")
+    await store.remove_tracks([row[0] for row in removed])
+    counts = await counts_agree()
+    assert counts["a"] == 8 and "z" not in counts
+    reply = await api.get(f"{A}/artists", params={"letter": "a", "limit": "2"})
+    assert reply.json["pagination"]["total"] == 8
+    reply = await api.get(f"{A}/artists", params={"letter": "z"})
+    assert reply.json["pagination"]["total"] == 0 and reply.data["artists"] == []
+
+
 async def test_artist_search_gives_the_same_page_both_ways(core, monkeypatch):
     from soulsync_core.library import queries as queries_module
 

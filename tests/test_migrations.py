@@ -148,3 +148,19 @@ async def test_profiles_migration_puts_every_existing_row_in_profile_1(tmp_path)
             assert [tuple(r) for r in await cur.fetchall()] == [("bot", None)]
     finally:
         await conn.close()
+
+
+async def test_artist_letters_migration_counts_the_existing_artists(tmp_path):
+    """0025 on a library that has artists: the per-letter counts start right."""
+    conn = await _connect(tmp_path / DB_FILENAME)
+    try:
+        await migrate(conn, [m for m in load_migrations() if m.version < 25])
+        for name, letter in [("Abba", "a"), ("Air", "a"), ("Björk", "b"), ("2Pac", "#")]:
+            await conn.execute(
+                "INSERT INTO artists (name, name_key, name_fold, letter, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, 0, 0)", (name, name.lower(), name.lower(), letter))
+        await migrate(conn)
+        async with conn.execute("SELECT letter, artists FROM artist_letters ORDER BY letter") as cur:
+            assert [tuple(r) for r in await cur.fetchall()] == [("#", 1), ("a", 2), ("b", 1)]
+    finally:
+        await conn.close()

@@ -272,6 +272,9 @@ class LibraryQueries:
             filt.add("a.letter = ?", letter)
         count = (f"SELECT count(*) FROM {source} {filt.where}" if filt.terms
                  else "SELECT artists FROM library_stats WHERE id = 1")
+        if filt.terms == ["a.letter = ?"]:
+            # Only the letter: its maintained count (migration 0025), not its index range.
+            count = "SELECT coalesce((SELECT artists FROM artist_letters WHERE letter = ?), 0)"
         if filt.terms == ["artists_fts MATCH ?"]:
             return await self._searched_artists(term, offset, limit, wanted)
         return await self._page("artist", wanted, source, count, filt, "a.name_fold, a.id",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -247,6 +248,13 @@ class Scanner:
             [track_id for track_id in vanished if track_id not in claimed])
         await self._store.remove_skipped(vanished_skipped)
         await self._store.remove_empty_folders(list(folders.values()))
+        progress.phase = "indexing"
+        report(progress)
+        try:
+            await self._store.merge_search_indexes()
+        except sqlite3.Error as exc:
+            # The scan's writes are in; the indexes stay correct, only slower to search.
+            log.warning("library scan: could not merge the search indexes: %s", exc)
         progress.phase = "done"
         report(progress)
         return progress

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,8 @@ class LibraryService:
                                  lambda: self._start_scheduled("interval"), first_delay=float("inf"))
         settings.on_change("library.scan_interval_minutes",
                            lambda _changed: self.schedule.reschedule())
+        # Set by each import: the upkeep loop then looks at the search indexes' segments.
+        self._imported = asyncio.Event()
 
     def _cache_size_changed(self, changed: dict[str, Any]) -> None:
         self.queries.cache.clear()
@@ -166,6 +169,7 @@ class LibraryService:
         track_id = await self.store.track_id(record.folder, record.file_name)
         assert track_id is not None  # just written
         self._events.publish("library.changed", {"source": "import", "track_id": track_id})
+        self._imported.set()
         return track_id
 
     async def contribute_stats(self, stats: SystemStats) -> None:
@@ -184,6 +188,20 @@ class LibraryService:
         if self._settings.get("library.scan_on_start"):
             await self._start_scheduled("start-up")
         await self.schedule.run_forever()
+
+    async def run_index_upkeep(self) -> None:
+        """Merge the search indexes when writes have split them (see :mod:`search_index`): at
+        start-up, then after imports (a scan merges them itself). Runs until cancelled.
+
+        A failed merge (a full disk) is logged and tried again after the next import.
+        """
+        while True:
+            try:
+                await self.store.merge_search_indexes()
+            except sqlite3.Error as exc:
+                log.warning("could not merge the library search indexes: %s", exc)
+            await self._imported.wait()
+            self._imported.clear()
 
     def _interval_seconds(self) -> float:
         return self._settings.get("library.scan_interval_minutes") * SECONDS_PER_MINUTE

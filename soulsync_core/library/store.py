@@ -10,6 +10,7 @@ indexes and the removal of albums and artists left empty are kept by the schema'
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import aiosqlite
 
 from soulsync_core.db import Database
+from soulsync_core.library.search_index import merge_search_indexes
 from soulsync_core.library.tags import TrackRecord
 from soulsync_core.timefmt import utc_now_iso
 
@@ -146,6 +148,8 @@ class LibraryStore:
 
     def __init__(self, db: Database):
         self._db = db
+        # One merge of the search indexes at a time: a second caller then finds them merged.
+        self._merging = asyncio.Lock()
 
     async def save(self, records: Sequence[TrackRecord],
                    moved: Mapping[int, TrackRecord] | None = None) -> None:
@@ -195,6 +199,12 @@ class LibraryStore:
                 [(r.folder, r.file_name) for r in everything])
             await _refresh(conn, now, album_keys=list(albums), artist_keys=list(artists))
             await _touch(conn)
+
+    async def merge_search_indexes(self) -> dict[str, int]:
+        """Merge the search indexes that writes have split into too many segments (see
+        :mod:`search_index`); return the segments each merged index had."""
+        async with self._merging:
+            return await merge_search_indexes(self._db)
 
     async def replace_file(self, track_id: int, record: TrackRecord) -> None:
         """Point track ``track_id`` at the file ``record`` was read from (a quality upgrade's
