@@ -252,7 +252,7 @@ class Scanner:
         report(progress)
         try:
             await self._store.merge_search_indexes()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, ValueError) as exc:  # ValueError: a damaged structure record
             # The scan's writes are in; the indexes stay correct, only slower to search.
             log.warning("library scan: could not merge the search indexes: %s", exc)
         progress.phase = "done"

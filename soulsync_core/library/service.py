@@ -198,7 +198,7 @@ class LibraryService:
         while True:
             try:
                 await self.store.merge_search_indexes()
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, ValueError) as exc:  # ValueError: see segment_count
                 log.warning("could not merge the library search indexes: %s", exc)
             await self._imported.wait()
             self._imported.clear()
