@@ -38,6 +38,17 @@ def music(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+async def music_core(tmp_path: Path, music: Path) -> AsyncIterator[Core]:
+    """A core whose ``library.music_dir`` is ``music``; stopped and closed after the test."""
+    from tests.library_fixtures import open_core
+
+    core = await open_core(tmp_path / "data", music)
+    yield core
+    await core.stop()
+    await core.close()
+
+
+@pytest.fixture
 async def core(data_dir: Path) -> AsyncIterator[Core]:
     """A core in a temp data dir; an app built on it starts and stops it, this closes it."""
     core = await Core.open(data_dir, environ={}, entry_points=False)

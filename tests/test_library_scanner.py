@@ -24,11 +24,8 @@ FORMATS = {  # kind -> (extension, format name, lossless)
 
 
 @pytest.fixture
-async def core(tmp_path: Path, music: Path):
-    core = await open_core(tmp_path / "data", music)
-    yield core
-    await core.stop()
-    await core.close()
+def core(music_core):
+    return music_core
 
 
 async def rows(core, sql: str, params=()) -> list[dict]:

@@ -11,15 +11,12 @@ import pytest
 from soulsync_core.library import scanner as scanner_module
 from soulsync_core.library.search_index import MAX_SEGMENTS, SEARCH_INDEXES, segment_count, segments
 from tests.audio import make
-from tests.library_fixtures import open_core, record, scan
+from tests.library_fixtures import record, scan
 
 
 @pytest.fixture
-async def core(tmp_path: Path, music: Path):
-    core = await open_core(tmp_path / "data", music)
-    yield core
-    await core.stop()
-    await core.close()
+def core(music_core):
+    return music_core
 
 
 async def _no_automerge(core) -> None:
